@@ -1,0 +1,34 @@
+# Two entry points: `make demo` runs the main job, `make test` runs the test suite.
+# Each creates the virtual environment it needs on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.climax_nb-installed
+# The CPU build of torch; set TORCH_SPEC to your hardware's build on a GPU machine.
+TORCH_SPEC ?= torch==2.13.0
+JCM_SPEC ?= jcm==3.0.0
+DEMO_ARGS ?=
+
+.PHONY: env demo test lint clean-env
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps "$(JCM_SPEC)"
+	touch $(STAMP)
+
+demo: env
+	$(VENV)/bin/climax-nb demo $(DEMO_ARGS)
+
+test: env
+	$(PY) -m ruff check climax_nb tests benchmarks
+	$(PY) -m pytest -n 2 --durations=15
+
+lint: env
+	$(PY) -m ruff check climax_nb tests benchmarks
+
+clean-env:
+	rm -rf $(VENV)
