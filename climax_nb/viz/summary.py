@@ -29,7 +29,8 @@ def _area_mean(da: xr.DataArray) -> xr.DataArray:
 def _map(ax: plt.Axes, da: xr.DataArray, lsm: xr.DataArray | None) -> None:
     lon = np.append(da["lon"].values, 360.0)
     field = np.concatenate([da.values, da.values[:, :1]], axis=1)
-    mesh = ax.pcolormesh(lon, da["lat"].values, field, shading="auto", cmap="RdBu_r" if str(da.name)[0] in "uv" else "viridis")
+    cmap = "RdBu_r" if str(da.name)[0] in "uv" else "viridis"
+    mesh = ax.pcolormesh(lon, da["lat"].values, field, shading="auto", cmap=cmap)
     if lsm is not None:
         mask = np.concatenate([lsm.values, lsm.values[:, :1]], axis=1)
         ax.contour(lon, lsm["lat"].values, mask, levels=[0.5], colors="k", linewidths=0.6)
