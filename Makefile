@@ -24,11 +24,11 @@ demo: env
 	$(VENV)/bin/climax-nb demo $(DEMO_ARGS)
 
 test: env
-	$(PY) -m ruff check climax_nb tests benchmarks
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --durations=15
 
 lint: env
-	$(PY) -m ruff check climax_nb tests benchmarks
+	$(PY) -m ruff check .
 
 clean-env:
 	rm -rf $(VENV)
