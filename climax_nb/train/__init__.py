@@ -1,0 +1,1 @@
+"""Training: losses, optimisers and Lightning modules."""
