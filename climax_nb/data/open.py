@@ -8,20 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
 from climax_nb.data.canonical import canonicalize
 from climax_nb.data.schema import validate
 from climax_nb.data.select import select_variables, select_years
+from climax_nb.data.sources import SOURCES, guess_source, subsample
+from climax_nb.data.sources.lexicons import ERA5
 
 EMBEDDED_PREFIX = "embedded/"
-FORMATS: tuple[str, ...] = ("embedded", "netcdf", "zarr")
+FORMATS: tuple[str, ...] = ("embedded", "netcdf", "zarr", *SOURCES)
 
 
 def _guess_format(path: str) -> str:
     if path.startswith(EMBEDDED_PREFIX):
         return "embedded"
+    if (name := guess_source(path)) is not None:
+        return name
     if path.rstrip("/").endswith(".zarr"):
         return "zarr"
     if path.endswith((".nc", ".nc4", ".netcdf")):
@@ -51,14 +56,25 @@ def open_dataset(
     *,
     standardize: bool = False,
     check_values: bool = True,
+    step: str | None = None,
+    **options: Any,
 ) -> xr.Dataset:
     """Open a source as a validated canonical Dataset (lazy where the format allows).
 
     ``"embedded/<source>"`` opens (and on first use generates) the embedded GCM
     data; a ``.nc`` or ``.zarr`` path opens a file already in the canonical layout,
     or in a common ERA5 layout when ``standardize=True`` (see ``canonicalize``).
+    The real sources (``weatherbench1``, ``weatherbench2``, ``climax-npz``, ``cmip6``;
+    see ``docs/sources.md``) are recognised by their layout, and ``options`` go to
+    their readers (``resolution=``, ``storage_options=``, ``grid=``, ``splits=``,
+    ``time_step=``, ``pattern=``). ``step`` (e.g. ``"6h"``) keeps only the stamps on
+    a coarser step: WeatherBench 1 and ClimaX's shards are hourly.
+    ``check_values`` reads every value once (chunk by chunk) to look for NaN.
     """
-    fmt = format or _guess_format(path_or_url)
+    fmt = format or _guess_format(str(path_or_url))
+    if options and fmt not in SOURCES:
+        raise TypeError(f"options {sorted(options)} apply only to the formats {list(SOURCES)}, not {fmt!r}")
+    gaps = years is not None
     if fmt == "embedded":
         from climax_nb.data import embedded
 
@@ -67,9 +83,12 @@ def open_dataset(
     elif fmt in ("netcdf", "zarr"):
         ds = _open_file(path_or_url, fmt)
         if standardize:
-            ds = canonicalize(ds)
+            ds = canonicalize(ds, lexicon=ERA5)
         ds = select_years(ds, years, path_or_url)
+    elif fmt in SOURCES:
+        ds = SOURCES[fmt].open(str(path_or_url), variables=variables, years=years, **options)
+        gaps = gaps or SOURCES[fmt].time_gaps
     else:
         raise ValueError(f"unknown format {fmt!r}: choose one of {FORMATS}")
-    ds = select_variables(ds, variables, path_or_url)
-    return validate(ds, check_values=check_values, allow_gaps=years is not None)
+    ds = subsample(select_variables(ds, variables, path_or_url), step)
+    return validate(ds, check_values=check_values, allow_gaps=gaps)
