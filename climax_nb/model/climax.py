@@ -1,0 +1,223 @@
+"""The ClimaX model: any subset of known variables in, forecasts of chosen variables out.
+
+``ClimaXBase`` holds what every implementation shares (embeddings, ViT backbone, head,
+input checks); ``ClimaX`` adds the batched tokenizer and the reordered, exact variable
+aggregation. ``climax_nb.model.reference`` holds the straightforward version of the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Self
+
+import numpy as np
+import torch
+from torch import nn
+
+from climax_nb.model.aggregation import VariableAggregation
+from climax_nb.model.blocks import Block, make_head
+from climax_nb.model.config import ClimaXConfig
+from climax_nb.model.embed import VariableTokenizer, patchify, sincos_1d, sincos_2d, unpatchify
+from climax_nb.variables import CLIMAX_DEFAULT_IDS, to_id
+
+#: Lead times enter the network as hours / 100, the scale of the released weights.
+LEAD_TIME_SCALE = 100.0
+
+
+def init_linear_and_norm(m: nn.Module) -> None:
+    """ClimaX's init: Linear weights N(0, 0.02) with zero bias, LayerNorm to identity."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+class ClimaXBase(nn.Module):
+    """Shared ClimaX parts; subclasses provide the tokenizer and the variable aggregation."""
+
+    def __init__(
+        self,
+        variables: Sequence[str] = CLIMAX_DEFAULT_IDS,
+        img_size: Sequence[int] = (32, 64),
+        patch_size: int = 2,
+        embed_dim: int = 1024,
+        depth: int = 8,
+        decoder_depth: int = 2,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.1,
+        drop_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        cfg = ClimaXConfig(tuple(variables), tuple(img_size), patch_size, embed_dim, depth,
+                           decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate)
+        self.config = cfg
+        self.variables: tuple[str, ...] = cfg.variables
+        self._position = {v: i for i, v in enumerate(cfg.variables)}
+        self._index_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        nvar, dim = len(cfg.variables), cfg.embed_dim
+
+        self.token_embeds = self.make_tokenizer(cfg)
+        self.var_embed = nn.Parameter(torch.zeros(1, nvar, dim))
+        self.var_query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.var_agg = self.make_aggregation(cfg)
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches, dim))
+        self.lead_time_embed = nn.Linear(1, dim)
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path, depth).tolist()  # stochastic depth grows with depth
+        self.blocks = nn.ModuleList(
+            [Block(dim, num_heads, mlp_ratio, drop=drop_rate, drop_path=r) for r in rates]
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.head = make_head(dim, nvar * patch_size**2, decoder_depth)
+        self.initialize_weights()
+
+    # -- implementation hooks -------------------------------------------------------------
+    def make_tokenizer(self, cfg: ClimaXConfig) -> nn.Module:
+        raise NotImplementedError
+
+    def make_aggregation(self, cfg: ClimaXConfig) -> nn.Module:
+        raise NotImplementedError
+
+    def reset_tokenizer(self) -> None:
+        raise NotImplementedError
+
+    def aggregate(self, x: torch.Tensor, index: torch.Tensor, patch_ids: torch.Tensor | None,
+                  need_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens [B, L, D] (and attention [B, L, heads, Vi]) from fields [B, Vi, H, W]."""
+        raise NotImplementedError
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: ClimaXConfig, **kwargs: Any) -> Self:
+        """Build from a ``ClimaXConfig`` (e.g. ``preset('compact')``)."""
+        return cls(**cfg.to_dict(), **kwargs)
+
+    def initialize_weights(self) -> None:
+        """Sin-cos position and variable embeddings, then ClimaX's Linear/LayerNorm init."""
+        cfg = self.config
+        pos = sincos_2d(cfg.embed_dim, *cfg.grid_size)
+        self.pos_embed.data.copy_(torch.from_numpy(pos).float().unsqueeze(0))
+        var = sincos_1d(cfg.embed_dim, np.arange(len(cfg.variables)))
+        self.var_embed.data.copy_(torch.from_numpy(var).float().unsqueeze(0))
+        self.reset_tokenizer()
+        self.apply(init_linear_and_norm)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def variable_index(self, variables: Sequence[str], device: torch.device) -> torch.Tensor:
+        """Positions of ``variables`` (ids or long names) among the model's variables."""
+        key = (tuple(variables), str(device))
+        if key not in self._index_cache:
+            ids = [to_id(v) for v in variables]  # UnknownVariableError (a ValueError)
+            missing = [v for v in ids if v not in self._position]
+            if missing:
+                raise ValueError(
+                    f"this model has no variable(s) {missing}; it knows {list(self.variables)}"
+                )
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"variables must be unique, got {list(variables)}")
+            idx = torch.tensor([self._position[v] for v in ids], dtype=torch.long, device=device)
+            self._index_cache[key] = idx
+        return self._index_cache[key]
+
+    def check_input(self, x: torch.Tensor, variables: Sequence[str]) -> torch.Tensor:
+        """Validate x [B, V, H, W] against ``variables`` and the grid; return the index."""
+        if isinstance(variables, str):
+            raise ValueError(f"variables must be a list of names, got the string {variables!r}")
+        if x.ndim != 4:
+            raise ValueError(f"x must be [batch, variables, lat, lon], got shape {tuple(x.shape)}")
+        if x.shape[1] != len(variables):
+            raise ValueError(
+                f"x has {x.shape[1]} channels but {len(variables)} variables were listed "
+                f"({list(variables)}); pass one name per channel, in channel order"
+            )
+        if tuple(x.shape[-2:]) != self.config.img_size:
+            raise ValueError(
+                f"x is on a {x.shape[-2]}x{x.shape[-1]} grid; this model expects "
+                f"{self.config.img_size[0]}x{self.config.img_size[1]} (regrid, or load the "
+                "weights into a model built with that img_size to interpolate positions)"
+            )
+        return self.variable_index(variables, x.device)
+
+    def lead_time_embedding(self, lead_times: torch.Tensor | float, like: torch.Tensor
+                            ) -> torch.Tensor:
+        """[B, 1, D] embedding of lead times in hours (entered as hours / 100)."""
+        lead = torch.as_tensor(lead_times, dtype=like.dtype, device=like.device)
+        lead = lead.expand(like.shape[0]) if lead.ndim == 0 else lead
+        if lead.shape != (like.shape[0],):
+            raise ValueError(
+                f"lead_times must hold one value per sample, shape ({like.shape[0]},); "
+                f"got {tuple(lead.shape)}"
+            )
+        return self.lead_time_embed((lead / LEAD_TIME_SCALE).unsqueeze(-1)).unsqueeze(1)
+
+    # -- forward --------------------------------------------------------------------------
+    def forward_encoder(self, x: torch.Tensor, lead_times: torch.Tensor | float,
+                        variables: Sequence[str], patch_ids: torch.Tensor | None = None,
+                        need_weights: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Backbone output [B, L, D] for all patches, or for ``patch_ids`` only."""
+        index = self.check_input(x, variables)
+        tokens, attn = self.aggregate(x, index, patch_ids, need_weights)
+        tokens = tokens + (self.pos_embed if patch_ids is None else self.pos_embed[:, patch_ids])
+        tokens = tokens + self.lead_time_embedding(lead_times, x)
+        tokens = self.pos_drop(tokens)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.norm(tokens), attn
+
+    def predict_patches(self, x: torch.Tensor, lead_times: torch.Tensor | float,
+                        variables: Sequence[str], out_variables: Sequence[str] | None,
+                        return_attention: bool, patch_ids: torch.Tensor | None,
+                        patch_grid: tuple[int, int]
+                        ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Encoder, head and unpatchify for a rectangle of ``patch_grid`` patches."""
+        tokens, attn = self.forward_encoder(x, lead_times, variables, patch_ids, return_attention)
+        preds = unpatchify(self.head(tokens), self.config.patch_size, *patch_grid)
+        out = self.variable_index(out_variables or self.variables, x.device)
+        preds = preds[:, out]
+        return (preds, attn) if return_attention else preds
+
+    def forward(self, x: torch.Tensor, lead_times: torch.Tensor | float,
+                variables: Sequence[str], out_variables: Sequence[str] | None = None,
+                return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Forecast [B, Vo, H, W] from x [B, V, H, W] holding ``variables`` (any order/subset).
+
+        ``lead_times`` are in hours (ClimaX's released ``forward`` took hours / 100 from its
+        data pipeline; here the division happens inside). ``out_variables`` defaults to all
+        model variables. With ``return_attention`` also returns the aggregation weights
+        [B, L, heads, V] (over the listed input variables, in their order).
+        """
+        return self.predict_patches(x, lead_times, variables, out_variables, return_attention,
+                                    None, self.config.grid_size)
+
+
+class ClimaX(ClimaXBase):
+    """ClimaX with a batched tokenizer and an aggregation whose cost does not grow with V·D².
+
+    Same function and parameters as the released model (see ``aggregation``); the
+    per-variable token embeddings are stored stacked, as ClimaX's parallel layout.
+    """
+
+    def make_tokenizer(self, cfg: ClimaXConfig) -> VariableTokenizer:
+        return VariableTokenizer(len(cfg.variables), cfg.patch_size, cfg.embed_dim)
+
+    def make_aggregation(self, cfg: ClimaXConfig) -> VariableAggregation:
+        return VariableAggregation(cfg.embed_dim, cfg.num_heads)
+
+    def reset_tokenizer(self) -> None:
+        self.token_embeds.reset_parameters()
+
+    def aggregate(self, x: torch.Tensor, index: torch.Tensor, patch_ids: torch.Tensor | None,
+                  need_weights: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        patches = patchify(x, self.config.patch_size)
+        if patch_ids is not None:
+            patches = patches[:, :, patch_ids]
+        # token of variable v: kernel_v @ patch + (conv bias_v + variable embedding_v)
+        bias = self.token_embeds.proj_biases[index] + self.var_embed[0, index]
+        query = self.var_query.reshape(-1)
+        return self.var_agg(query, patches, self.token_embeds.weight(index), bias)
