@@ -1,0 +1,70 @@
+"""Configs: YAML in, every field a command-line option, unknown keys refused."""
+
+import argparse
+from dataclasses import dataclass
+
+import pytest
+
+from climax_nb.config import add_options, apply_options, from_dict, load_yaml, option, save_yaml, to_dict
+
+
+@dataclass(frozen=True)
+class Inner:
+    lr: float = option(1e-3, "learning rate")
+    years: tuple[int, ...] = option((2000,), "training years")
+    resume: str | None = option(None, "checkpoint to resume from")
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = option("run", "run name")
+    steps: int = option(10, "optimizer steps")
+    fast: bool = option(False, "fast mode")
+    inner: Inner = option(Inner(), "inner section")
+
+
+def test_from_dict_converts_types():
+    cfg = from_dict(Outer, {"steps": "20", "fast": "true", "inner": {"years": [2001, 2002], "lr": 0.1}})
+    assert cfg == Outer(steps=20, fast=True, inner=Inner(lr=0.1, years=(2001, 2002)))
+
+
+def test_unknown_keys_are_refused_naming_known_ones():
+    expected = r"unknown key\(s\) \['lrr'\] in config.inner; known: \['lr', 'resume', 'years'\]"
+    with pytest.raises(ValueError, match=expected):
+        from_dict(Outer, {"inner": {"lrr": 1}})
+
+
+def test_bad_values_name_the_field():
+    with pytest.raises(ValueError, match="config.steps must be int"):
+        from_dict(Outer, {"steps": "many"})
+    with pytest.raises(ValueError, match="config.fast must be true or false"):
+        from_dict(Outer, {"fast": "maybe"})
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = Outer(steps=3, inner=Inner(years=(1999, 2000), resume="last"))
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert load_yaml(Outer, tmp_path / "c.yaml") == cfg
+    assert to_dict(cfg)["inner"]["years"] == [1999, 2000]
+
+
+def test_missing_yaml_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_yaml(Outer, tmp_path / "nope.yaml")
+
+
+def test_command_line_options_override_and_explain(capsys):
+    parser = argparse.ArgumentParser()
+    add_options(parser, Outer)
+    args = parser.parse_args(["--steps", "5", "--inner.years", "[2003, 2004]", "--inner.resume", "a.ckpt"])
+    cfg = apply_options(Outer(name="kept"), args)
+    assert cfg == Outer(name="kept", steps=5, inner=Inner(years=(2003, 2004), resume="a.ckpt"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "--inner.lr" in out and "learning rate (default: 0.001" in out
+
+
+def test_list_defaults_are_refused():
+    with pytest.raises(TypeError, match="tuples"):
+        option([1], "a list")
