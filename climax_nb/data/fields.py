@@ -1,0 +1,76 @@
+"""Reading canonical fields a few time steps at a time.
+
+Statistics, climatologies and the torch pipeline all walk the time axis in
+bounded chunks, so none of them ever holds a whole year of a lazy (dask,
+zarr, NetCDF) dataset in memory. ``lat`` (ClimaX's ``lattitude`` field) cannot
+be a data variable beside the ``lat`` coordinate, so it is built from the
+coordinate here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import dask
+import numpy as np
+import xarray as xr
+
+from climax_nb.data.select import NotInSourceError
+from climax_nb.variables import VARIABLES, to_id
+
+#: Bytes of float64 per variable a chunk aims at when no chunk size is given.
+DEFAULT_CHUNK_BYTES: int = 64 * 2**20
+
+
+def is_constant(vid: str) -> bool:
+    """True for variables without a time axis (land-sea mask, orography, latitude)."""
+    return VARIABLES[vid].kind == "constant"
+
+
+def check_variables(ds: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
+    """Registry ids for ``variables`` (all data variables when None), each present in ``ds``."""
+    if variables is None:
+        return [to_id(str(v)) for v in ds.data_vars]
+    ids = [to_id(v) for v in variables]
+    missing = [v for v in ids if v not in ds.data_vars and not (v == "lat" and "lat" in ds.coords)]
+    if missing:
+        raise NotInSourceError(
+            f"dataset has no variable(s) {', '.join(missing)}; it has: {', '.join(map(str, ds.data_vars))}"
+        )
+    return ids
+
+
+def constant_field(ds: xr.Dataset, vid: str) -> np.ndarray:
+    """A constant as a float32 ``(lat, lon)`` array; ``lat`` is built from the coordinate."""
+    if vid == "lat" and "lat" not in ds.data_vars:
+        lat = ds["lat"].values.astype(np.float32)
+        return np.ascontiguousarray(np.broadcast_to(lat[:, None], (ds.sizes["lat"], ds.sizes["lon"])))
+    da = ds[vid]
+    if "time" in da.dims:
+        raise ValueError(f"{vid} is registered as a constant but has a time axis; drop it or select one time")
+    with dask.config.set(scheduler="synchronous"):
+        return np.asarray(da.transpose("lat", "lon").values, dtype=np.float32)
+
+
+def default_chunk_size(ds: xr.Dataset, bytes_per_chunk: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Time steps per chunk: about ``bytes_per_chunk`` of float64, a multiple of the storage chunks."""
+    cells = max(1, ds.sizes.get("lat", 1) * ds.sizes.get("lon", 1))
+    steps = max(1, bytes_per_chunk // (8 * cells))
+    stored = ds.chunksizes.get("time") if ds.chunks else None
+    if stored:
+        first = int(stored[0])
+        steps = max(first, steps - steps % first)
+    return int(steps)
+
+
+def time_chunks(da: xr.DataArray, chunk_size: int, dtype: type = np.float64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(times, values)`` for consecutive chunks of ``chunk_size`` steps of a ``(time, lat, lon)`` array."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of time steps, got {chunk_size}")
+    n = da.sizes["time"]
+    times = da["time"].values
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        with dask.config.set(scheduler="synchronous"):
+            values = np.asarray(da.isel(time=slice(start, stop)).transpose("time", "lat", "lon").values, dtype=dtype)
+        yield times[start:stop], values

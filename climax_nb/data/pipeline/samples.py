@@ -1,0 +1,142 @@
+"""Turning forecast pairs into normalised tensors.
+
+A sample is a dict::
+
+    x            float32 [V_in, H, W], or [history + 1, V_in, H, W] (oldest first) with history
+    y            float32 [V_out, H, W]
+    lead_time    float32 scalar, hours
+    init_time    int64 scalar, nanoseconds since 1970 (``np.datetime64(v, "ns")``)
+    sample_id    int64 scalar, the pair's index (unique within a source)
+    variables    tuple of input ids (the order along V_in)
+    out_variables tuple of output ids
+    source       str, the source's name
+
+Constants among the inputs (``lsm``, ``orography``, ``lat``) are read once and
+copied into every input step. Inputs and outputs use the same statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from climax_nb.data.fields import check_variables, is_constant
+from climax_nb.data.pipeline.pairs import PairIndex, build_pairs
+from climax_nb.data.pipeline.reader import BlockReader, normalised_constants
+from climax_nb.data.pipeline.sharding import epoch_rng
+from climax_nb.data.schema import validate
+from climax_nb.data.stats import Normalizer
+from climax_nb.variables import to_ids
+
+_LEAD_KEY = 1
+
+
+@dataclass(frozen=True)
+class Block:
+    """Normalised values at sorted time ``positions`` for the pairs ``pair_ids`` at ``lead_index``."""
+
+    positions: np.ndarray
+    data: np.ndarray
+    pair_ids: np.ndarray
+    lead_index: np.ndarray
+
+
+def _unique_ids(ids: list[str], what: str) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{what} repeat a variable: {sorted({v for v in ids if ids.count(v) > 1})}")
+    return ids
+
+
+class SampleBuilder:
+    """The valid pairs of one dataset, and the reads and tensors for any of them.
+
+    ``leads`` is one lead time in hours or several (one drawn per sample and
+    epoch from ``seed``); ``history`` adds that many earlier input steps,
+    ``history_step`` hours apart (default: the data interval).
+    """
+
+    def __init__(
+        self,
+        ds: xr.Dataset,
+        inputs: Sequence[str],
+        outputs: Sequence[str] | None,
+        normalizer: Normalizer,
+        leads: float | Iterable[float] = 6,
+        history: int = 0,
+        history_step: float | None = None,
+        seed: int = 0,
+        name: str = "",
+    ):
+        self.inputs = _unique_ids(to_ids(list(inputs)), "inputs")
+        self.outputs = _unique_ids(
+            to_ids(list(outputs)) if outputs is not None else [v for v in self.inputs if not is_constant(v)], "outputs"
+        )
+        constant_outputs = [v for v in self.outputs if is_constant(v)]
+        if constant_outputs:
+            raise ValueError(f"constants cannot be forecast targets: {constant_outputs}; list them as inputs only")
+        if "time" not in ds.dims:
+            raise ValueError("the dataset has no time axis to build forecast pairs from")
+        check_variables(ds, self.inputs + self.outputs)
+        validate(
+            ds[[v for v in dict.fromkeys(self.inputs + self.outputs) if v in ds.data_vars]],
+            check_values=False,
+            allow_gaps=True,
+        )
+        normalizer.vectors(self.inputs + self.outputs)  # every variable needs statistics
+        self.name, self.seed, self.history = name, int(seed), int(history)
+        self.pairs: PairIndex = build_pairs(ds["time"].values, leads, history, history_step)
+        time_vars = list(dict.fromkeys(v for v in self.inputs + self.outputs if not is_constant(v)))
+        self.reader = BlockReader(ds, time_vars, normalizer)
+        consts = [v for v in self.inputs if is_constant(v)]
+        self.constants = normalised_constants(ds, consts, normalizer)
+        self._const_slots = [self.inputs.index(v) for v in consts]
+        self._time_slots = [k for k, v in enumerate(self.inputs) if not is_constant(v)]
+        self._in_cols = [time_vars.index(self.inputs[k]) for k in self._time_slots]
+        self._out_cols = [time_vars.index(v) for v in self.outputs]
+        self._lead_cache: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def lead_index(self, epoch: int) -> np.ndarray:
+        """Which lead each pair uses this epoch: drawn from (seed, epoch), the same in every process."""
+        if self._lead_cache is None or self._lead_cache[0] != epoch:
+            n, k = len(self.pairs), len(self.pairs.leads)
+            choice = np.zeros(n, np.int64) if k == 1 else epoch_rng(self.seed, epoch, _LEAD_KEY).integers(k, size=n)
+            self._lead_cache = (epoch, choice)
+        return self._lead_cache[1]
+
+    def load(self, pair_ids: np.ndarray, epoch: int) -> Block:
+        """Read everything ``pair_ids`` need, in one call."""
+        pair_ids = np.asarray(pair_ids, dtype=np.int64)
+        lead_index = self.lead_index(epoch)[pair_ids]
+        needed = np.concatenate([self.pairs.inputs[pair_ids].ravel(), self.pairs.targets[pair_ids, lead_index]])
+        positions = np.unique(needed)
+        return Block(positions, self.reader.read(positions), pair_ids, lead_index)
+
+    def sample(self, block: Block, j: int) -> dict[str, Any]:
+        """The ``j``-th pair of ``block`` as a sample dict (see the module doc)."""
+        pid, lead = int(block.pair_ids[j]), int(block.lead_index[j])
+        in_rows = np.searchsorted(block.positions, self.pairs.inputs[pid])
+        out_row = int(np.searchsorted(block.positions, self.pairs.targets[pid, lead]))
+        steps = len(in_rows)
+        x = np.empty((steps, len(self.inputs), *self.reader.shape), dtype=np.float32)
+        x[:, self._time_slots] = block.data[np.ix_(in_rows, self._in_cols)]
+        if self._const_slots:
+            x[:, self._const_slots] = self.constants
+        init = self.pairs.times[self.pairs.init_positions[pid]]
+        return {
+            "x": torch.from_numpy(x[0] if self.history == 0 else x),
+            "y": torch.from_numpy(np.ascontiguousarray(block.data[out_row, self._out_cols])),
+            "lead_time": torch.tensor(float(self.pairs.leads[lead]), dtype=torch.float32),
+            "init_time": torch.tensor(int(init.astype("datetime64[ns]").astype(np.int64)), dtype=torch.int64),
+            "sample_id": torch.tensor(pid, dtype=torch.int64),
+            "variables": tuple(self.inputs),
+            "out_variables": tuple(self.outputs),
+            "source": self.name,
+        }
