@@ -1,0 +1,120 @@
+"""Lightning data modules over canonical datasets: one or several sources, split by year.
+
+Each source keeps its own normalisation statistics from its training years,
+as ClimaX normalises each CMIP6 model by its own statistics. Training batches
+stream (bounded memory, split over DDP ranks and workers by the pipeline);
+validation reads pairs in time order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytorch_lightning as pl
+import xarray as xr
+from torch.utils.data import DataLoader
+
+from climax_nb.data.pipeline.dataset import StreamingForecastDataset
+from climax_nb.data.pipeline.loader import make_loader
+from climax_nb.data.pipeline.multisource import MultiSourceDataset
+from climax_nb.data.select import select_years
+from climax_nb.data.stats import Normalizer, compute_stats
+from climax_nb.train.module import make_forecast_context
+from climax_nb.train.resumable import ResumableLoader
+from climax_nb.variables import VARIABLES
+
+#: ClimaX's pretraining lead times: 6 h to 7 days in steps of 6 h.
+PRETRAIN_LEADS: tuple[float, ...] = tuple(float(h) for h in range(6, 169, 6))
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which years train, validate and test; which variables go in and come out; how batches are made."""
+
+    train_years: tuple[int, ...]
+    val_years: tuple[int, ...] = ()
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
+    leads: tuple[float, ...] = PRETRAIN_LEADS
+    batch_size: int = 8
+    num_workers: int = 0
+    seed: int = 0
+    weights: Mapping[str, float] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        overlap = set(self.train_years) & set(self.val_years)
+        if overlap:
+            raise ValueError(f"years {sorted(overlap)} are both training and validation years; splits must not overlap")
+        if not self.train_years:
+            raise ValueError("give at least one training year")
+
+
+def dynamic_variables(ds: xr.Dataset) -> list[str]:
+    """Variables that change in time (the ones a model forecasts)."""
+    return [str(v) for v in ds.data_vars if VARIABLES[str(v)].kind in ("level", "surface")]
+
+
+def input_variables(ds: xr.Dataset) -> list[str]:
+    """All variables of a source, plus the latitude field every grid implies."""
+    return [str(v) for v in ds.data_vars] + ["lat"]
+
+
+class ForecastDataModule(pl.LightningDataModule):
+    """Batches of forecast pairs from one or more named canonical datasets."""
+
+    def __init__(self, sources: Mapping[str, xr.Dataset], split: SplitConfig) -> None:
+        super().__init__()
+        if not sources:
+            raise ValueError("give at least one source dataset")
+        self.sources = dict(sources)
+        self.split = split
+        self.stats: dict[str, Normalizer] = {}
+
+    def _variables(self, ds: xr.Dataset) -> tuple[list[str], list[str]]:
+        inputs = list(self.split.inputs) if self.split.inputs else input_variables(ds)
+        outputs = list(self.split.outputs) if self.split.outputs else dynamic_variables(ds)
+        return inputs, outputs
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.stats:
+            return
+        for name, ds in self.sources.items():
+            inputs, outputs = self._variables(ds)
+            needed = inputs + [v for v in outputs if v not in inputs]
+            self.stats[name] = compute_stats(ds, needed, years=self.split.train_years)
+
+    def _stream(self, name: str, years: Sequence[int], shuffle: bool) -> StreamingForecastDataset:
+        ds = select_years(self.sources[name], years, name)
+        inputs, outputs = self._variables(ds)
+        return StreamingForecastDataset(
+            ds, inputs, outputs, self.stats[name], self.split.leads, shuffle=shuffle, seed=self.split.seed, name=name
+        )
+
+    def train_dataloader(self) -> ResumableLoader:
+        """Streaming multi-source batches that Lightning can stop and resume mid-epoch."""
+        streams = {name: self._stream(name, self.split.train_years, True) for name in self.sources}
+        batches = MultiSourceDataset(streams, self.split.batch_size, self.split.weights, seed=self.split.seed)
+        loader = make_loader(batches, batch_size=None, num_workers=self.split.num_workers)
+        return ResumableLoader(loader, seed=self.split.seed)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.split.val_years:
+            return []
+        name = next(iter(self.sources))
+        stream = self._stream(name, self.split.val_years, False)
+        return make_loader(stream, batch_size=self.split.batch_size, num_workers=0, drop_last=False)
+
+    def forecast_context(self) -> dict:
+        """Grid, statistics and variable lists per source, for checkpoints (after ``setup``)."""
+        if not self.stats:
+            raise RuntimeError("call setup() first: statistics are computed there")
+        grid = next(iter(self.sources.values()))
+        variables = {name: self._variables(ds) for name, ds in self.sources.items()}
+        return make_forecast_context(grid["lat"].values, grid["lon"].values, self.stats, variables, self.split.leads)
+
+    @property
+    def lat(self) -> np.ndarray:
+        """The grid's latitudes (all sources share one grid)."""
+        return next(iter(self.sources.values()))["lat"].values

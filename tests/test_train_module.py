@@ -1,0 +1,114 @@
+"""The Lightning module trains a tiny ClimaX on pairs from the torch pipeline."""
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from climax_nb.data.pipeline.dataset import ForecastDataset
+from climax_nb.data.pipeline.loader import make_loader
+from climax_nb.data.stats import compute_stats
+from climax_nb.model import preset
+from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
+from climax_nb.train.module import ForecastModule, OptimConfig, freeze_parts
+from tests.conftest import make_canonical
+
+VARS = ("z500", "t850", "t2m", "lsm")
+
+
+def moving_waves(steps=24):
+    """Fields of a travelling wave: predictable from the initial state."""
+    ds = make_canonical(ids=VARS, steps=steps)
+    lat, lon = np.deg2rad(ds.lat.values)[:, None], np.deg2rad(ds.lon.values)[None, :]
+    for k, vid in enumerate(VARS[:3]):
+        wave = np.stack([np.cos(lat) * np.cos(2 * lon - 0.3 * t + k) for t in range(steps)])
+        ds[vid].values[:] = (280 + 10 * wave).astype(np.float32)
+    return ds
+
+
+@pytest.fixture
+def loader():
+    ds = moving_waves()
+    stats = compute_stats(ds)
+    dataset = ForecastDataset(ds, list(VARS), ["z500", "t850"], stats, leads=6)
+    return make_loader(dataset, batch_size=4)
+
+
+TINY = preset("tiny", variables=VARS, img_size=(32, 64), patch_size=4)
+
+
+def tiny_module(**optim):
+    settings = {"warmup_steps": 2, "max_steps": 20} | optim
+    return ForecastModule.build(TINY, OptimConfig(**settings), np.linspace(-80, 80, 32))
+
+
+def quiet_trainer(steps):
+    return pl.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, limit_val_batches=0, accelerator="cpu")
+
+
+def test_training_fits_a_batch(loader):
+    torch.manual_seed(0)
+    module = tiny_module(lr=5e-3, warmup_steps=5, max_steps=40)
+    batch = next(iter(loader))
+    module.eval()
+    with torch.no_grad():
+        before = module.compute_loss(batch)[0].item()
+    repeated = DataLoader([batch] * 40, batch_size=None)
+    quiet_trainer(40).fit(module, repeated)
+    module.eval()
+    with torch.no_grad():
+        after = module.compute_loss(batch)[0].item()
+    assert after < 0.6 * before
+
+
+def test_frozen_parts_do_not_change(loader):
+    module = tiny_module(freeze=("tokenizer", "backbone"))
+    names = set(module.frozen)
+    assert any(n.startswith("token_embeds") for n in names) and any(n.startswith("blocks") for n in names)
+    assert not any(n.startswith("var_agg") or n.startswith("head") for n in names)
+    before = {n: p.detach().clone() for n, p in module.net.named_parameters()}
+    quiet_trainer(3).fit(module, loader)
+    after = dict(module.net.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in names)
+    assert not torch.equal(before["head.0.weight"], after["head.0.weight"])
+
+
+def test_unknown_freeze_part_is_refused():
+    with pytest.raises(ValueError, match="cannot freeze.*choose among"):
+        OptimConfig(freeze=("everything",))
+
+
+def test_freeze_parts_returns_names():
+    net = tiny_module().net
+    expected = [n for n, _ in net.named_parameters() if n.startswith(("var_query", "var_agg"))]
+    assert freeze_parts(net, ["aggregation"]) == expected
+
+
+def test_latitudes_must_match_the_grid():
+    with pytest.raises(ValueError, match="10 latitudes"):
+        ForecastModule.build(TINY, OptimConfig(), np.zeros(10))
+
+
+def test_datamodule_pretrains_on_two_sources_with_different_variables():
+    a = moving_waves(steps=40)
+    b = moving_waves(steps=40)[["z500", "t2m", "lsm"]]
+    split = SplitConfig(train_years=(2000,), leads=(6.0, 12.0), batch_size=4)
+    dm = ForecastDataModule({"a": a, "b": b}, split)
+    dm.setup()
+    assert set(dm.stats) == {"a", "b"}
+    seen = {}
+    for batch in dm.train_dataloader():
+        seen.setdefault(batch["source"], set(batch["variables"]))
+        assert batch["out_variables"] == tuple(v for v in batch["variables"] if v not in ("lsm", "lat"))
+    assert seen == {"a": {"z500", "t850", "t2m", "lsm", "lat"}, "b": {"z500", "t2m", "lsm", "lat"}}
+    cfg = preset("tiny", variables=("z500", "t850", "t2m", "lsm", "lat"), img_size=(32, 64), patch_size=4)
+    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1, max_steps=4), dm.lat)
+    quiet_trainer(4).fit(module, datamodule=dm)
+    assert module.global_step == 4
+
+
+def test_split_years_must_not_overlap():
+    with pytest.raises(ValueError, match="both training and validation"):
+        SplitConfig(train_years=(2000, 2001), val_years=(2001,))

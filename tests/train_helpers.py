@@ -1,0 +1,51 @@
+"""Tiny data, model and trainer shared by the training-runtime tests."""
+
+import numpy as np
+import pytest
+import torch
+
+from climax_nb.data.pipeline.dataset import ForecastDataset
+from climax_nb.data.pipeline.loader import make_loader
+from climax_nb.data.stats import compute_stats
+from climax_nb.model import preset
+from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
+from climax_nb.train.module import ForecastModule, OptimConfig
+from climax_nb.train.resumable import ResumableLoader
+from climax_nb.train.trainer import make_trainer
+from tests.test_train_module import VARS, moving_waves
+
+#: 24 six-hourly steps with 6 h and 12 h leads: 22 pairs, 5 batches of 4 per epoch.
+STEPS_PER_EPOCH = 5
+WAVES = moving_waves(steps=24)
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: tests share two loaded cores, where more threads only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def waves_datamodule(**split) -> ForecastDataModule:
+    settings = {"train_years": (2000,), "leads": (6.0, 12.0), "batch_size": 4, "seed": 1} | split
+    return ForecastDataModule({"a": WAVES}, SplitConfig(**settings))
+
+
+def sized_loader() -> ResumableLoader:
+    """Map-style pairs with a length (Lightning then fetches no batch ahead)."""
+    dataset = ForecastDataset(WAVES, list(VARS), ["z500", "t850"], compute_stats(WAVES), leads=(6, 12))
+    return ResumableLoader(make_loader(dataset, batch_size=4, seed=2), seed=3)
+
+
+def tiny_module(max_steps: int, dropout: float = 0.1, variables=VARS + ("lat",)) -> ForecastModule:
+    """A tiny ClimaX with dropout and drop-path, so random state matters."""
+    cfg = preset("tiny", variables=variables, img_size=(32, 64), patch_size=4, drop_path=dropout, drop_rate=dropout)
+    return ForecastModule.build(cfg, OptimConfig(warmup_steps=2, max_steps=max_steps), np.asarray(WAVES.lat))
+
+
+def quick_trainer(run_dir, max_steps: int, **changes):
+    settings = {"accelerator": "cpu", "progress": False, "enable_model_summary": False, "log_every_n_steps": 1,
+                "checkpoint_every_n_steps": 1, "seed": 5} | changes
+    return make_trainer(run_dir, max_steps=max_steps, **settings)
