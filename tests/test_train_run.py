@@ -1,0 +1,59 @@
+"""Pretrain then fine-tune through the command line on NetCDF sources written by the test."""
+
+import pytest
+import torch
+
+from climax_nb import cli
+from climax_nb.model import load_checkpoint
+from tests.test_train_module import moving_waves
+
+TINY = ["--model.preset", "tiny", "--model.embed_dim", "32", "--model.patch_size", "4", "--trainer.progress", "false"]
+
+
+@pytest.fixture
+def sources(tmp_path):
+    a = moving_waves(steps=40)
+    b = moving_waves(steps=40)[["z500", "t2m", "lsm"]]
+    paths = tmp_path / "a.nc", tmp_path / "b.nc"
+    a.to_netcdf(paths[0])
+    b.to_netcdf(paths[1])
+    return [str(p) for p in paths]
+
+
+def run(*args):
+    return cli.main(list(args))
+
+
+def test_pretrain_then_finetune_from_the_pretrained_model(tmp_path, sources, capsys):
+    pre = tmp_path / "pre"
+    assert run("pretrain", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{sources[0]}, {sources[1]}]",
+               "--data.leads", "[6, 12]", "--data.batch_size", "4", "--trainer.max_steps", "3",
+               "--optim.max_steps", "3", "--optim.warmup_steps", "1", "--trainer.run_dir", str(pre)) == 0
+    pretrained = load_checkpoint(pre / "model.pt")
+    assert set(pretrained.model.variables) == {"z500", "t850", "t2m", "lsm", "lat"}
+    assert set(pretrained.stats) >= {"z500", "t850", "t2m"}
+    assert (pre / "config.yaml").exists()
+
+    fine = tmp_path / "fine"
+    assert run("finetune", "--config", "pretrain-tiny", *TINY, "--model.init", str(pre / "model.pt"),
+               "--data.sources", f"[{sources[0]}]", "--data.outputs", "[z500, t850]", "--data.leads", "[6]",
+               "--data.batch_size", "4", "--trainer.max_steps", "2", "--optim.max_steps", "2",
+               "--optim.warmup_steps", "1", "--optim.lr", "1e-9", "--trainer.run_dir", str(fine)) == 0
+    tuned = load_checkpoint(fine / "model.pt").model
+    # with a negligible learning rate the fine-tuned weights are the pretrained ones
+    for (name, p), q in zip(pretrained.model.state_dict().items(), tuned.state_dict().values(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
+    assert "loaded" in (fine / "init_report.txt").read_text().lower()
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  learning_rate: 1\n")
+    with pytest.raises(ValueError, match="unknown key.*learning_rate.*known"):
+        run("pretrain", "--config", str(bad))
+
+
+def test_missing_init_checkpoint_names_the_path(tmp_path, sources):
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        run("finetune", "--config", "pretrain-tiny", *TINY, "--model.init", str(tmp_path / "nothing.pt"),
+            "--data.sources", f"[{sources[0]}]", "--trainer.run_dir", str(tmp_path / "r"))
