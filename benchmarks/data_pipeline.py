@@ -11,9 +11,11 @@ time-varying outputs, lead times 6 to 168 h drawn per sample) through
 ``make_loader`` at the model's batch size, in a fresh process per case. Peak memory
 is the largest resident set of that process plus its DataLoader workers.
 
-It also times the ``compact`` model's training step (forward, backward and AdamW on
-the same batch shape at 5.625 degrees) so the table can show how many times faster
-the pipeline feeds samples than the model consumes them.
+It also times the ``compact`` model's training step on each grid (forward, backward
+and AdamW on the same batch; patches of 2 at 5.625 degrees, 4 at 1.40625 as ClimaX's
+fine model) so the table shows how many times faster the pipeline delivers samples
+than the model consumes them. Other load on the machine slows both; the load average
+is printed with the table.
 
     python benchmarks/data_pipeline.py                      # both grids, 0 and 2 workers
     python benchmarks/data_pipeline.py --res 5.625 --workers 2 --steps 160
@@ -195,28 +197,33 @@ def measure_pipeline(path: str, workers: int, batch: int, batches: int) -> dict:
     return {"samples_per_s": n / elapsed, "peak_mb": peak[0] / 2**20, "block": data.block_size, "pairs": len(data)}
 
 
-def measure_model(batch: int, steps: int) -> dict:
-    """Training steps per second of the compact preset: forward, backward, AdamW."""
+def measure_model(res: float, batch: int, steps: int) -> dict:
+    """Training steps per second of the compact preset on ``res``: forward, backward, AdamW.
+
+    Patches are 2 x 2 at 5.625 degrees and 4 x 4 at finer grids, as ClimaX's 1.40625-degree model.
+    """
     import torch
 
     from climax_nb.model import ClimaX, preset
 
-    cfg = preset("compact")
+    grid = Grid.weatherbench(res)
+    cfg = preset("compact", img_size=grid.shape, patch_size=2 if res >= 5 else 4)
     model = ClimaX.from_config(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     inputs = list(cfg.variables)
     outputs = [v for v in inputs if VARIABLES[v].kind != "constant"]
     x, y = torch.randn(batch, len(inputs), *cfg.img_size), torch.randn(batch, len(outputs), *cfg.img_size)
     lead = torch.full((batch,), 72.0)
+    warmup = 3 if res >= 5 else 1  # the first steps warm up allocators and kernels
     times = []
-    for _ in range(steps + 3):
+    for _ in range(steps + warmup):
         t = time.perf_counter()
         loss = (model(x, lead, inputs, outputs) - y).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    step = float(np.median(times[3:]))  # the first steps warm up allocators and kernels
+    step = float(np.median(times[warmup:]))
     return {"steps_per_s": 1 / step, "samples_per_s": batch / step}
 
 
@@ -243,16 +250,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, *rest = args.child
-        result = (
-            measure_model(int(rest[0]), 6)
-            if kind == "model"
-            else measure_pipeline(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
-        )
+        if kind == "model":
+            result = measure_model(float(rest[0]), int(rest[1]), 6 if float(rest[0]) >= 5 else 1)
+        else:
+            result = measure_pipeline(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
         print(json.dumps(result))
         return
 
-    print(f"cpu cores: {os.cpu_count()}, torch threads per process: default; batch {args.batch}\n")
-    model = in_subprocess("model", str(args.batch))
+    print(f"cpu cores: {os.cpu_count()}, load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
+    models = {res: in_subprocess("model", str(res), str(args.batch)) for res in args.res}
     rows = []
     with tempfile.TemporaryDirectory(prefix="climax_nb_bench_") as tmp:
         for res in args.res:
@@ -261,12 +267,10 @@ def main() -> None:
             for name, write in writers().items():
                 folder = Path(tmp) / f"{res}" / name.replace(" ", "_")
                 folder.mkdir(parents=True)
-                t = time.perf_counter()
                 path, _ = write(ds, folder)
-                wrote = time.perf_counter() - t
                 for workers in args.workers:
                     got = in_subprocess("pipeline", path, str(workers), str(args.batch), str(args.batches))
-                    rows.append((res, name, workers, wrote, got))
+                    rows.append((res, name, workers, got))
                     if got:
                         print(
                             f"  {res:>8g}  {name:<17} workers={workers}  {got['samples_per_s']:7.1f} samples/s "
@@ -278,22 +282,24 @@ def main() -> None:
     header = f"{'grid':>8}  {'format':<17} {'workers':>7} {'samples/s':>10} {'peak MB':>8} {'block':>5} {'x model':>8}"
     print(header)
     print("-" * len(header))
-    for res, name, workers, _, got in rows:
+    for res, name, workers, got in rows:
         if got is None:
             print(f"{res:>8g}  {name:<17} {workers:>7} {'failed':>10}")
             continue
-        ratio = f"{got['samples_per_s'] / model['samples_per_s']:8.1f}" if model and res == 5.625 else f"{'':>8}"
+        model = models[res]
+        ratio = f"{got['samples_per_s'] / model['samples_per_s']:8.1f}" if model else f"{'n/a':>8}"
         print(
             f"{res:>8g}  {name:<17} {workers:>7} {got['samples_per_s']:>10.1f} {got['peak_mb']:>8.0f} "
             f"{got['block']:>5} {ratio}"
         )
-    if model:
-        print(
-            f"\ncompact model training at 5.625 deg, batch {args.batch}: {model['steps_per_s']:.2f} steps/s "
-            f"= {model['samples_per_s']:.1f} samples/s ('x model' = pipeline samples/s over this)"
-        )
-    else:
-        print("\ncompact model not available: no training step rate to compare with")
+    print(f"\ncompact model training step (forward, backward, AdamW), batch {args.batch}:")
+    for res, model in models.items():
+        if model is None:
+            print(f"  {res:g} deg: not available (climax_nb.model missing or failed)")
+            continue
+        print(f"  {res:g} deg: {model['steps_per_s']:.3f} steps/s = {model['samples_per_s']:.2f} samples/s")
+    print("'x model' = pipeline samples/s over the model's samples/s on the same grid")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

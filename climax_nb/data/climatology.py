@@ -127,12 +127,12 @@ def climatology(
     if kind == "dayofyear_hour":
         window_weights(window)  # fail early on a bad window
     ds = select_years(ds, years)
-    steps = chunk_size or default_chunk_size(ds)
     hours = np.unique(pd.DatetimeIndex(ds["time"].values).hour) if "time" in ds.dims else np.array([], int)
     coords: dict[str, Any] = {"lat": ds["lat"].values, "lon": ds["lon"].values}
     fields: dict[str, xr.DataArray] = {}
     for vid in ids:
         attrs = dict(ds[vid].attrs)
+        steps = chunk_size or default_chunk_size(ds[vid])
         if is_constant(vid):
             fields[vid] = xr.DataArray(constant_field(ds, vid), dims=("lat", "lon"), attrs=attrs)
         elif kind == "time_mean":

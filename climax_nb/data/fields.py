@@ -52,11 +52,11 @@ def constant_field(ds: xr.Dataset, vid: str) -> np.ndarray:
         return np.asarray(da.transpose("lat", "lon").values, dtype=np.float32)
 
 
-def default_chunk_size(ds: xr.Dataset, bytes_per_chunk: int = DEFAULT_CHUNK_BYTES) -> int:
-    """Time steps per chunk: about ``bytes_per_chunk`` of float64, a multiple of the storage chunks."""
-    cells = max(1, ds.sizes.get("lat", 1) * ds.sizes.get("lon", 1))
+def default_chunk_size(da: xr.DataArray, bytes_per_chunk: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Time steps per chunk of ``da``: about ``bytes_per_chunk`` of float64, a multiple of its storage chunks."""
+    cells = max(1, da.sizes.get("lat", 1) * da.sizes.get("lon", 1))
     steps = max(1, bytes_per_chunk // (8 * cells))
-    stored = ds.chunksizes.get("time") if ds.chunks else None
+    stored = da.chunksizes.get("time") if da.chunks else None
     if stored:
         first = int(stored[0])
         steps = max(first, steps - steps % first)

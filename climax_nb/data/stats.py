@@ -89,14 +89,13 @@ def compute_moments(
     """Moments per variable over ``years`` (all when None), reading ``chunk_size`` steps at a time."""
     ids = check_variables(ds, variables)
     ds = select_years(ds, years)
-    steps = chunk_size or default_chunk_size(ds)
     out: dict[str, Moments] = {}
     for vid in ids:
         if is_constant(vid):
             out[vid] = Moments.of(constant_field(ds, vid))
             continue
         total = Moments()
-        for _, values in time_chunks(ds[vid], steps):
+        for _, values in time_chunks(ds[vid], chunk_size or default_chunk_size(ds[vid])):
             total = total.merge(Moments.of(values))
         if total.count == 0:
             raise ValueError(f"{vid} has no finite values in the selected years")
