@@ -155,7 +155,8 @@ def agreement(models: dict[str, ClimaXBase]) -> tuple[float, float]:
 def run(presets: list[str], repeats: dict[str, int], memory: bool) -> None:
     peak_start = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at start")
     rows = []
     for name in presets:
         models = {impl: build(name, impl) for impl in IMPLS}
@@ -175,7 +176,7 @@ def run(presets: list[str], repeats: dict[str, int], memory: bool) -> None:
         del models
     peak = max(peak_start, matmul_peak())  # before and after: the better of the two
     print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s (fastest 2048^3 product, measured at "
-          "start and end)\n")
+          f"start and end); load average {os.getloadavg()[0]:.1f} at end\n")
     header = ("preset", "vars", "impl", "mode", "time ms", "speedup", "peak MB", "GFLOP",
               "GFLOP/s", "% peak")
     print("| " + " | ".join(header) + " |")

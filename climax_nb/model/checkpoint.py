@@ -58,27 +58,37 @@ def _allowed_globals() -> dict[str, Any]:
 ALLOWED_GLOBALS: dict[str, Any] = _allowed_globals()
 
 
+def _unsafe_globals(path: PathLike) -> list[str] | None:
+    """Names of the non-tensor objects a checkpoint references (None: cannot tell)."""
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # legacy (non-zip) files cannot be inspected
+        return None
+
+
 def safe_load(path: PathLike) -> Any:
     """``torch.load(weights_only=True)`` plus exactly the allow-listed extras needed."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        try:
-            needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:  # legacy (non-zip) files cannot be inspected
-            needed = None
-        refused = [g for g in needed if g not in ALLOWED_GLOBALS] if needed is not None else None
-        if refused or needed is None:
-            raise ValueError(
-                f"{os.fspath(path)} cannot be loaded safely: it needs Python objects "
-                f"{refused if refused else '(unknown: not a zip checkpoint)'} that are not "
-                "allow-listed (climax_nb.model.checkpoint.ALLOWED_GLOBALS). Re-save only the "
-                "tensors, e.g. torch.save({'state_dict': ckpt['state_dict']}, path), from a "
-                "trusted environment."
-            ) from err
+        error = err
+    needed = _unsafe_globals(path)
+    refused = [g for g in needed if g not in ALLOWED_GLOBALS] if needed is not None else None
+    if refused == []:
         # The whole (fixed) list: numpy dtypes are built from classes the scan does not name.
-        with torch.serialization.safe_globals([(obj, g) for g, obj in ALLOWED_GLOBALS.items()]):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            with torch.serialization.safe_globals([(o, g) for g, o in ALLOWED_GLOBALS.items()]):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            error = err
+    reason = next((ln.strip() for ln in str(error).splitlines()
+                   if ln.strip().startswith(("Unsupported", "Can only"))), "")
+    raise ValueError(
+        f"{os.fspath(path)} cannot be loaded safely: it needs Python objects "
+        f"{refused or reason or '(unknown: not a zip checkpoint)'} that are not allow-listed "
+        "(climax_nb.model.checkpoint.ALLOWED_GLOBALS). Re-save only the tensors, e.g. "
+        "torch.save({'state_dict': ckpt['state_dict']}, path), in a trusted environment."
+    ) from error
 
 
 # -- released layout ----------------------------------------------------------------------
