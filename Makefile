@@ -25,7 +25,7 @@ demo: env
 
 test: env
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --durations=15
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 lint: env
 	$(PY) -m ruff check .

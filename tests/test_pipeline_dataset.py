@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from climax_nb.data.pipeline import ForecastDataset, StreamingForecastDataset, collate
+from climax_nb.data.pipeline.reader import read_plan
 from climax_nb.data.select import NotInSourceError
 from climax_nb.data.stats import MissingStatsError, Normalizer, compute_stats
 from climax_nb.variables import UnknownVariableError
@@ -169,3 +170,12 @@ def test_dask_backed_and_grouped_reads_give_the_same_samples(ds, monkeypatch):
     for s in chunked:
         ref = plain[int(s["sample_id"])]
         assert torch.equal(s["x"], ref["x"]) and torch.equal(s["y"], ref["y"])
+
+
+def test_read_plan_reads_slices_not_scattered_steps():
+    slices, rows = read_plan(np.array([3, 4, 20]))  # mostly unused span: two runs
+    assert slices == [slice(3, 5), slice(20, 21)] and rows is None
+    slices, rows = read_plan(np.array([3, 5, 6, 8]))  # dense: one covering slice, keep some rows
+    assert slices == [slice(3, 9)] and rows.tolist() == [0, 2, 3, 5]
+    slices, rows = read_plan(np.arange(0, 40, 2))  # too many runs: one slice
+    assert slices == [slice(0, 39)] and len(rows) == 20

@@ -21,6 +21,26 @@ from climax_nb.data.stats import Normalizer
 SPAN_BYTES = 64 * 2**20
 
 
+#: Read runs of consecutive positions separately when the covering slice is this many times longer...
+SPARSE_RATIO = 2
+#: ...and there are at most this many runs.
+MAX_RUNS = 8
+
+
+def read_plan(positions: np.ndarray) -> tuple[list[slice], np.ndarray | None]:
+    """Slices to read for sorted unique ``positions``, and the rows to keep (None: keep all)."""
+    runs = np.split(positions, np.flatnonzero(np.diff(positions) != 1) + 1)
+    span = int(positions[-1] - positions[0] + 1)
+    if len(runs) == 1 or (span > SPARSE_RATIO * len(positions) and len(runs) <= MAX_RUNS):
+        return [slice(int(r[0]), int(r[-1]) + 1) for r in runs], None
+    return [slice(int(positions[0]), int(positions[-1]) + 1)], positions - positions[0]
+
+
+def _keep(parts: Sequence[np.ndarray], rows: np.ndarray | None) -> np.ndarray:
+    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return values if rows is None else values[rows]
+
+
 class BlockReader:
     """Normalised float32 ``[n, V, H, W]`` blocks of ``variables`` at given time positions."""
 
@@ -35,29 +55,28 @@ class BlockReader:
     def read(self, positions: np.ndarray) -> np.ndarray:
         """Normalised values at the sorted, unique time ``positions``.
 
-        Each variable is read as one contiguous slice covering all positions (backends
-        read slices far faster than scattered steps), then the rows needed are kept;
-        variables go in groups so the slices in memory stay near ``SPAN_BYTES``.
+        Backends read contiguous slices far faster than scattered steps, so each
+        variable is read as the slice covering all positions (keeping the rows
+        needed), or, when that slice would be mostly unused, as a few slices, one
+        per run of consecutive positions. Variables go in groups (one dask graph
+        each) so the slices held at once stay near ``SPAN_BYTES``.
         """
         positions = np.asarray(positions, dtype=np.int64)
         out = np.empty((len(positions), len(self.variables), *self.shape), dtype=np.float32)
         if len(positions) == 0:
             return out
-        span = slice(int(positions[0]), int(positions[-1]) + 1)
-        rows = positions - positions[0]
-        contiguous = len(rows) == rows[-1] + 1
-        span_bytes = 4 * (span.stop - span.start) * self.shape[0] * self.shape[1]
-        per_group = max(1, SPAN_BYTES // span_bytes)
+        slices, rows = read_plan(positions)
+        steps = sum(sl.stop - sl.start for sl in slices)
+        per_group = max(1, SPAN_BYTES // (4 * steps * self.shape[0] * self.shape[1]))
         lazy = [k for k, f in enumerate(self._fields) if f.chunks is not None]
-        for start in range(0, len(lazy), per_group):  # one dask graph per group: far less overhead than one each
+        for start in range(0, len(lazy), per_group):
             group = lazy[start : start + per_group]
-            values = dask.compute(*[self._fields[k].data[span] for k in group], scheduler="synchronous")
-            for k, v in zip(group, values, strict=True):
-                out[:, k] = v if contiguous else v[rows]
+            parts = dask.compute(*[self._fields[k].data[sl] for k in group for sl in slices], scheduler="synchronous")
+            for i, k in enumerate(group):
+                out[:, k] = _keep(parts[i * len(slices) : (i + 1) * len(slices)], rows)
         for k, field in enumerate(self._fields):
             if field.chunks is None:  # numpy or a backend's lazily indexed array: read directly
-                v = field[span].values
-                out[:, k] = v if contiguous else v[rows]
+                out[:, k] = _keep([field[sl].values for sl in slices], rows)
         out -= self._mean
         out *= self._scale
         return out
