@@ -22,7 +22,7 @@ class MetricInputError(ValueError):
     """Forecast, truth or climatology cannot be compared; the message says what to change."""
 
 
-def _field_vars(ds: xr.Dataset, need_time: str | None = None) -> list[str]:
+def field_variables(ds: xr.Dataset, need_time: str | None = None) -> list[str]:
     """Data variables on the lat/lon grid (and along ``need_time`` when given); constants are left out."""
     return [
         str(v)
@@ -65,7 +65,7 @@ def check_grid(a: xr.Dataset, b: xr.Dataset, name_a: str, name_b: str) -> None:
 
 def common_variables(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | None = None) -> list[str]:
     """Variables to score: ``variables`` (each must be in both), else all the forecast's that the truth has."""
-    have_f, have_t = _field_vars(forecast), _field_vars(truth, "time")
+    have_f, have_t = field_variables(forecast), field_variables(truth, "time")
     if variables is not None:
         for v in variables:
             for side, have in (("forecast", have_f), ("truth", have_t)):
