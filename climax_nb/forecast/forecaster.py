@@ -1,0 +1,238 @@
+"""``forecast``: checkpoint(s) + initial state (xarray) -> forecast Dataset (init_time, lead_time, lat, lon).
+
+Three modes, as in the ClimaX paper:
+
+- ``continuous``: one lead-time-conditioned model, asked once per lead time;
+- ``direct``: one model per lead time (``{lead_hours: checkpoint}``);
+- ``iterative``: a short step chained out to every lead, predictions fed back as inputs;
+- ``auto``: continuous when every lead was trained for, else an iterative plan with
+  the longest trained lead that divides every target as step (recorded in the
+  result's ``rollout_plan`` attribute).
+
+Initial times go through the model ``batch_size`` at a time (times x members), under
+``torch.inference_mode()``; each prediction is moved to CPU numpy at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import xarray as xr
+
+from climax_nb.forecast.ensemble import Perturbation
+from climax_nb.forecast.io import forecast_dataset
+from climax_nb.forecast.leads import (
+    LeadLike,
+    LeadTimeError,
+    RolloutPlan,
+    check_trained,
+    choose_step,
+    format_hours,
+    leads_in_hours,
+    plan_rollout,
+    to_hours,
+)
+from climax_nb.forecast.rollout import RolloutLayout, rollout, rollout_layout
+from climax_nb.forecast.spec import CheckpointLike, ForecastModel, resolve
+from climax_nb.forecast.state import ForcingReader, check_initial_state, read_fields
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["continuous", "direct", "iterative", "auto"]
+
+
+class _States:
+    """Normalised (and perturbed) model inputs for a batch of (initial time, member) samples."""
+
+    def __init__(self, ds: xr.Dataset, ensemble: Perturbation | None, device: torch.device):
+        self.ds, self.ensemble, self.device = ds, ensemble, device
+
+    def inputs(self, fm: ForecastModel, times: np.ndarray, members: np.ndarray) -> torch.Tensor:
+        x = fm.normalizer.normalize(read_fields(self.ds, fm.inputs, times), fm.inputs)
+        if self.ensemble is not None:
+            x = self.ensemble.apply(x, fm.inputs, members, times)
+        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+
+
+def _denormalised(fm: ForecastModel, y: torch.Tensor, variables: Sequence[str]) -> np.ndarray:
+    return fm.normalizer.denormalize(y.float().cpu().numpy(), list(variables))
+
+
+class _PerLead:
+    """Continuous and direct modes: one model call per lead, each lead with its own (or the same) model."""
+
+    def __init__(self, models: Sequence[tuple[float, ForecastModel]], outputs: Sequence[str]):
+        self.models, self.outputs = list(models), list(outputs)
+
+    def __call__(self, states: _States, times: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
+        inputs: dict[int, torch.Tensor] = {}
+        for i, (lead, fm) in enumerate(self.models):
+            x = inputs.setdefault(id(fm), states.inputs(fm, times, members))
+            hours = torch.full((x.shape[0],), lead, dtype=x.dtype, device=x.device)
+            out[:, i] = _denormalised(fm, fm.model(x, hours, list(fm.inputs), self.outputs), self.outputs)
+
+
+class _Iterative:
+    """Iterative mode: ``plan.n_steps`` chained steps, forcings read at each valid time when available."""
+
+    def __init__(self, fm: ForecastModel, plan: RolloutPlan, outputs: Sequence[str], forcings: ForcingReader):
+        self.fm, self.plan, self.outputs, self.forcings = fm, plan, list(outputs), forcings
+        self.layout: RolloutLayout = rollout_layout(fm, outputs)
+        self.keep = [self.layout.predicted.index(v) for v in self.outputs]
+        self.held: dict[str, int] = {}
+        self.slot = {k: i for i, k in enumerate(sorted(plan.emit))}
+
+    def _forcing(self, times: np.ndarray) -> Any:
+        def fill(k: int, current: torch.Tensor) -> torch.Tensor:
+            valid = times + np.timedelta64(round(k * self.plan.step * 3600), "s")
+            new = current.clone()
+            for j, vid in enumerate(self.layout.forcings):
+                values, found = self.forcings.read(vid, valid)
+                if (~found).any():
+                    self.held[vid] = self.held.get(vid, 0) + int((~found).sum())
+                if found.any():
+                    norm = self.fm.normalizer.normalize(values[:, None], [vid])[:, 0]
+                    mask = torch.from_numpy(found).to(current.device)
+                    new[mask, j] = torch.from_numpy(norm[found]).to(current.device, current.dtype)
+            return new
+
+        return fill
+
+    def __call__(self, states: _States, times: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
+        x = states.inputs(self.fm, times, members)
+        steps = rollout(self.fm.model, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times))
+        for k, y in steps:
+            if k in self.plan.emit:
+                out[:, self.slot[k]] = _denormalised(self.fm, y[:, self.keep], self.outputs)
+
+    def warn_held(self) -> None:
+        for vid, count in self.held.items():
+            warnings.warn(
+                f"forcing {vid} is not in the initial state at {count} rollout valid time(s); held at its last "
+                "known value there (provide it at every valid time to avoid this)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _direct_models(
+    checkpoints: Mapping[Any, CheckpointLike | ForecastModel], leads: list[float] | None, source: str | None
+) -> list[tuple[float, ForecastModel]]:
+    by_lead = {to_hours(k): resolve(v, source=source) for k, v in checkpoints.items()}
+    wanted = leads if leads is not None else sorted(by_lead)
+    absent = [h for h in wanted if h not in by_lead]
+    if absent:
+        raise LeadTimeError(
+            f"direct mode has models for {format_hours(sorted(by_lead))}, not {format_hours(absent)}: add a "
+            "checkpoint for each lead, or use mode='iterative'"
+        )
+    for h in wanted:
+        check_trained([h], by_lead[h].trained_leads, f"the {h:g} h model")
+    return [(h, by_lead[h]) for h in wanted]
+
+
+def _check_outputs(models: Sequence[ForecastModel], variables: Sequence[str] | None) -> list[str]:
+    outputs = list(variables) if variables is not None else list(models[0].outputs)
+    for fm in models:
+        missing = [v for v in outputs if v not in fm.outputs]
+        if missing:
+            raise ValueError(f"{fm.name} does not predict {', '.join(missing)}; it predicts {list(fm.outputs)}")
+    return outputs
+
+
+def _single_mode_runner(
+    fm: ForecastModel, mode: Mode, leads: list[float], step: LeadLike | None, outputs: list[str], ds: xr.Dataset
+) -> tuple[_PerLead | _Iterative, dict[str, Any]]:
+    if mode == "auto":
+        trained = fm.trained_leads
+        if trained is not None and all(any(np.isclose(h, t) for t in trained) for h in leads) and step is None:
+            mode = "continuous"
+        else:
+            mode = "iterative"
+    if mode == "continuous":
+        check_trained(leads, fm.trained_leads)
+        return _PerLead([(h, fm) for h in leads], outputs), {"mode": "continuous"}
+    step_h = to_hours(step) if step is not None else choose_step(leads, fm.trained_leads)
+    check_trained([step_h], fm.trained_leads, f"{fm.name} (as rollout step)")
+    plan = plan_rollout(leads, step_h)
+    log.info("iterative rollout: %s", plan)
+    runner = _Iterative(fm, plan, outputs, ForcingReader(ds, fm.inputs))
+    return runner, {"mode": "iterative", "step_hours": step_h, "rollout_plan": str(plan)}
+
+
+def forecast(
+    checkpoint: CheckpointLike | ForecastModel | Mapping[Any, CheckpointLike | ForecastModel],
+    initial: xr.Dataset,
+    lead_times: LeadLike | Sequence[LeadLike] | None = None,
+    *,
+    mode: Mode = "continuous",
+    step: LeadLike | None = None,
+    init_times: Any = None,
+    variables: Sequence[str] | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    ensemble: Perturbation | None = None,
+    source: str | None = None,
+) -> xr.Dataset:
+    """Forecast from every initial time in ``initial`` (or ``init_times``) to every lead in ``lead_times``.
+
+    ``lead_times`` are hours or timedeltas (direct mode: defaults to the models' leads);
+    ``variables`` the outputs to keep (default: all the checkpoint predicts); ``step`` the
+    rollout step for ``iterative`` / ``auto``; ``ensemble`` adds a ``member`` dimension of
+    perturbed initial states; ``source`` picks the statistics of one training source.
+    Values come back in physical units. The model is moved to ``device``.
+    """
+    if mode not in ("continuous", "direct", "iterative", "auto"):
+        raise ValueError(f"unknown mode {mode!r}; choose continuous, direct, iterative or auto")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    leads = leads_in_hours(lead_times) if lead_times is not None else None
+    if mode == "direct" or isinstance(checkpoint, Mapping):
+        if mode != "direct" or not isinstance(checkpoint, Mapping):
+            raise ValueError("direct mode takes a dict {lead_hours: checkpoint}, and only direct mode does")
+        pairs = _direct_models(checkpoint, leads, source)
+        leads = [h for h, _ in pairs]
+        models = [fm for _, fm in pairs]
+        outputs = _check_outputs(models, variables)
+        runner: _PerLead | _Iterative = _PerLead(pairs, outputs)
+        attrs: dict[str, Any] = {"mode": "direct"}
+    else:
+        if leads is None:
+            raise LeadTimeError("pass lead_times (hours or timedeltas) to forecast")
+        models = [resolve(checkpoint, source=source)]
+        outputs = _check_outputs(models, variables)
+        runner, attrs = _single_mode_runner(models[0], mode, leads, step, outputs, initial)
+    times = check_initial_state(initial, models, init_times)
+    device = torch.device(device)
+    for fm in models:
+        fm.model.to(device).eval()
+    n_members = ensemble.members if ensemble is not None else 1
+    grid = (initial.sizes["lat"], initial.sizes["lon"])
+    values = np.empty((n_members, len(times), len(leads), len(outputs), *grid), dtype=np.float32)
+    members, inits = np.divmod(np.arange(n_members * len(times)), len(times))
+    states = _States(initial, ensemble, device)
+    with torch.inference_mode():
+        for start in range(0, len(inits), batch_size):
+            m, i = members[start : start + batch_size], inits[start : start + batch_size]
+            out = np.empty((len(i), len(leads), len(outputs), *grid), dtype=np.float32)
+            runner(states, times[i], m, out)
+            values[m, i] = out
+    if isinstance(runner, _Iterative):
+        runner.warn_held()
+    if ensemble is not None:
+        attrs.update(perturbation_scale=ensemble.scale, perturbation_seed=ensemble.seed)
+    return forecast_dataset(
+        values if ensemble is not None else values[0],
+        outputs,
+        times,
+        leads,
+        initial["lat"].values,
+        initial["lon"].values,
+        ensemble=ensemble is not None,
+        attrs=attrs,
+    )

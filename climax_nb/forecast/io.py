@@ -1,0 +1,95 @@
+"""Forecast datasets: the layout, CF attributes, and writing to / reading from NetCDF and zarr.
+
+``lead_time`` is stored as hours (CF ``units: hours``) and decoded back to
+``timedelta64``; ``valid_time`` (init_time + lead_time) is a 2-D time coordinate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from climax_nb.forecast.leads import as_timedelta
+from climax_nb.variables import VARIABLES
+
+COORD_ATTRS: dict[str, dict[str, str]] = {
+    "init_time": {"standard_name": "forecast_reference_time", "long_name": "initial time"},
+    "lead_time": {"standard_name": "forecast_period", "long_name": "lead time"},
+    "valid_time": {"standard_name": "time", "long_name": "valid time (init_time + lead_time)"},
+    "lat": {"standard_name": "latitude", "units": "degrees_north", "long_name": "latitude"},
+    "lon": {"standard_name": "longitude", "units": "degrees_east", "long_name": "longitude"},
+    "member": {"long_name": "ensemble member"},
+}
+
+
+def forecast_dataset(
+    values: np.ndarray,
+    variables: Sequence[str],
+    init_times: np.ndarray,
+    leads_hours: Sequence[float],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    ensemble: bool = False,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """``values`` [(member,) init, lead, var, lat, lon] as a Dataset with one CF-annotated variable per id."""
+    dims = ("init_time", "lead_time", "lat", "lon")
+    if ensemble:
+        dims = ("member", *dims)
+    lead = as_timedelta(leads_hours)
+    init = np.asarray(init_times, dtype="datetime64[ns]")
+    coords: dict[str, Any] = {
+        "init_time": init,
+        "lead_time": lead,
+        "lat": np.asarray(lat, dtype=np.float64),
+        "lon": np.asarray(lon, dtype=np.float64),
+        "valid_time": (("init_time", "lead_time"), init[:, None] + lead[None, :]),
+    }
+    if ensemble:
+        coords["member"] = np.arange(values.shape[0])
+    data = {}
+    for j, vid in enumerate(variables):
+        var = VARIABLES[vid]
+        da = xr.DataArray(np.take(values, j, axis=-3), dims=dims)
+        da.attrs = {"units": var.units, "long_name": var.long_name, "description": var.description}
+        data[vid] = da
+    ds = xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8", **dict(attrs or {})})
+    for name, extra in COORD_ATTRS.items():
+        if name in ds.coords:
+            ds[name].attrs.update(extra)
+    return ds
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    return {
+        "lead_time": {"units": "hours", "dtype": "float64"},
+        "init_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
+        "valid_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
+    }
+
+
+def save_forecast(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a forecast to NetCDF (``.nc``) or zarr (``.zarr``), with CF time encodings."""
+    path = Path(path)
+    encoding = {k: v for k, v in _encoding(ds).items() if k in ds.variables}
+    if path.suffix == ".zarr":
+        ds.to_zarr(path, mode="w", encoding=encoding, consolidated=True)
+    elif path.suffix in (".nc", ".nc4", ".netcdf"):
+        ds.to_netcdf(path, encoding=encoding)
+    else:
+        raise ValueError(f"cannot tell the format of {path}: name it *.nc (NetCDF) or *.zarr (zarr)")
+    return path
+
+
+def open_forecast(path: str | os.PathLike) -> xr.Dataset:
+    """A forecast written by ``save_forecast``, with ``lead_time`` decoded as ``timedelta64``."""
+    path = Path(path)
+    if path.suffix == ".zarr":
+        return xr.open_zarr(path, decode_timedelta=True, consolidated=True)
+    return xr.open_dataset(path, decode_timedelta=True)

@@ -1,0 +1,82 @@
+"""Iterative rollout on tensors: each step's prediction becomes the next step's input.
+
+Only the current state lives on the device; each yielded prediction should be
+copied off it by the caller, so memory does not grow with the number of steps.
+Inputs and outputs share one set of statistics, so predictions are fed back in
+normalised units (the same as denormalising and normalising again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from climax_nb.forecast.spec import ForecastModel, is_dynamic, is_forcing
+from climax_nb.model.climax import ClimaXBase
+
+
+class RolloutError(ValueError):
+    """A model that cannot be rolled out, e.g. because it does not predict all its dynamic inputs."""
+
+
+@dataclass(frozen=True)
+class RolloutLayout:
+    """Which predicted channels feed which input channels, and where forcings go."""
+
+    inputs: tuple[str, ...]
+    predicted: tuple[str, ...]
+    feed_in: tuple[int, ...]
+    feed_out: tuple[int, ...]
+    forcings: tuple[str, ...]
+    forcing_pos: tuple[int, ...]
+
+
+def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
+    """Predict every dynamic input (to feed back) and the requested ``outputs``."""
+    dynamic = [v for v in fm.inputs if is_dynamic(v)]
+    missing = [v for v in dynamic if v not in fm.outputs]
+    if missing:
+        raise RolloutError(
+            f"iterative rollout feeds predictions back as inputs, but {fm.name} does not predict its input(s) "
+            f"{', '.join(missing)}; use a model trained with these among its outputs, or mode='continuous'/'direct'"
+        )
+    predicted = tuple(dynamic + [v for v in outputs if v not in dynamic])
+    forcings = tuple(v for v in fm.inputs if is_forcing(v))
+    return RolloutLayout(
+        inputs=fm.inputs,
+        predicted=predicted,
+        feed_in=tuple(fm.inputs.index(v) for v in dynamic),
+        feed_out=tuple(range(len(dynamic))),
+        forcings=forcings,
+        forcing_pos=tuple(fm.inputs.index(v) for v in forcings),
+    )
+
+
+#: Gives the normalised forcings [B, F, H, W] for the state after k steps, from those of the state before.
+ForcingFn = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+def rollout(
+    model: ClimaXBase,
+    x: torch.Tensor,
+    layout: RolloutLayout,
+    step_hours: float,
+    n_steps: int,
+    forcing: ForcingFn | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(k, prediction)`` after each of ``n_steps`` steps; predictions hold ``layout.predicted``."""
+    lead = torch.full((x.shape[0],), float(step_hours), dtype=x.dtype, device=x.device)
+    feed_in = torch.tensor(layout.feed_in, dtype=torch.long, device=x.device)
+    feed_out = torch.tensor(layout.feed_out, dtype=torch.long, device=x.device)
+    forcing_pos = torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device)
+    for k in range(1, n_steps + 1):
+        y = model(x, lead, list(layout.inputs), list(layout.predicted))
+        yield k, y
+        if k == n_steps:
+            return
+        x = x.index_copy(1, feed_in, y.index_select(1, feed_out))
+        if forcing is not None and layout.forcings:
+            x = x.index_copy(1, forcing_pos, forcing(k, x.index_select(1, forcing_pos)))
+        del y

@@ -1,0 +1,103 @@
+"""Initial states: checked at the model's door, then read a batch of initial times at a time.
+
+Problems are reported before any model runs, each naming the variable (and time)
+at fault: a missing input, another grid, NaNs, an initial time not in the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from climax_nb.data.fields import constant_field, is_constant
+from climax_nb.data.schema import validate
+from climax_nb.forecast.spec import ForecastModel
+
+
+class InitialStateError(ValueError):
+    """An initial state that cannot start a forecast."""
+
+
+def _grid_text(lat: np.ndarray, lon: np.ndarray) -> str:
+    return f"{len(lat)}x{len(lon)} (lat {lat[0]:g}..{lat[-1]:g}, lon {lon[0]:g}..{lon[-1]:g})"
+
+
+def check_initial_state(
+    ds: xr.Dataset, models: Sequence[ForecastModel], init_times: Iterable | None = None
+) -> np.ndarray:
+    """Raise ``InitialStateError`` naming what is wrong; return the initial times as ``datetime64[ns]``."""
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"the initial state must be an xarray.Dataset, got {type(ds).__name__}")
+    if "lat" not in ds.coords or "lon" not in ds.coords:
+        raise InitialStateError("the initial state has no lat/lon coordinates; canonicalize it first")
+    lat, lon = np.asarray(ds["lat"].values), np.asarray(ds["lon"].values)
+    for fm in models:
+        if not fm.grid.matches(lat, lon):
+            raise InitialStateError(
+                f"the initial state is on a {_grid_text(lat, lon)} grid; {fm.name} was trained on "
+                f"{fm.grid.name} {_grid_text(fm.grid.lat, fm.grid.lon)}: regrid it (climax_nb.data.regrid)"
+            )
+    needed = sorted({v for fm in models for v in fm.inputs})
+    missing = [v for v in needed if v not in ds.data_vars and v != "lat"]
+    if missing:
+        raise InitialStateError(
+            f"the initial state lacks {', '.join(missing)}, needed as input(s) by the checkpoint; it has "
+            f"{', '.join(map(str, ds.data_vars)) or 'no variables'}"
+        )
+    validate(ds[[v for v in needed if v in ds.data_vars]], check_values=False, allow_gaps=True)
+    timed = [v for v in needed if not is_constant(v)]
+    if timed and "time" not in ds.dims:
+        raise InitialStateError(f"the initial state has no time dimension for {', '.join(timed)}")
+    available = pd.DatetimeIndex(ds["time"].values)
+    chosen = available if init_times is None else pd.DatetimeIndex(pd.to_datetime(list(np.atleast_1d(init_times))))
+    absent = chosen[available.get_indexer(chosen) < 0]
+    if len(absent):
+        raise InitialStateError(
+            f"initial time(s) {', '.join(map(str, absent[:5]))} not in the initial state "
+            f"({available[0]} .. {available[-1]}, {len(available)} times)"
+        )
+    return chosen.values.astype("datetime64[ns]")
+
+
+def read_fields(ds: xr.Dataset, variables: Sequence[str], times: np.ndarray) -> np.ndarray:
+    """Physical values ``[B, V, H, W]`` (float32) of ``variables`` at ``times``; constants broadcast."""
+    positions = pd.DatetimeIndex(ds["time"].values).get_indexer(pd.DatetimeIndex(times))
+    shape = (len(times), ds.sizes["lat"], ds.sizes["lon"])
+    out = np.empty((len(times), len(variables), *shape[1:]), dtype=np.float32)
+    for j, vid in enumerate(variables):
+        if is_constant(vid):
+            out[:, j] = constant_field(ds, vid)[None]
+        else:
+            with dask.config.set(scheduler="synchronous"):
+                out[:, j] = ds[vid].isel(time=positions).transpose("time", "lat", "lon").values
+        bad = ~np.isfinite(out[:, j])
+        if bad.any():
+            when = times[np.flatnonzero(bad.any(axis=(1, 2)))[0]]
+            raise InitialStateError(
+                f"{vid} has {int(bad.sum())} NaN or infinite value(s) in the initial state (first at {when}); "
+                "fill or mask them before forecasting"
+            )
+    return out
+
+
+class ForcingReader:
+    """Prescribed inputs (e.g. ``tisr``) at the valid times of a rollout, where the dataset has them."""
+
+    def __init__(self, ds: xr.Dataset, variables: Sequence[str]):
+        self.ds = ds
+        self.variables = [v for v in variables if v in ds.data_vars and "time" in ds[v].dims]
+        self.index = pd.DatetimeIndex(ds["time"].values) if "time" in ds.dims else pd.DatetimeIndex([])
+
+    def read(self, vid: str, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values ``[B, H, W]`` at ``times`` and a mask of the times found (others are zero)."""
+        pos = self.index.get_indexer(pd.DatetimeIndex(times)) if vid in self.variables else np.full(len(times), -1)
+        found = pos >= 0
+        out = np.zeros((len(times), self.ds.sizes["lat"], self.ds.sizes["lon"]), dtype=np.float32)
+        if found.any():
+            with dask.config.set(scheduler="synchronous"):
+                out[found] = self.ds[vid].isel(time=pos[found]).transpose("time", "lat", "lon").values
+        return out, found

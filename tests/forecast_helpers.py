@@ -1,0 +1,35 @@
+"""A tiny ClimaX checkpoint and matching canonical data for the forecast tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from climax_nb.data.stats import Normalizer
+from climax_nb.grid import WB5625
+from climax_nb.model import Checkpoint, ClimaX, preset
+from tests.conftest import make_canonical
+
+INPUTS = ("lsm", "lat", "tisr", "t2m", "z500", "t850")
+OUTPUTS = ("t2m", "z500", "t850")
+STATS = {"lsm": (0.5, 0.3), "lat": (0.0, 50.0), "tisr": (280.0, 1.5), "t2m": (279.0, 2.0),
+         "z500": (281.0, 0.5), "t850": (280.5, 3.0)}
+
+
+def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> Checkpoint:
+    """Random weights, large enough that predictions vary with the inputs and the lead time."""
+    torch.manual_seed(seed)
+    model = ClimaX.from_config(preset("tiny", variables=INPUTS, img_size=(32, 64), patch_size=4))
+    for p in model.parameters():
+        if p.ndim >= 2:
+            torch.nn.init.normal_(p, std=0.9 / p.shape[-1] ** 0.5)
+    norm = Normalizer({k: m for k, (m, _) in STATS.items()}, {k: s for k, (_, s) in STATS.items()})
+    source = {"stats": norm.to_dict(), "inputs": list(INPUTS), "outputs": list(outputs)}
+    extra = {"sources": {"sim": source}, "leads": list(leads) if leads is not None else None}
+    return Checkpoint(model.eval(), WB5625, dict(STATS), extra)
+
+
+def initial_state(steps: int = 8) -> xr.Dataset:
+    ds = make_canonical(("lsm", "tisr", "t2m", "z500", "t850"), steps=steps)
+    return ds.assign(tisr=ds["tisr"] + np.arange(steps, dtype=np.float32)[:, None, None])
