@@ -1,0 +1,100 @@
+"""Scorecards: several forecasts scored with several metrics, a relative table, and skill plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from climax_nb.metrics.align import MetricInputError
+from climax_nb.metrics.registry import compute, get_metric
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _score_one(
+    fc: xr.Dataset, truth: xr.Dataset, clim: xr.Dataset | None, metric: str, variables: Sequence[str] | None
+) -> xr.Dataset:
+    """One metric of one forecast; ensemble-only metrics of a deterministic forecast are NaN."""
+    if get_metric(metric).ensemble_only and "member" not in fc.dims:
+        return np.nan * compute("rmse", fc, truth, clim, variables)
+    return compute(metric, fc, truth, clim, variables)
+
+
+def scorecard(
+    forecasts: Mapping[str, xr.Dataset],
+    truth: xr.Dataset,
+    clim: xr.Dataset | None = None,
+    metrics: Sequence[str] = ("rmse", "acc"),
+    variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Scores with dims (model, metric, lead_time), one data variable per variable scored.
+
+    Lead times missing from a forecast are NaN. ``clim`` is needed for ACC.
+    """
+    if not forecasts:
+        raise MetricInputError("no forecasts to score: pass {'name': forecast, ...}")
+    rows = []
+    for name, fc in forecasts.items():
+        per_metric = [_score_one(fc, truth, clim, m, variables).expand_dims(metric=[m]).drop_attrs() for m in metrics]
+        rows.append(xr.concat(per_metric, "metric").expand_dims(model=[name]))
+    card = xr.concat(rows, "model", join="outer")
+    return card.transpose("model", "metric", "lead_time").assign_attrs(
+        higher_is_better=[m for m in metrics if get_metric(m).higher_is_better]
+    )
+
+
+def relative_table(card: xr.Dataset, reference: str = "persistence") -> pd.DataFrame:
+    """Percent change of each model's score relative to ``reference``: 100 (score - ref) / |ref|.
+
+    Rows are (variable, metric, lead time in hours), columns the other models.
+    Negative is better for errors (RMSE, CRPS), positive for ACC.
+    """
+    models = [str(m) for m in card["model"].values]
+    if reference not in models:
+        raise MetricInputError(f"reference {reference!r} is not in the scorecard; it has models {models}")
+    ref = card.sel(model=reference)
+    rel = (100 * (card - ref) / abs(ref)).drop_sel(model=reference)
+    frame = rel.to_array("variable").to_dataframe(name="change").reset_index()
+    frame["lead_hours"] = frame["lead_time"] / pd.Timedelta(hours=1)
+    table = frame.pivot_table(index=["variable", "metric", "lead_hours"], columns="model", values="change")
+    table.columns.name = f"% change vs {reference}"
+    return table
+
+
+def plot_skill(
+    card: xr.Dataset,
+    variables: Sequence[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Skill against lead time (days), one panel per variable (row) and metric (column), a line per model."""
+    import matplotlib.pyplot as plt
+
+    variables = list(variables) if variables is not None else [str(v) for v in card.data_vars]
+    missing = [v for v in variables if v not in card.data_vars]
+    if missing:
+        raise MetricInputError(f"scorecard has no variable(s) {missing}; it has {list(map(str, card.data_vars))}")
+    metrics = list(metrics) if metrics is not None else [str(m) for m in card["metric"].values]
+    fig, axes = plt.subplots(
+        len(variables), len(metrics), figsize=(3.6 * len(metrics), 2.8 * len(variables)), squeeze=False
+    )
+    days = card["lead_time"].values / np.timedelta64(1, "D")
+    for i, var in enumerate(variables):
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            for model in card["model"].values:
+                ax.plot(days, card[var].sel(model=model, metric=metric).values, marker="o", label=str(model))
+            ax.set_title(f"{var} {metric}")
+            ax.set_xlabel("lead time (days)")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize="small")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
