@@ -210,3 +210,17 @@ def test_registry_names_and_climatology_requirement():
         metrics.compute("acc", fc, ZERO_TRUTH)
     with pytest.raises(MetricInputError, match="unknown metric 'rsme'"):
         metrics.compute("rsme", fc, ZERO_TRUTH)
+
+
+def test_corrected_spread_skill_is_one_for_a_calibrated_ensemble():
+    rng = np.random.default_rng(2)
+    lat, lon, m = np.linspace(-80, 80, 40), np.arange(0.0, 360.0, 3.6), 3
+    samples = rng.normal(size=(m + 1, 2, 1, 40, 100))  # truth and members exchangeable
+    coords = {"init_time": INITS, "lead_time": LEAD, "lat": lat, "lon": lon}
+    fc = xr.Dataset({"z500": (("member", "init_time", "lead_time", "lat", "lon"), samples[1:])}, coords=coords)
+    truth = xr.Dataset(
+        {"z500": (("time", "lat", "lon"), samples[0, :, 0])},
+        coords={"time": INITS + LEAD[0], "lat": lat, "lon": lon},
+    )
+    assert value(metrics.spread_skill_ratio(fc, truth)) == pytest.approx(np.sqrt(m / (m + 1)), abs=0.03)
+    assert value(metrics.spread_skill_ratio(fc, truth, corrected=True)) == pytest.approx(1.0, abs=0.03)

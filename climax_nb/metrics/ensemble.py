@@ -56,9 +56,10 @@ def spread_skill_ratio(
     """Spread / skill, both averaged over init times and space before the square root (WeatherBench 2).
 
     spread = sqrt(mean of the unbiased (M-1) ensemble variance); skill = RMSE of
-    the ensemble mean. A calibrated ensemble has ratio sqrt((M+1)/M) by this
-    definition; ``corrected=True`` multiplies the spread by that factor so
-    a calibrated ensemble scores 1 at any M.
+    the ensemble mean. The ensemble mean of M exchangeable members errs by
+    sqrt((M+1)/M) times the spread, so a calibrated ensemble scores
+    sqrt(M/(M+1)); ``corrected=True`` multiplies the spread by sqrt((M+1)/M)
+    so it scores 1 at any M.
     """
     m = _members(forecast, "spread_skill_ratio", at_least=2)
     fc, obs = align(forecast, truth, variables)
