@@ -2,6 +2,7 @@
 
 ``lead_time`` is stored as hours (CF ``units: hours``) and decoded back to
 ``timedelta64``; ``valid_time`` (init_time + lead_time) is a 2-D time coordinate.
+Zarr stores are written in format 2, readable by zarr 2 and 3.
 """
 
 from __future__ import annotations
@@ -66,20 +67,20 @@ def forecast_dataset(
     return ds
 
 
-def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
-    return {
-        "lead_time": {"units": "hours", "dtype": "float64"},
-        "init_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
-        "valid_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
-    }
+#: CF encodings of the time coordinates: lead times in hours, times in hours since 1970.
+TIME_ENCODING: dict[str, dict[str, str]] = {
+    "lead_time": {"units": "hours", "dtype": "float64"},
+    "init_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
+    "valid_time": {"units": "hours since 1970-01-01", "calendar": "proleptic_gregorian"},
+}
 
 
 def save_forecast(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write a forecast to NetCDF (``.nc``) or zarr (``.zarr``), with CF time encodings."""
     path = Path(path)
-    encoding = {k: v for k, v in _encoding(ds).items() if k in ds.variables}
+    encoding = {k: dict(v) for k, v in TIME_ENCODING.items() if k in ds.variables}
     if path.suffix == ".zarr":
-        ds.to_zarr(path, mode="w", encoding=encoding, consolidated=True)
+        ds.to_zarr(path, mode="w", encoding=encoding, zarr_format=2)  # v2: readable by zarr 2 and 3
     elif path.suffix in (".nc", ".nc4", ".netcdf"):
         ds.to_netcdf(path, encoding=encoding)
     else:
@@ -91,5 +92,5 @@ def open_forecast(path: str | os.PathLike) -> xr.Dataset:
     """A forecast written by ``save_forecast``, with ``lead_time`` decoded as ``timedelta64``."""
     path = Path(path)
     if path.suffix == ".zarr":
-        return xr.open_zarr(path, decode_timedelta=True, consolidated=True)
+        return xr.open_zarr(path, decode_timedelta=True)
     return xr.open_dataset(path, decode_timedelta=True)

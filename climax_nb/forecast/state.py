@@ -23,7 +23,7 @@ class InitialStateError(ValueError):
 
 
 def _grid_text(lat: np.ndarray, lon: np.ndarray) -> str:
-    return f"{len(lat)}x{len(lon)} (lat {lat[0]:g}..{lat[-1]:g}, lon {lon[0]:g}..{lon[-1]:g})"
+    return f"{len(lat)}x{len(lon)} grid (lat {lat[0]:g}..{lat[-1]:g}, lon {lon[0]:g}..{lon[-1]:g})"
 
 
 def check_initial_state(
@@ -38,7 +38,7 @@ def check_initial_state(
     for fm in models:
         if not fm.grid.matches(lat, lon):
             raise InitialStateError(
-                f"the initial state is on a {_grid_text(lat, lon)} grid; {fm.name} was trained on "
+                f"the initial state is on a {_grid_text(lat, lon)}; {fm.name} was trained on the "
                 f"{fm.grid.name} {_grid_text(fm.grid.lat, fm.grid.lon)}: regrid it (climax_nb.data.regrid)"
             )
     needed = sorted({v for fm in models for v in fm.inputs})
