@@ -215,13 +215,12 @@ def forecast(
     grid = (initial.sizes["lat"], initial.sizes["lon"])
     values = np.empty((n_members, len(times), len(leads), len(outputs), *grid), dtype=np.float32)
     members, inits = np.divmod(np.arange(n_members * len(times)), len(times))
+    flat = values.reshape(-1, *values.shape[2:])  # (member, init) flattened: batches write in place
     states = _States(initial, ensemble, device)
     with torch.inference_mode():
         for start in range(0, len(inits), batch_size):
-            m, i = members[start : start + batch_size], inits[start : start + batch_size]
-            out = np.empty((len(i), len(leads), len(outputs), *grid), dtype=np.float32)
-            runner(states, times[i], m, out)
-            values[m, i] = out
+            batch = slice(start, start + batch_size)
+            runner(states, times[inits[batch]], members[batch], flat[batch])
     if isinstance(runner, _Iterative):
         runner.warn_held()
     if ensemble is not None:

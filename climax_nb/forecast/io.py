@@ -57,7 +57,7 @@ def forecast_dataset(
     data = {}
     for j, vid in enumerate(variables):
         var = VARIABLES[vid]
-        da = xr.DataArray(np.take(values, j, axis=-3), dims=dims)
+        da = xr.DataArray(values[..., j, :, :], dims=dims)  # a view: no copy of the forecast
         da.attrs = {"units": var.units, "long_name": var.long_name, "description": var.description}
         data[vid] = da
     ds = xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8", **dict(attrs or {})})
