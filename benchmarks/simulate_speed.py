@@ -1,0 +1,109 @@
+"""How fast the embedded GCM runs here, and how long the default sources take to generate.
+
+For each truncation, builds the model of a default-physics source, times the
+first chunk (compilation plus simulation), then further chunks (simulation
+only), and the post-processing (vertical interpolation and regridding) of a
+chunk. Prints seconds per simulated day (wall clock, and CPU time summed over
+threads, which other jobs on the machine disturb less), the compile time, and
+the projected time to generate every source at its default length. JAX's persistent
+compilation cache is left off, so compile times are honest.
+
+    python benchmarks/simulate_speed.py                 # T21 and T31, 3 x 10-day chunks
+    python benchmarks/simulate_speed.py --truncations 21 --chunks 2 --chunk-days 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+from climax_nb.data.embedded import sources
+from climax_nb.data.embedded.configs import get_config
+from climax_nb.data.embedded.postprocess import Postprocessor
+from climax_nb.data.embedded.simulate import Simulation
+
+
+def _now() -> tuple[float, float]:
+    """(wall clock, process CPU time summed over threads) in seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def _per(a: tuple[float, float], b: tuple[float, float], n: float = 1.0) -> tuple[float, float]:
+    return (b[0] - a[0]) / n, (b[1] - a[1]) / n
+
+
+def measure(truncation: int, chunk_days: int, chunks: int) -> dict[str, tuple[float, float]]:
+    """Build, compile and run a default-physics model at ``truncation``.
+
+    Returns (wall, CPU) seconds for: building, compiling, one simulated day,
+    and post-processing one day, plus the last chunk's mean t2m as a sanity value.
+    """
+    config = dataclasses.replace(
+        get_config("reanalysis"), name=f"bench-t{truncation}", truncation=truncation, spinup_days=0
+    )
+    sim = Simulation(config, days=chunk_days * (chunks + 1), chunk_days=chunk_days)
+    t0 = _now()
+    grid = sim.build()
+    t1 = _now()
+    stream = sim.chunks(progress=False)
+    first = next(stream)
+    t2 = _now()
+    for _ in range(chunks):
+        chunk = next(stream)
+    t3 = _now()
+    Postprocessor(config, grid)(first, with_constants=True)
+    t4 = _now()
+    day = _per(t2, t3, chunks * chunk_days)
+    first_chunk = _per(t1, t2)
+    return {
+        "build": _per(t0, t1),
+        "compile": (first_chunk[0] - chunk_days * day[0], first_chunk[1] - chunk_days * day[1]),
+        "day": day,
+        "post_day": _per(t3, t4, chunk_days),
+        "t2m": (float(chunk.fields["t2m"].mean()),) * 2,
+    }
+
+
+def project(timings: dict[int, dict], clock: int) -> None:
+    """Print the generation time of every source at its default length (0: wall, 1: CPU)."""
+    total = 0.0
+    for name, cfg in sources().items():
+        if cfg.truncation not in timings:
+            print(f"  {name:16s} T{cfg.truncation} not measured (add it to --truncations)")
+            continue
+        t = {k: v[clock] for k, v in timings[cfg.truncation].items()}
+        days = cfg.spinup_days + cfg.default_days
+        seconds = t["build"] + t["compile"] + days * t["day"] + cfg.default_days * t["post_day"]
+        total += seconds
+        print(
+            f"  {name:16s} T{cfg.truncation}, {cfg.spinup_days} + {cfg.default_days} days: "
+            f"{seconds / 60:5.1f} min"
+        )
+    print(f"  total (measured truncations): {total / 60:.1f} min")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--truncations", type=int, nargs="+", default=[21, 31])
+    parser.add_argument("--chunk-days", type=int, default=10)
+    parser.add_argument("--chunks", type=int, default=3, help="timed chunks after the first")
+    args = parser.parse_args()
+
+    timings = {}
+    for truncation in args.truncations:
+        t = timings[truncation] = measure(truncation, args.chunk_days, args.chunks)
+        print(
+            f"T{truncation}: {t['day'][0]:.3f} s per simulated day ({t['day'][1]:.3f} s CPU), "
+            f"compile {t['compile'][0]:.1f} s ({t['compile'][1]:.1f} s CPU), "
+            f"build {t['build'][0]:.1f} s, post-processing {t['post_day'][0]:.3f} s per day; "
+            f"mean t2m {t['t2m'][0]:.1f} K"
+        )
+    print("\nprojected generation time at the default lengths, wall clock here:")
+    project(timings, 0)
+    print("same from CPU time (what one otherwise idle core would take):")
+    project(timings, 1)
+
+
+if __name__ == "__main__":
+    main()

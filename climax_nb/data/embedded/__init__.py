@@ -1,0 +1,24 @@
+"""The embedded default dataset: a real GCM (SPEEDY physics in jcm) run here, cached on disk.
+
+``sources()`` lists the configurations and their variables, ``open_source``
+returns one as a canonical dataset (simulating it on first use) and
+``generate`` builds the cache explicitly. See docs/embedded.md.
+"""
+
+from climax_nb.data.embedded.api import generate, global_mean_temperature, open_source, sources
+from climax_nb.data.embedded.configs import SOURCES, SourceConfig, UnknownSourceError, get_config
+from climax_nb.data.embedded.simulate import prefer_legacy_cpu_runtime
+
+# Before anything in the process has started JAX (see the function's docstring).
+prefer_legacy_cpu_runtime()
+
+__all__ = [
+    "SOURCES",
+    "SourceConfig",
+    "UnknownSourceError",
+    "generate",
+    "get_config",
+    "global_mean_temperature",
+    "open_source",
+    "sources",
+]

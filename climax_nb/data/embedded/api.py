@@ -1,0 +1,150 @@
+"""Public entry points: list the sources, generate one into the cache, open it.
+
+Opening a source that is not cached yet (or whose configuration changed)
+runs the GCM first, with a progress bar; later calls read the zarr store
+lazily. Nothing here imports jax or jcm unless a simulation has to run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from climax_nb.data.embedded import cache
+from climax_nb.data.embedded.configs import SOURCES, SourceConfig, get_config
+from climax_nb.data.embedded.postprocess import Postprocessor
+from climax_nb.data.embedded.simulate import (
+    FRAMES_PER_DAY,
+    Simulation,
+    mass_weighted_mean_temperature,
+    use_compilation_cache,
+)
+from climax_nb.data.schema import validate
+from climax_nb.data.select import select_years
+
+Years = int | Iterable[int] | str | None
+
+
+def sources() -> dict[str, SourceConfig]:
+    """Every embedded source by name; ``sources()[name].variables`` lists its variable ids."""
+    return dict(SOURCES)
+
+
+def _days(config: SourceConfig, length: int | None) -> int:
+    if length is None:
+        return config.default_days
+    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
+        raise ValueError(f"length is a number of days (a positive integer), got {length!r}")
+    return int(length)
+
+
+def generate(
+    source: str | SourceConfig,
+    *,
+    length: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    chunk_days: int = 30,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Simulate ``length`` days (default: whole years) into the cache; return its directory.
+
+    A valid cached store (same configuration hash, pipeline and jcm version,
+    at least ``length`` days) is reused unless ``force``. Chunks of
+    ``chunk_days`` are simulated, post-processed and appended one at a time,
+    so memory does not grow with the length.
+    """
+    config = get_config(source)
+    days = _days(config, length)
+    directory = cache.source_dir(config.name, cache_dir)
+    if not force and cache.stale_reason(directory, config, days) is None:
+        return directory
+
+    use_compilation_cache(cache.cache_root(cache_dir) / cache.JAX_CACHE)
+    sim = Simulation(config, days, chunk_days)
+    post = Postprocessor(config, sim.build())
+    writer = cache.StoreWriter(directory)
+    times, means = [], []
+    try:
+        first = True
+        for chunk in sim.chunks(progress=progress):
+            times.append(chunk.time)
+            means.append(
+                mass_weighted_mean_temperature(chunk.fields["t"], chunk.fields["ps"], sim.grid)
+            )
+            if chunk.spinup:
+                continue
+            ds = post(chunk, with_constants=first)
+            writer.append(validate(ds, check_values=True))
+            first = False
+        series = _daily_series(np.concatenate(times), np.concatenate(means), sim.start)
+        return writer.finish(cache.make_manifest(config, days, sim.spinup_days), series)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _daily_series(time: np.ndarray, values: np.ndarray, start: np.datetime64) -> xr.DataArray:
+    """Daily means of the 6-hourly global-mean temperature, flagged as spin-up before ``start``."""
+    series = xr.DataArray(values, dims="time", coords={"time": time}).resample(time="1D").mean()
+    return series.assign_coords(spinup=("time", series["time"].values < start)).assign_attrs(
+        units="K", long_name="mass-weighted global-mean air temperature (model levels)"
+    )
+
+
+def _select(ds: xr.Dataset, config: SourceConfig, years: Years) -> xr.Dataset:
+    if isinstance(years, str):
+        years = config.split_years(years)
+    return select_years(ds, years, f"embedded/{config.name}")
+
+
+def open_source(
+    source: str | SourceConfig,
+    years: Years = None,
+    *,
+    length: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> xr.Dataset:
+    """The canonical dataset of an embedded source, generated first if it is not cached.
+
+    ``years`` selects calendar years (an int, several ints, or a split name
+    such as ``"train"`` for sources with splits); ``length`` is the number of
+    simulated days after spin-up (default: the source's whole years). Data
+    are read lazily from the zarr store; the ``lat`` input field is the
+    ``lat`` coordinate.
+    """
+    config = get_config(source)
+    days = _days(config, length)
+    directory = generate(config, length=days, cache_dir=cache_dir, progress=progress)
+    ds = xr.open_zarr(directory / cache.STORE)
+    stored = [v for v in config.variables if v in ds.data_vars]  # the registry order of the config
+    ds = ds[stored].isel(time=slice(0, days * FRAMES_PER_DAY))
+    ds = _select(ds, config, years)
+    ds.attrs.update(
+        source=f"embedded/{config.name}",
+        description=config.description,
+        config_hash=config.config_hash(),
+    )
+    return validate(ds, check_values=False)
+
+
+def global_mean_temperature(
+    source: str | SourceConfig,
+    *,
+    length: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> xr.DataArray:
+    """Daily mass-weighted global-mean temperature from the start of spin-up (generating if needed).
+
+    The ``spinup`` coordinate marks the days discarded before the data begin;
+    a flat series after them shows the spin-up was long enough.
+    """
+    config = get_config(source)
+    directory = generate(config, length=_days(config, length), cache_dir=cache_dir)
+    with xr.open_dataarray(directory / cache.SERIES) as series:
+        return series.load()

@@ -1,0 +1,175 @@
+"""The embedded sources: one frozen configuration of the GCM per source.
+
+Like the CMIP6 models ClimaX pretrains on, the pretraining sources differ in
+physics, forcing or resolution and each archives a different set of
+variables; ``reanalysis`` is held out for fine-tuning and evaluation and has
+every variable and its own train/val/test years.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
+
+CONSTANTS: tuple[str, ...] = ("lsm", "orography", "lat")
+FORCINGS: tuple[str, ...] = ("tisr",)
+#: Pressure levels written by CMIP6's ``plev8`` tables that ClimaX also uses.
+CMIP_LEVELS: tuple[int, ...] = (50, 250, 500, 700, 850)
+#: Surface fields the GCM can provide.
+SURFACE: tuple[str, ...] = ("t2m", "u10", "v10", "sp", "tp6h")
+
+
+def level_ids(prefixes: str, levels: tuple[int, ...] = PRESSURE_LEVELS) -> tuple[str, ...]:
+    """Ids such as ``z500`` for every prefix letter in ``prefixes`` and every level."""
+    return tuple(f"{p}{lev}" for p in prefixes for lev in levels)
+
+
+def _not_hashed(default=dataclasses.MISSING):
+    """A field that does not change the simulated data, so it is left out of the hash."""
+    return field(default=default, metadata={"hashed": False})
+
+
+class UnknownSourceError(KeyError, ValueError):
+    """An embedded source name that does not exist; the message lists the ones that do."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Everything that decides what one embedded source simulates and archives.
+
+    ``truncation`` is the spectral truncation (21 or 31: 64x32 or 96x48
+    Gaussian grids), ``sst_offset`` (K) is added to the packaged SST
+    climatology, ``physics`` overrides SPEEDY parameters as
+    ``("group.name", value)`` pairs (e.g. ``("convection.trcnv", 3.0)``).
+    The 40-minute step is SPEEDY's classic 36 steps per day (jcm's own T31
+    reference statistics use it); jcm would otherwise pick 30 minutes.
+    The simulation starts ``spinup_days`` before ``start`` (an ISO date) from
+    an idealised balanced state; output begins at ``start``. ``years`` is the
+    default length and ``splits`` names years for training and evaluation.
+    """
+
+    name: str
+    variables: tuple[str, ...]
+    truncation: int = 21
+    layers: int = 8
+    time_step_minutes: float = 40.0
+    sst_offset: float = 0.0
+    physics: tuple[tuple[str, float], ...] = ()
+    spinup_days: int = 60
+    start: str = "2000-01-01"
+    years: int = _not_hashed(1)
+    splits: tuple[tuple[str, tuple[int, ...]], ...] = _not_hashed(())
+    held_out: bool = _not_hashed(False)
+    description: str = _not_hashed("")
+
+    def __post_init__(self) -> None:
+        unknown = [v for v in self.variables if v not in VARIABLES]
+        if unknown:
+            raise ValueError(f"source {self.name!r}: unknown variable id(s) {unknown}")
+        if self.truncation < 21:
+            raise ValueError(
+                f"source {self.name!r}: truncation must be at least 21 (T21), got {self.truncation}"
+            )
+        if self.spinup_days < 0 or self.years < 1:
+            raise ValueError(f"source {self.name!r}: spinup_days must be >= 0 and years >= 1")
+        for group_name, _ in self.physics:
+            if group_name.count(".") != 1:
+                raise ValueError(
+                    f"physics override {group_name!r} must look like 'convection.trcnv'"
+                )
+        np.datetime64(self.start, "D")  # raises on a malformed date
+
+    def hashed_fields(self) -> dict:
+        """The fields that decide the simulated data (what the cache hash covers)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("hashed", True)
+        }
+
+    def config_hash(self) -> str:
+        """A short stable hash of ``hashed_fields``: a changed physics setting changes it."""
+        text = json.dumps(self.hashed_fields(), sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """All fields as JSON-friendly values (for the cache manifest)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=list))
+
+    @property
+    def default_days(self) -> int:
+        """Days in ``years`` whole calendar years from ``start``."""
+        start = np.datetime64(self.start, "D")
+        year = start.astype("datetime64[Y]").astype(int) + 1970
+        end = np.datetime64(f"{year + self.years:04d}{self.start[4:10]}", "D")
+        return int((end - start) / np.timedelta64(1, "D"))
+
+    def split_years(self, split: str) -> tuple[int, ...]:
+        """The years of a named split (``"train"``, ``"val"``, ``"test"``)."""
+        named = dict(self.splits)
+        if split not in named:
+            have = ", ".join(named) or "none"
+            raise ValueError(f"source {self.name!r} has no split {split!r} (splits: {have})")
+        return named[split]
+
+
+ALL_VARIABLES: tuple[str, ...] = tuple(VARIABLES)
+
+SOURCES: dict[str, SourceConfig] = {
+    cfg.name: cfg
+    for cfg in (
+        SourceConfig(
+            name="reanalysis",
+            variables=ALL_VARIABLES,
+            years=4,
+            splits=(("train", (2000, 2001)), ("val", (2002,)), ("test", (2003,))),
+            held_out=True,
+            description="T21 SPEEDY, default physics and climatological SST; every variable. "
+            "Held out from pretraining, plays ERA5.",
+        ),
+        SourceConfig(
+            name="warm-sst",
+            variables=(*level_ids("ztuv"), "t2m", "u10", "v10", *CONSTANTS, *FORCINGS),
+            sst_offset=2.0,
+            start="1990-01-01",
+            description="T21 SPEEDY with SST +2 K everywhere; dynamics only (no humidity, "
+            "precipitation or surface pressure).",
+        ),
+        SourceConfig(
+            name="fast-convection",
+            variables=(*level_ids("ztqr"), "t2m", "sp", "tp6h", *CONSTANTS, *FORCINGS),
+            physics=(("convection.trcnv", 3.0), ("convection.rhbl", 0.8)),
+            start="1990-01-01",
+            description="T21 SPEEDY with faster convective relaxation (3 h, not 6 h) and a lower "
+            "boundary-layer humidity trigger (0.8, not 0.9); thermodynamics only (no winds aloft).",
+        ),
+        SourceConfig(
+            name="t31",
+            variables=(*level_ids("ztuvq", CMIP_LEVELS), *SURFACE, *CONSTANTS, *FORCINGS),
+            truncation=31,
+            start="1990-01-01",
+            description="T31 SPEEDY (96x48 grid), default physics; CMIP6 plev8 levels only "
+            "(no 600 or 925 hPa, no relative humidity).",
+        ),
+    )
+}
+
+
+def get_config(name: str | SourceConfig) -> SourceConfig:
+    """The configuration of a source by name (a ``SourceConfig`` is returned as is)."""
+    if isinstance(name, SourceConfig):
+        return name
+    if name not in SOURCES:
+        raise UnknownSourceError(
+            f"unknown embedded source {name!r}; available sources: {', '.join(SOURCES)}"
+        )
+    return SOURCES[name]
