@@ -1,0 +1,140 @@
+"""Maps and zonal means of canonical fields, and ClimaX's variable-aggregation weights as maps.
+
+Offline by design: coastlines are the 0.5 contour of the dataset's own land-sea
+mask (``lsm``), so no shapefiles are downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import xarray as xr
+
+from climax_nb.variables import VARIABLES
+
+DIVERGING_PREFIXES: tuple[str, ...] = ("u", "v")
+
+
+def _cyclic(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and values with the first column repeated at lon + 360 (no seam at the dateline)."""
+    lon = da["lon"].values
+    return np.append(lon, lon[0] + 360.0), np.concatenate([da.values, da.values[:, :1]], axis=1)
+
+
+def _title(da: xr.DataArray) -> str:
+    name = str(da.name)
+    var = VARIABLES.get(name)
+    return f"{name}: {var.description} [{var.units}]" if var is not None else name
+
+
+def plot_map(
+    da: xr.DataArray,
+    ax: plt.Axes | None = None,
+    lsm: xr.DataArray | None = None,
+    title: str | None = None,
+    cmap: str | None = None,
+    **kwargs,
+) -> plt.Axes:
+    """Draw a (lat, lon) field on ``ax`` with the land-sea mask contour as coastline."""
+    if tuple(da.dims) != ("lat", "lon"):
+        raise ValueError(f"plot_map needs a (lat, lon) field, got dims {tuple(da.dims)}; select a time first")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    lon, field = _cyclic(da)
+    if cmap is None:
+        cmap = "RdBu_r" if str(da.name).startswith(DIVERGING_PREFIXES) and str(da.name) in VARIABLES else "viridis"
+    if cmap == "RdBu_r" and "vmin" not in kwargs and "vmax" not in kwargs:
+        bound = float(np.nanmax(np.abs(field))) or 1.0
+        kwargs.update(vmin=-bound, vmax=bound)
+    mesh = ax.pcolormesh(lon, da["lat"].values, field, shading="auto", cmap=cmap, **kwargs)
+    if lsm is not None:
+        lsm_lon, mask = _cyclic(lsm)
+        ax.contour(lsm_lon, lsm["lat"].values, mask, levels=[0.5], colors="k", linewidths=0.6)
+    ax.set_title(title if title is not None else _title(da), fontsize=9)
+    ax.set_aspect("equal")
+    ax.set_xlim(lon[0], lon[0] + 360.0)
+    ax.set_ylim(-90, 90)
+    plt.colorbar(mesh, ax=ax, shrink=0.7)
+    return ax
+
+
+def plot_maps(
+    fields: xr.Dataset | dict[str, xr.DataArray],
+    lsm: xr.DataArray | None = None,
+    ncols: int = 3,
+    titles: Sequence[str] | None = None,
+    **kwargs,
+) -> plt.Figure:
+    """One map per (lat, lon) field in a grid of ``ncols`` columns; spare panels are hidden."""
+    items = list(fields.data_vars.items()) if isinstance(fields, xr.Dataset) else list(fields.items())
+    if not items:
+        raise ValueError("nothing to draw: no fields given")
+    nrows = -(-len(items) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 2.7 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for i, (name, da) in enumerate(items):
+        plot_map(da.rename(name), flat[i], lsm, None if titles is None else titles[i], **kwargs)
+    for ax in flat[len(items) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_zonal_means(ds: xr.Dataset, variables: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
+    """Time- and zonal-mean profiles against latitude, one line per variable (same units assumed)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        raise ValueError(f"variables {missing} are not in the dataset; it has {list(ds.data_vars)}")
+    for vid in variables:
+        dims = [d for d in ("time", "lon") if d in ds[vid].dims]
+        ax.plot(ds["lat"].values, ds[vid].mean(dims).values, label=vid)
+    units = {ds[v].attrs.get("units", "") for v in variables}
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("latitude [degrees north]")
+    ax.set_ylabel(" / ".join(sorted(units)))
+    ax.set_xlim(-90, 90)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def attention_to_maps(
+    attn: torch.Tensor | np.ndarray,
+    variables: Sequence[str],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    patch_size: int,
+) -> xr.DataArray:
+    """Variable-aggregation weights [L, heads, V] (or [B, L, heads, V]) as maps ``(variable, lat, lon)``.
+
+    Heads (and the batch, if given) are averaged; the L patches are laid out
+    row-major on the patch grid, each placed at the centre of its ``patch_size``
+    cells, so the maps live on the patch grid (H / p by W / p).
+    """
+    a = attn.detach().cpu().numpy() if isinstance(attn, torch.Tensor) else np.asarray(attn)
+    if a.ndim == 4:
+        a = a.mean(0)
+    if a.ndim != 3 or a.shape[-1] != len(variables):
+        raise ValueError(
+            f"attention must be [L, heads, V] or [B, L, heads, V] with V = {len(variables)} variables, "
+            f"got shape {a.shape}"
+        )
+    if len(lat) % patch_size or len(lon) % patch_size:
+        raise ValueError(f"patch size {patch_size} does not divide the {len(lat)}x{len(lon)} grid")
+    h, w = len(lat) // patch_size, len(lon) // patch_size
+    if a.shape[0] != h * w:
+        raise ValueError(f"{a.shape[0]} patches do not make a {h}x{w} patch grid")
+    maps = a.mean(1).T.reshape(len(variables), h, w)
+    plat = np.asarray(lat, float).reshape(h, patch_size).mean(1)
+    plon = np.asarray(lon, float).reshape(w, patch_size).mean(1)
+    return xr.DataArray(
+        maps,
+        dims=("variable", "lat", "lon"),
+        coords={"variable": list(variables), "lat": plat, "lon": plon},
+        name="attention",
+        attrs={"long_name": "variable-aggregation attention weight (mean over heads)", "units": "1"},
+    )
