@@ -113,6 +113,73 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_truth(spec: str, years: Sequence[int] | None, days: int | None):
+    from climax_nb.data import embedded, open_dataset
+
+    if spec.startswith("embedded/"):
+        return embedded.open_source(spec.removeprefix("embedded/"), years=years, length=days)
+    return open_dataset(spec, years=years)
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Forecast from initial states of a dataset with a checkpoint and save the forecast."""
+    from climax_nb.evaluate import initial_times
+    from climax_nb.forecast import Perturbation, forecast, save_forecast
+
+    data = _open_truth(args.data, args.years, args.days)
+    inits = initial_times(data, max(args.leads), args.every)
+    ensemble = Perturbation(args.members, scale=args.perturbation, seed=args.seed) if args.members else None
+    fc = forecast(args.checkpoint, data, args.leads, mode=args.mode, step=args.step, init_times=inits,
+                  batch_size=args.batch_size, device=args.device, ensemble=ensemble)
+    print(f"wrote {save_forecast(fc, args.out)} ({len(inits)} initial times, leads {args.leads} h)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a saved forecast and the persistence and climatology baselines against the truth."""
+    from climax_nb.evaluate import evaluate, write_scores
+    from climax_nb.forecast import open_forecast
+
+    fc = open_forecast(args.forecast)
+    truth = _open_truth(args.truth, args.years, args.days)
+    clim_source = _open_truth(args.truth, args.clim_years, args.days)
+    card = evaluate(fc, truth, clim_source, args.clim_years, variables=args.variables)
+    for kind, path in write_scores(card, args.out, args.reference).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _add_forecast_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="forecast checkpoint (a run's model.pt)")
+    parser.add_argument("--data", default="embedded/reanalysis", help="initial states: embedded/<name> or a path")
+    parser.add_argument("--years", type=int, nargs="+", default=None, help="years to start from (default: all)")
+    parser.add_argument("--days", type=int, default=None, help="simulated days of an embedded source")
+    parser.add_argument("--leads", type=float, nargs="+", default=[6, 24, 72, 120], help="lead times in hours")
+    parser.add_argument("--every", type=float, default=24.0, help="hours between initial times")
+    parser.add_argument("--mode", default="auto", choices=["auto", "continuous", "iterative"],
+                        help="continuous: one lead-conditioned call per lead; iterative: chain --step; "
+                        "auto: continuous where trained, else a rollout plan")
+    parser.add_argument("--step", type=float, default=None, help="rollout step in hours (iterative/auto)")
+    parser.add_argument("--members", type=int, default=0, help="ensemble members from perturbed states (0: none)")
+    parser.add_argument("--perturbation", type=float, default=0.05, help="perturbation scale in units of std")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    parser.add_argument("--batch-size", type=int, default=8, help="initial states per model call")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--out", default="outputs/forecast.nc", help="output file (.nc or .zarr)")
+
+
+def _add_evaluate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--forecast", required=True, help="a forecast written by `climax-nb forecast`")
+    parser.add_argument("--truth", default="embedded/reanalysis", help="verifying data: embedded/<name> or a path")
+    parser.add_argument("--years", type=int, nargs="+", default=None, help="years of the truth to read")
+    parser.add_argument("--clim-years", type=int, nargs="+", required=True,
+                        help="training years for the climatology (never the test years)")
+    parser.add_argument("--days", type=int, default=None, help="simulated days of an embedded source")
+    parser.add_argument("--variables", nargs="+", default=None, help="variables to score (default: all)")
+    parser.add_argument("--reference", default="persistence", help="reference of the relative table")
+    parser.add_argument("--out", default="outputs/scores", help="folder for scorecard, tables and plot")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="climax-nb", description=__doc__.split("\n\n")[0])
@@ -136,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. {cmd_train.__doc__}")
         _add_run_options(sub_parser, default)
         sub_parser.set_defaults(handler=cmd_train)
+
+    fc = sub.add_parser("forecast", help="forecast with a checkpoint", description=cmd_forecast.__doc__)
+    _add_forecast_options(fc)
+    fc.set_defaults(handler=cmd_forecast)
+    ev = sub.add_parser("evaluate", help="score a forecast against baselines", description=cmd_evaluate.__doc__)
+    _add_evaluate_options(ev)
+    ev.set_defaults(handler=cmd_evaluate)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+import xarray as xr
 
 from climax_nb import cli
+from climax_nb.forecast import open_forecast
 from climax_nb.model import load_checkpoint
 from tests.test_train_module import moving_waves
 
@@ -36,7 +38,7 @@ def test_pretrain_then_finetune_from_the_pretrained_model(tmp_path, sources, cap
 
     fine = tmp_path / "fine"
     assert run("finetune", "--config", "pretrain-tiny", *TINY, "--model.init", str(pre / "model.pt"),
-               "--data.sources", f"[{sources[0]}]", "--data.outputs", "[z500, t850]", "--data.leads", "[6]",
+               "--data.sources", f"[{sources[0]}]", "--data.outputs", "[z500, t850]", "--data.leads", "[6, 12]",
                "--data.batch_size", "4", "--trainer.max_steps", "2", "--optim.max_steps", "2",
                "--optim.warmup_steps", "1", "--optim.lr", "1e-9", "--trainer.run_dir", str(fine)) == 0
     tuned = load_checkpoint(fine / "model.pt").model
@@ -44,6 +46,20 @@ def test_pretrain_then_finetune_from_the_pretrained_model(tmp_path, sources, cap
     for (name, p), q in zip(pretrained.model.state_dict().items(), tuned.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)
     assert "loaded" in (fine / "init_report.txt").read_text().lower()
+
+    fc_path = tmp_path / "fc.nc"
+    assert run("forecast", "--checkpoint", str(fine / "model.pt"), "--data", sources[0], "--leads", "6", "12",
+               "--every", "12", "--out", str(fc_path)) == 0
+    fc = open_forecast(fc_path)
+    assert fc.sizes["lead_time"] == 2 and set(fc.data_vars) == {"z500", "t850"}
+    scores = tmp_path / "scores"
+    assert run("evaluate", "--forecast", str(fc_path), "--truth", sources[0], "--clim-years", "2000",
+               "--out", str(scores)) == 0
+    card = xr.open_dataset(scores / "scorecard.nc")
+    assert list(card["model"].values) == ["model", "persistence", "climatology"]
+    assert float(card["z500"].sel(model="persistence", metric="rmse").isel(lead_time=0)) > 0
+    assert "| persistence |" in (scores / "scores.md").read_text()
+    assert (scores / "skill.png").stat().st_size > 5000
 
 
 def test_unknown_config_key_is_refused(tmp_path):
