@@ -1,0 +1,80 @@
+"""The tutorial notebooks: stored without outputs, with the cookbook sections, and running offline.
+
+Each notebook is executed with nbclient in the fast setting (``CLIMAX_NB_FAST=1``).
+All share one data cache for the module: ``$CLIMAX_NB_CACHE`` if set (reuse a
+session cache), else a temporary directory, so the embedded GCM is simulated
+at most once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ("01_data.ipynb", "02_model_anatomy.ipynb")
+SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
+TIMEOUT_S = 600  # per cell; the first notebook may simulate the data
+
+
+def _headings(nb: nbformat.NotebookNode) -> list[str]:
+    return [
+        line.lstrip("#").strip()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("#")
+    ]
+
+
+def test_every_notebook_is_listed():
+    assert sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    index = (NOTEBOOKS_DIR / "README.md").read_text()
+    assert all(name in index for name in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_stored_clean_with_sections(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "a notebook without code"
+    assert all(c.outputs == [] and c.execution_count is None for c in code), "outputs not stripped"
+    headings = _headings(nb)
+    assert headings[0][:2].isdigit(), f"the title should start with the notebook number, got {headings[0]!r}"
+    positions = [next((i for i, h in enumerate(headings) if h == s), None) for s in SECTIONS]
+    missing = [s for s, p in zip(SECTIONS, positions, strict=True) if p is None]
+    assert not missing, f"missing sections: {missing}"
+    assert positions == sorted(positions), f"sections out of order: {headings}"
+    content = headings[positions[2] + 1 : positions[3]]
+    assert content, "no content sections between Imports and Summary"
+    fast_cell = next(c.source for c in code if "CLIMAX_NB_FAST" in c.source)
+    assert "CLIMAX_NB_CACHE" in fast_cell
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> str:
+    return os.environ.get("CLIMAX_NB_CACHE") or str(tmp_path_factory.mktemp("notebook_cache"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_fast_setting(name, cache_dir, monkeypatch):
+    monkeypatch.setenv("CLIMAX_NB_FAST", "1")
+    monkeypatch.setenv("CLIMAX_NB_CACHE", cache_dir)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    client = NotebookClient(
+        nb, timeout=TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
+    )
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError naming the failing cell
+    elapsed = time.perf_counter() - start
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert images >= 2, "figures were not displayed"
+    print(f"{name}: {elapsed:.0f} s")
