@@ -63,7 +63,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job: generate the embedded data and write a summary figure per source."""
+    """The main job: embedded data and its summary figures, pretraining, fine-tuning, forecast and scores."""
+    from climax_nb import workflow
     from climax_nb.data import embedded
     from climax_nb.viz import summary_figure
 
@@ -74,6 +75,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         path = out / f"summary_{name}.png"
         summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}")
         print(f"wrote {path}")
+    if args.data_only:
+        return 0
+    _, finetuned = workflow.pretrain_then_finetune(out / "runs", steps_scale=args.steps_scale, days=args.days)
+    workflow.forecast_and_score(finetuned, out, days=args.days)
+    print(f"forecast checkpoint: {finetuned}\nscores: {out / 'scores' / 'scores.md'}")
     return 0
 
 
@@ -194,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the main job on the embedded default", description=cmd_demo.__doc__)
     _add_data_options(demo)
     demo.add_argument("--out", default="outputs", help="folder for figures and results (default: outputs)")
+    demo.add_argument("--data-only", action="store_true", help="stop after the data and its figures")
+    demo.add_argument("--steps-scale", type=float, default=1.0,
+                      help="scale the training budgets of the packaged compact configs (e.g. 0.01 to try the path)")
     demo.set_defaults(handler=cmd_demo)
 
     for name, default, text in (

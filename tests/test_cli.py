@@ -43,7 +43,8 @@ def test_demo_writes_one_figure_per_source(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(embedded, "open_source", fake_open)
     out = tmp_path / "out"
-    code = cli.main(["demo", "--source", "reanalysis", "--days", "3", "--cache", str(tmp_path), "--out", str(out)])
+    code = cli.main(["demo", "--source", "reanalysis", "--days", "3", "--cache", str(tmp_path), "--out", str(out),
+                     "--data-only"])
     assert code == 0
     assert calls == [("reanalysis", 3, str(tmp_path))]
     assert (out / "summary_reanalysis.png").stat().st_size > 10_000
