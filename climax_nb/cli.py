@@ -64,6 +64,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: embedded data and its summary figures, pretraining, fine-tuning, forecast and scores."""
+    import matplotlib.pyplot as plt
+
     from climax_nb import workflow
     from climax_nb.data import embedded
     from climax_nb.viz import summary_figure
@@ -73,7 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name in _selected_sources(args):
         ds = embedded.open_source(name, length=args.days, cache_dir=args.cache)
         path = out / f"summary_{name}.png"
-        summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}")
+        plt.close(summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}"))
         print(f"wrote {path}")
     if args.data_only:
         return 0

@@ -58,3 +58,19 @@ def test_corrupt_file_names_the_file(tmp_path):
     path.write_bytes(b"not a netcdf file")
     with pytest.raises(OSError, match="broken.nc"):
         open_dataset(str(path))
+
+
+def test_embedded_options_reach_the_source(monkeypatch):
+    from climax_nb.data import embedded
+
+    seen = {}
+
+    def fake(name, years=None, **options):
+        seen.update(name=name, years=years, **options)
+        return make_canonical(steps=4)
+
+    monkeypatch.setattr(embedded, "open_source", fake)
+    open_dataset("embedded/reanalysis", length=3, cache_dir="/tmp/c")
+    assert seen == {"name": "reanalysis", "years": None, "length": 3, "cache_dir": "/tmp/c"}
+    with pytest.raises(TypeError, match="not 'embedded'"):
+        open_dataset("embedded/reanalysis", resolution=5.625)

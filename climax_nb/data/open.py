@@ -68,18 +68,23 @@ def open_dataset(
     see ``docs/sources.md``) are recognised by their layout, and ``options`` go to
     their readers (``resolution=``, ``storage_options=``, ``grid=``, ``splits=``,
     ``time_step=``, ``pattern=``). ``step`` (e.g. ``"6h"``) keeps only the stamps on
-    a coarser step: WeatherBench 1 and ClimaX's shards are hourly.
+    a coarser step: WeatherBench 1 and ClimaX's shards are hourly. Embedded sources take
+    ``length=`` (simulated days), ``cache_dir=`` and ``progress=``.
     ``check_values`` reads every value once (chunk by chunk) to look for NaN.
     """
     fmt = format or _guess_format(str(path_or_url))
-    if options and fmt not in SOURCES:
-        raise TypeError(f"options {sorted(options)} apply only to the formats {list(SOURCES)}, not {fmt!r}")
+    embedded_options = {"length", "cache_dir", "progress"}
+    if options and fmt not in SOURCES and not (fmt == "embedded" and set(options) <= embedded_options):
+        raise TypeError(
+            f"options {sorted(options)} apply only to the formats {list(SOURCES)} "
+            f"(and {sorted(embedded_options)} to embedded data), not {fmt!r}"
+        )
     gaps = years is not None
     if fmt == "embedded":
         from climax_nb.data import embedded
 
         name = path_or_url.removeprefix(EMBEDDED_PREFIX)
-        ds = embedded.open_source(name, years=years)
+        ds = embedded.open_source(name, years=years, **options)
     elif fmt in ("netcdf", "zarr"):
         ds = _open_file(path_or_url, fmt)
         if standardize:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from climax_nb.grid import Grid  # noqa: E402
-from climax_nb.variables import VARIABLES  # noqa: E402
+from climax_nb.grid import Grid
+from climax_nb.variables import VARIABLES
 
 MAP_CHOICES: tuple[str, ...] = ("t2m", "z500", "tp6h", "u250", "q850", "t850")
 
