@@ -16,15 +16,17 @@ from climax_nb.data.embedded.vertical import (
 SIGMA = np.array([0.025, 0.095, 0.2, 0.34, 0.51, 0.685, 0.835, 0.95])
 
 
-def _columns(ps_values, t_of_logp, z_surface=0.0):
-    """Fields on SIGMA for columns with surface pressures ``ps_values`` (shape (1, n))."""
+def _columns(ps_values, t_of_logp):
+    """Fields on SIGMA for columns with surface pressures ``ps_values`` (shape (1, n)).
+
+    Winds and humidity grow downwards; geopotential is zero (tests set it as needed).
+    """
     ps = np.asarray(ps_values, dtype=np.float64)[None, :]
     logp = np.log(SIGMA[:, None, None] * ps[None])
     t = t_of_logp(logp)
     u = np.broadcast_to(np.arange(1.0, 9.0)[:, None, None], t.shape).copy()
     q = np.broadcast_to(np.linspace(1e-5, 1e-2, 8)[:, None, None], t.shape).copy()
-    z = z_surface + 0.0 * t  # replaced below for the hydrostatic case
-    return {"t": t, "z": z, "u": u, "v": -u, "q": q}, ps
+    return {"t": t, "z": np.zeros_like(t), "u": u, "v": -u, "q": q}, ps
 
 
 def test_linear_in_log_pressure_is_reproduced_exactly():

@@ -32,7 +32,7 @@ def _map(ax: plt.Axes, da: xr.DataArray, lsm: xr.DataArray | None) -> None:
         mask = np.concatenate([lsm.values, lsm.values[:, :1]], axis=1)
         ax.contour(lon, lsm["lat"].values, mask, levels=[0.5], colors="k", linewidths=0.6)
     var = VARIABLES[str(da.name)]
-    ax.set_title(f"{var.id}: {var.description} [{var.units}]", fontsize=9)
+    ax.set_title(f"{var.id}: {var.long_name.replace('_', ' ')} [{var.units}]", fontsize=9)
     ax.set_aspect("equal")
     ax.set_xlim(0, 360)
     ax.set_ylim(-90, 90)
@@ -54,7 +54,8 @@ def summary_figure(ds: xr.Dataset, path: str | Path | None = None, title: str = 
         if vid in ds.data_vars:
             zonal = ds[vid].mean(("time", "lon")).load()
             ax.plot(ds["lat"], zonal)
-            ax.axhline(0, color="grey", lw=0.5)
+            if vid == "u250":
+                ax.axhline(0, color="grey", lw=0.5)
             ax.set_xlabel("latitude")
             ax.set_title(f"time- and zonal-mean {vid} [{VARIABLES[vid].units}]", fontsize=9)
         else:
