@@ -18,6 +18,7 @@ from climax_nb.data.embedded import cache
 from climax_nb.data.embedded.configs import SOURCES, SourceConfig, get_config
 from climax_nb.data.embedded.postprocess import Postprocessor
 from climax_nb.data.embedded.simulate import (
+    DEFAULT_CHUNK_DAYS,
     FRAMES_PER_DAY,
     Simulation,
     mass_weighted_mean_temperature,
@@ -47,7 +48,7 @@ def generate(
     *,
     length: int | None = None,
     cache_dir: str | os.PathLike | None = None,
-    chunk_days: int = 30,
+    chunk_days: int = DEFAULT_CHUNK_DAYS,
     force: bool = False,
     progress: bool = True,
 ) -> Path:
