@@ -64,6 +64,7 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     test = embedded.open_source("reanalysis", years=None if days else list(REANALYSIS_TEST), length=days)
     inits = initial_times(test, max(leads), every_hours)
     fc = forecast(checkpoint, test, list(leads), mode="auto", init_times=inits)
+    out.mkdir(parents=True, exist_ok=True)
     save_forecast(fc, out / "forecast.nc")
     train_data = embedded.open_source("reanalysis", length=days)
     clim_years = [y for y in REANALYSIS_TRAIN if y in set(train_data.time.dt.year.values)] or [
