@@ -41,19 +41,13 @@ import pandas as pd
 import psutil
 import xarray as xr
 
+from climax_nb.data.sources.lexicons import ERA5
 from climax_nb.grid import Grid
 from climax_nb.variables import CLIMAX_DEFAULT_IDS, PRESSURE_LEVELS, VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 LEADS = list(range(6, 169, 6))
-LEVEL_STEMS = {
-    "z": "geopotential",
-    "u": "u_component_of_wind",
-    "v": "v_component_of_wind",
-    "t": "temperature",
-    "r": "relative_humidity",
-    "q": "specific_humidity",
-}
+LEVEL_STEMS = {prefix: ERA5[prefix] for prefix in "zuvtrq"}  # short prefix -> long stem
 CHUNK_BYTES = 2**20  # time chunks of about 1 MiB per variable in the zarr stores
 
 
