@@ -180,3 +180,26 @@ def test_bad_grid_and_lead_times_raise(model):
         ClimaX(["t2m"], img_size=(8, 16), patch_size=3, embed_dim=16, depth=1, num_heads=2)
     with pytest.raises(ValueError, match="multiple of num_heads"):
         preset("tiny", num_heads=5)
+
+
+def test_residual_model_adds_the_input_to_outputs_that_are_inputs(model):
+    residual = ClimaX.from_config(TINY.replace(residual=True)).eval()
+    residual.load_state_dict(model.state_dict())
+    inputs, outputs = ["t2m", "z500", "lsm"], ["z500", "t850", "t2m"]
+    x = _x(3, seed=4)
+    with torch.no_grad():
+        full, with_base = model(x, 24.0, inputs, outputs), residual(x, 24.0, inputs, outputs)
+    # z500 and t2m get their input fields added; t850 is not an input and stays as predicted
+    torch.testing.assert_close(with_base[:, 0], full[:, 0] + x[:, 1])
+    torch.testing.assert_close(with_base[:, 1], full[:, 1])
+    torch.testing.assert_close(with_base[:, 2], full[:, 2] + x[:, 0])
+
+
+def test_residual_model_with_a_silent_head_is_persistence():
+    torch.manual_seed(0)
+    residual = ClimaX.from_config(TINY.replace(residual=True)).eval()
+    with torch.no_grad():
+        for p in residual.head[-1].parameters():
+            p.zero_()
+        x = _x(2, seed=5)
+        torch.testing.assert_close(residual(x, 6.0, ["t2m", "u10"], ["u10", "t2m"]), x.flip(1))

@@ -97,3 +97,14 @@ def test_bad_regions_raise():
         region_patches(Box("thin", (30, 40), (0, 40)), WB5625, 4)
     with pytest.raises(ValueError, match="the model expects"):
         RegionalClimaX.from_config(preset("tiny"), grid=WB5625)
+
+
+def test_residual_regional_model_adds_the_box_cells(regional):
+    """A residual regional forecast is the regional increment plus the box's own input cells."""
+    residual = RegionalClimaX.from_config(regional.config.replace(residual=True), grid=WB5625).eval()
+    residual.load_state_dict(regional.state_dict())
+    x = torch.randn(1, 2, 32, 64, generator=torch.Generator().manual_seed(2))
+    rp = regional.region("NorthAmerica")
+    with torch.no_grad():
+        increment = regional(x, 6.0, ["t2m", "z500"], rp)
+        torch.testing.assert_close(residual(x, 6.0, ["t2m", "z500"], rp), increment + rp.crop(x))

@@ -7,7 +7,7 @@ aggregation. ``climax_nb.model.reference`` holds the straightforward version of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -50,10 +50,11 @@ class ClimaXBase(nn.Module):
         mlp_ratio: float = 4.0,
         drop_path: float = 0.1,
         drop_rate: float = 0.1,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         cfg = ClimaXConfig(tuple(variables), tuple(img_size), patch_size, embed_dim, depth,
-                           decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate)
+                           decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate, residual)
         self.config = cfg
         self.variables: tuple[str, ...] = cfg.variables
         self._position = {v: i for i, v in enumerate(cfg.variables)}
@@ -172,14 +173,30 @@ class ClimaXBase(nn.Module):
     def predict_patches(self, x: torch.Tensor, lead_times: torch.Tensor | float,
                         variables: Sequence[str], out_variables: Sequence[str] | None,
                         return_attention: bool, patch_ids: torch.Tensor | None,
-                        patch_grid: tuple[int, int]
+                        patch_grid: tuple[int, int],
+                        crop: Callable[[torch.Tensor], torch.Tensor] | None = None
                         ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Encoder, head and unpatchify for a rectangle of ``patch_grid`` patches."""
+        """Encoder, head and unpatchify for a rectangle of ``patch_grid`` patches.
+
+        ``crop`` cuts the rectangle's cells out of full fields (the residual's base).
+        """
         tokens, attn = self.forward_encoder(x, lead_times, variables, patch_ids, return_attention)
         preds = unpatchify(self.head(tokens), self.config.patch_size, *patch_grid)
-        out = self.variable_index(out_variables or self.variables, x.device)
-        preds = preds[:, out]
+        out_variables = out_variables or self.variables
+        preds = preds[:, self.variable_index(out_variables, x.device)]
+        if self.config.residual:
+            preds = self.add_persistence(preds, x if crop is None else crop(x), variables, out_variables)
         return (preds, attn) if return_attention else preds
+
+    def add_persistence(self, preds: torch.Tensor, x: torch.Tensor, variables: Sequence[str],
+                        out_variables: Sequence[str]) -> torch.Tensor:
+        """``preds`` plus the input field of every output that is also an input (residual models)."""
+        in_pos = {to_id(v): i for i, v in enumerate(variables)}
+        pairs = [(o, in_pos[to_id(v)]) for o, v in enumerate(out_variables) if to_id(v) in in_pos]
+        if not pairs:
+            return preds
+        outs, ins = (torch.tensor(p, device=x.device) for p in zip(*pairs, strict=True))
+        return preds.index_add(1, outs, x[:, ins].to(preds.dtype))
 
     def forward(self, x: torch.Tensor, lead_times: torch.Tensor | float,
                 variables: Sequence[str], out_variables: Sequence[str] | None = None,

@@ -26,6 +26,9 @@ class ClimaXConfig:
     mlp_ratio: float = 4.0
     drop_path: float = 0.1
     drop_rate: float = 0.1
+    #: Predict the change from the input for outputs that are also inputs (persistence plus a
+    #: learnt increment) instead of the full state; ClimaX predicts the full state (False).
+    residual: bool = False
 
     def __post_init__(self) -> None:
         ids = tuple(to_id(v) for v in self.variables)  # raises on unknown names

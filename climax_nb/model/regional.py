@@ -142,4 +142,4 @@ class RegionalClimaX(ClimaX):
         rp = self.region(region)
         ids = torch.tensor(rp.patch_ids, dtype=torch.long, device=x.device)
         return self.predict_patches(x, lead_times, variables, out_variables, return_attention,
-                                    ids, rp.patch_grid)
+                                    ids, rp.patch_grid, crop=rp.crop)

@@ -32,6 +32,11 @@ class ModelSection:
     depth: int | None = option(None, "override the preset's number of ViT blocks")
     num_heads: int | None = option(None, "override the preset's attention heads")
     patch_size: int | None = option(None, "override the preset's patch size")
+    drop_path: float | None = option(None, "override the preset's stochastic-depth rate")
+    drop_rate: float | None = option(None, "override the preset's dropout rate")
+    residual: bool | None = option(
+        None, "predict the change from the input state (persistence + increment) instead of the full state"
+    )
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
@@ -96,7 +101,8 @@ def model_config(section: ModelSection, sources: dict[str, xr.Dataset]) -> Clima
     grid = next(iter(sources.values()))
     names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
     variables = section.variables or tuple(v for v in VARIABLES if v in names)
-    changes = {k: getattr(section, k) for k in ("embed_dim", "depth", "num_heads", "patch_size")}
+    overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual")
+    changes = {k: getattr(section, k) for k in overridable}
     changes = {k: v for k, v in changes.items() if v is not None}
     img_size = (grid.sizes["lat"], grid.sizes["lon"])
     return preset(section.preset, variables=tuple(variables), img_size=img_size, **changes)
