@@ -72,16 +72,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in _selected_sources(args):
-        ds = embedded.open_source(name, length=args.days, cache_dir=args.cache)
-        path = out / f"summary_{name}.png"
-        plt.close(summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}"))
-        print(f"wrote {path}")
+
+    def prepare_data() -> None:
+        for name in _selected_sources(args):
+            ds = embedded.open_source(name, length=args.days, cache_dir=args.cache)
+            path = out / f"summary_{name}.png"
+            plt.close(summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}"))
+            print(f"wrote {path}")
+
     if args.data_only:
+        prepare_data()
         return 0
-    _, finetuned = workflow.pretrain_then_finetune(out / "runs", steps_scale=args.steps_scale, days=args.days)
-    workflow.forecast_and_score(finetuned, out, days=args.days)
-    print(f"forecast checkpoint: {finetuned}\nscores: {out / 'scores' / 'scores.md'}")
+    job = workflow.main_job(out, steps_scale=args.steps_scale, days=args.days, prepare_data=prepare_data)
+    print(f"forecast checkpoint: {job.finetuned}\nscores: {job.scores}\n\n{job.times.table()}")
     return 0
 
 

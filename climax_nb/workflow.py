@@ -7,7 +7,10 @@ budgets (and ``days`` the data) to try the whole path in minutes.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from climax_nb.config import load_yaml
@@ -16,6 +19,28 @@ from climax_nb.train.run import RunConfig, train
 CONFIGS = Path(__file__).resolve().parent / "configs"
 REANALYSIS_TRAIN, REANALYSIS_VAL, REANALYSIS_TEST = (2000, 2001), (2002,), (2003,)
 EVAL_LEADS: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0)
+
+
+@dataclass
+class StepTimes:
+    """Wall-clock seconds of each step of a job, in the order they ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start
+
+    def table(self) -> str:
+        """A markdown table of the steps, with training's total (the 20-minute budget)."""
+        rows = [f"| {name} | {sec / 60:.1f} min ({sec:.0f} s) |" for name, sec in self.seconds.items()]
+        trained = sum(sec for name, sec in self.seconds.items() if name in ("pretraining", "fine-tuning"))
+        return "\n".join(["| step | wall time |", "|---|---|", *rows,
+                          f"| pretraining + fine-tuning | {trained / 60:.1f} min ({trained:.0f} s) |"])
 
 
 def run_config(name: str, run_dir: Path, *, steps_scale: float = 1.0, days: int | None = None,
@@ -37,19 +62,24 @@ def run_config(name: str, run_dir: Path, *, steps_scale: float = 1.0, days: int 
 
 
 def pretrain_then_finetune(out: Path, *, steps_scale: float = 1.0, days: int | None = None,
-                           seed: int = 0, from_scratch: bool = False) -> tuple[Path | None, Path]:
+                           seed: int = 0, from_scratch: bool = False,
+                           times: StepTimes | None = None) -> tuple[Path | None, Path]:
     """Pretrain on the pretraining sources, then fine-tune on the reanalysis; return both checkpoints.
 
     With ``from_scratch`` the pretraining is skipped and the same fine-tuning budget starts
-    from random weights: the comparison ClimaX's central claim rests on.
+    from random weights: the comparison ClimaX's central claim rests on. ``times`` records
+    each step's wall time.
     """
+    times = times or StepTimes()
     pretrained = None
     if not from_scratch:
-        pretrained = train(run_config("pretrain-compact", out / "pretrain", steps_scale=steps_scale, days=days,
-                                      seed=seed))
+        with times.step("pretraining"):
+            pretrained = train(run_config("pretrain-compact", out / "pretrain", steps_scale=steps_scale, days=days,
+                                          seed=seed))
     tag = "scratch" if from_scratch else "finetune"
-    finetuned = train(run_config("finetune-compact", out / tag, steps_scale=steps_scale, days=days,
-                                 init=str(pretrained) if pretrained else None, seed=seed))
+    with times.step("fine-tuning"):
+        finetuned = train(run_config("finetune-compact", out / tag, steps_scale=steps_scale, days=days,
+                                     init=str(pretrained) if pretrained else None, seed=seed))
     return pretrained, finetuned
 
 
@@ -73,3 +103,25 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     card = evaluate(fc, test, train_data, clim_years)
     write_scores(card, out / "scores")
     return card
+
+
+@dataclass(frozen=True)
+class MainJobResult:
+    pretrained: Path
+    finetuned: Path
+    scores: Path
+    times: StepTimes
+
+
+def main_job(out: Path, *, steps_scale: float = 1.0, days: int | None = None, seed: int = 0,
+             prepare_data: Callable[[], None] | None = None) -> MainJobResult:
+    """Data, pretraining, fine-tuning, forecast and scores of the test year, each step timed."""
+    times = StepTimes()
+    if prepare_data is not None:
+        with times.step("data"):
+            prepare_data()
+    pretrained, finetuned = pretrain_then_finetune(out / "runs", steps_scale=steps_scale, days=days, seed=seed,
+                                                   times=times)
+    with times.step("forecast and scores"):
+        forecast_and_score(finetuned, out, days=days)
+    return MainJobResult(pretrained, finetuned, out / "scores" / "scores.md", times)
