@@ -18,10 +18,15 @@ from climax_nb.variables import VARIABLES
 DIVERGING_PREFIXES: tuple[str, ...] = ("u", "v")
 
 
-def _cyclic(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+def cyclic(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
     """Longitudes and values with the first column repeated at lon + 360 (no seam at the dateline)."""
     lon = da["lon"].values
     return np.append(lon, lon[0] + 360.0), np.concatenate([da.values, da.values[:, :1]], axis=1)
+
+
+def is_diverging(name: str) -> bool:
+    """Winds (``u*``, ``v*``) change sign, so they get a diverging colour map centred on zero."""
+    return name.startswith(DIVERGING_PREFIXES) and name in VARIABLES
 
 
 def _title(da: xr.DataArray) -> str:
@@ -43,15 +48,15 @@ def plot_map(
         raise ValueError(f"plot_map needs a (lat, lon) field, got dims {tuple(da.dims)}; select a time first")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.2))
-    lon, field = _cyclic(da)
+    lon, field = cyclic(da)
     if cmap is None:
-        cmap = "RdBu_r" if str(da.name).startswith(DIVERGING_PREFIXES) and str(da.name) in VARIABLES else "viridis"
+        cmap = "RdBu_r" if is_diverging(str(da.name)) else "viridis"
     if cmap == "RdBu_r" and "vmin" not in kwargs and "vmax" not in kwargs:
         bound = float(np.nanmax(np.abs(field))) or 1.0
         kwargs.update(vmin=-bound, vmax=bound)
     mesh = ax.pcolormesh(lon, da["lat"].values, field, shading="auto", cmap=cmap, **kwargs)
     if lsm is not None:
-        lsm_lon, mask = _cyclic(lsm)
+        lsm_lon, mask = cyclic(lsm)
         ax.contour(lsm_lon, lsm["lat"].values, mask, levels=[0.5], colors="k", linewidths=0.6)
     ax.set_title(title if title is not None else _title(da), fontsize=9)
     ax.set_aspect("equal")
