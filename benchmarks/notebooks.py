@@ -1,0 +1,124 @@
+"""Wall time and peak memory of every tutorial notebook, against Binder's budget (3 minutes, 2 GB).
+
+    python benchmarks/notebooks.py            # default setting (builds the cached models first if absent)
+    python benchmarks/notebooks.py --fast     # the fast setting the tests use
+    python benchmarks/notebooks.py --only 05_forecasting.ipynb 06_evaluation.ipynb
+
+The models and forecasts the notebooks share (``climax_nb.tutorial``) are built
+first, in a child process, and reported on their own line: the budget applies
+to a notebook run once they exist. Each notebook then runs in a fresh kernel
+(nbclient); peak memory is the largest summed resident set size of the kernel's
+process tree, sampled every 0.2 s with psutil. Data and models are cached in
+``$CLIMAX_NB_CACHE`` (default ``~/.cache/climax_nb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+BUDGET_S, BUDGET_MB = 180.0, 2048.0
+BUILD = "from climax_nb import tutorial; print(tutorial.tutorial_dir()); tutorial.build_all()"
+
+
+class PeakRSS:
+    """Samples the summed RSS of a process tree in a thread; ``peak_mb`` is the largest seen."""
+
+    def __init__(self, roots: Callable[[], list[psutil.Process]], every_s: float = 0.2):
+        self.roots, self.every_s, self.peak_mb = roots, every_s, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> float:
+        total = 0
+        for root in self.roots():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+        return total / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self._sample())
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def build_models(env: dict[str, str]) -> tuple[float, float]:
+    """Build (or find) the cached models in a child process; return its wall time (s) and peak memory (MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", BUILD], env=env)
+    with PeakRSS(lambda: [psutil.Process(proc.pid)]) as peak:
+        code = proc.wait()
+    if code:
+        raise SystemExit(f"building the cached models failed (exit code {code})")
+    return time.perf_counter() - start, peak.peak_mb
+
+
+def run_notebook(path: Path, timeout_s: int) -> tuple[float, float, str]:
+    """Execute one notebook in a fresh kernel; return wall time (s), peak kernel memory (MB) and any error."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    me = psutil.Process()
+    error = ""
+    start = time.perf_counter()
+    with PeakRSS(lambda: me.children()) as peak:  # the kernel (and anything it starts)
+        try:
+            client.execute()
+        except Exception as err:  # report and go on to the next notebook
+            error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:120]}"
+    return time.perf_counter() - start, peak.peak_mb, error
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fast", action="store_true", help="run the fast setting (CLIMAX_NB_FAST=1)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="notebooks to run (default: all)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    args = parser.parse_args()
+
+    os.environ["CLIMAX_NB_FAST"] = "1" if args.fast else "0"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    names = args.only or sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    setting = "fast" if args.fast else "default"
+    print(f"setting: {setting}; cache: {os.environ.get('CLIMAX_NB_CACHE', '~/.cache/climax_nb')}; "
+          f"{psutil.cpu_count()} cores")
+    build_s, build_mb = build_models(dict(os.environ))
+    print(f"cached models ready in {build_s:.0f} s (peak {build_mb:.0f} MB); not part of the notebook budget\n")
+
+    print("| notebook | wall time (s) | budget (s) | peak memory (MB) | budget (MB) | within |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        seconds, mb, error = run_notebook(NOTEBOOKS_DIR / name, args.timeout)
+        ok = "yes" if seconds <= BUDGET_S and mb <= BUDGET_MB and not error else "no"
+        print(f"| {name} | {seconds:.0f} | {BUDGET_S:.0f} | {mb:.0f} | {BUDGET_MB:.0f} | {ok} |"
+              + (f" {error}" if error else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
