@@ -57,6 +57,7 @@ def draw_field(
         lon, da["lat"].values, values, transform=ccrs.PlateCarree(), shading="auto", cmap=cmap, vmin=vmin, vmax=vmax
     )
     if coastlines:
+        use_shipped_coastlines()  # again here: cheap, and holds even if the config was reset since import
         ax.coastlines(resolution=coastlines, linewidth=0.6)
     ax.set_global()
     return mesh
@@ -97,21 +98,38 @@ def plot_field(
         coastlines,
     )
     units = units_of(da)
-    plt.colorbar(mesh, ax=ax, shrink=0.7, label=f"{name} [{units}]" if units else name)
+    plt.colorbar(mesh, ax=ax, shrink=0.7, label=_label(name, units))
     ax.set_title(title if title is not None else name, fontsize=9)
     return ax
 
 
 @dataclass
-class _Panel:
+class Panel:
+    """One map in a grid: the field, its title, and whether it is an error (own scale, centred on zero)."""
+
     da: xr.DataArray
     title: str
-    error: bool  # errors share one zero-centred scale; fields share the other
+    error: bool = False
 
 
-def _draw_panels(
-    rows: list[list[_Panel]], variable: str, units: str, projection: ccrs.Projection | None, suptitle: str
+def _label(name: str, units: str) -> str:
+    return f"{name} [{units}]" if units else name
+
+
+def draw_panels(
+    rows: list[list[Panel]],
+    field_label: str,
+    error_label: str = "forecast − truth",
+    centred: bool = False,
+    projection: ccrs.Projection | None = None,
+    suptitle: str = "",
+    cmap: str | None = None,
 ) -> plt.Figure:
+    """A grid of maps; fields share one colour scale and colour bar, errors another centred on zero.
+
+    ``centred`` centres the fields' scale on zero too (winds). Rows may be
+    shorter than the longest; their spare axes are hidden.
+    """
     nrows, ncols = len(rows), max(len(r) for r in rows)
     fig, axes = plt.subplots(
         nrows,
@@ -122,22 +140,33 @@ def _draw_panels(
         layout="constrained",
     )
     placed = [(ax, p) for row, ax_row in zip(rows, axes, strict=True) for ax, p in zip(ax_row, row, strict=False)]
-    for ax in axes.ravel()[len(placed) :] if nrows == 1 else ():
-        ax.set_visible(False)
-    for kind in (False, True):
-        panels = [(ax, p) for ax, p in placed if p.error == kind]
+    used = {id(ax) for ax, _ in placed}
+    for ax in axes.ravel():
+        ax.set_visible(id(ax) in used)
+    for error in (False, True):
+        panels = [(ax, p) for ax, p in placed if p.error == error]
         if not panels:
             continue
-        centred = kind or is_diverging(variable)
-        vmin, vmax = _limits([p.da for _, p in panels], centred)
-        cmap = ERROR_CMAP if kind else ("RdBu_r" if centred else "viridis")
+        vmin, vmax = _limits([p.da for _, p in panels], error or centred)
+        colours = ERROR_CMAP if error else cmap or ("RdBu_r" if centred else "viridis")
         for ax, p in panels:
-            mesh = draw_field(ax, p.da, cmap, vmin, vmax)
+            mesh = draw_field(ax, p.da, colours, vmin, vmax)
             ax.set_title(p.title, fontsize=9)
-        label = f"{'forecast − truth' if kind else variable} [{units}]" if units else variable
-        fig.colorbar(mesh, ax=[ax for ax, _ in panels], shrink=0.8, label=label)
-    fig.suptitle(suptitle, fontsize=10)
+        fig.colorbar(mesh, ax=[ax for ax, _ in panels], shrink=0.8, label=error_label if error else field_label)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     return fig
+
+
+def _forecast_panels(rows: list[list[Panel]], variable: str, units: str, projection, suptitle: str) -> plt.Figure:
+    return draw_panels(
+        rows,
+        _label(variable, units),
+        _label("forecast − truth", units),
+        is_diverging(variable),
+        projection,
+        suptitle,
+    )
 
 
 def _init_label(init: np.datetime64) -> str:
@@ -161,9 +190,9 @@ def plot_truth_forecast_error(
     one = forecast.sel(init_time=[init], lead_time=[lead])
     fc, at = forecast_and_truth(one, truth, variable)
     fc, at = fc.isel(init_time=0, lead_time=0), at.isel(init_time=0, lead_time=0)
-    row = [_Panel(at, "truth", False), _Panel(fc, "forecast", False), _Panel(fc - at, "forecast − truth", True)]
+    row = [Panel(at, "truth", False), Panel(fc, "forecast", False), Panel(fc - at, "forecast − truth", True)]
     title = f"{variable}, init {_init_label(init)}, lead {lead_label(lead)}"
-    return _draw_panels([row], variable, units_of(fc, at), projection, title)
+    return _forecast_panels([row], variable, units_of(fc, at), projection, title)
 
 
 def plot_lead_times(
@@ -184,9 +213,9 @@ def plot_lead_times(
     fc, at = forecast_and_truth(forecast.sel(init_time=[init], lead_time=leads), truth, variable)
     fc = fc.isel(init_time=0)
     labels = [lead_label(lead) for lead in leads]
-    rows = [[_Panel(fc.isel(lead_time=i), f"forecast +{lab}", False) for i, lab in enumerate(labels)]]
+    rows = [[Panel(fc.isel(lead_time=i), f"forecast +{lab}", False) for i, lab in enumerate(labels)]]
     if at is not None:
         at = at.isel(init_time=0)
-        rows.insert(0, [_Panel(at.isel(lead_time=i), f"truth +{lab}", False) for i, lab in enumerate(labels)])
-        rows.append([_Panel((fc - at).isel(lead_time=i), f"error +{lab}", True) for i, lab in enumerate(labels)])
-    return _draw_panels(rows, variable, units_of(fc, at), projection, f"{variable}, init {_init_label(init)}")
+        rows.insert(0, [Panel(at.isel(lead_time=i), f"truth +{lab}", False) for i, lab in enumerate(labels)])
+        rows.append([Panel((fc - at).isel(lead_time=i), f"error +{lab}", True) for i, lab in enumerate(labels)])
+    return _forecast_panels(rows, variable, units_of(fc, at), projection, f"{variable}, init {_init_label(init)}")

@@ -1,0 +1,108 @@
+"""Zonal power spectra of forecasts against truth: how much variance each scale keeps as lead time grows.
+
+Models trained on mean-squared error blur: their small scales lose power with
+lead time. The spectrum here is the power of the Fourier transform along each
+latitude circle, as a function of zonal wavenumber k (waves around the circle),
+averaged over latitudes with area weights. It is normalised so that summing
+over k gives the area-weighted mean of the squared field (Parseval), so its units
+are the field's units squared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from climax_nb.metrics.weights import lat_weights
+from climax_nb.viz.select import forecast_and_truth, lead_label, pick_leads, units_of
+
+
+def _power_along_last_axis(values: np.ndarray) -> np.ndarray:
+    n = values.shape[-1]
+    power = np.abs(np.fft.rfft(values, axis=-1) / n) ** 2
+    power[..., 1 : (n + 1) // 2] *= 2  # both +k and -k, except k = 0 and the Nyquist wave of an even n
+    return power
+
+
+def _power_units(units: str) -> str:
+    return f"({units})^2" if units else ""
+
+
+def zonal_power_spectrum(da: xr.DataArray) -> xr.DataArray:
+    """Power per zonal wavenumber, area-weighted mean over latitudes; other dims (times, leads) are kept.
+
+    ``da`` needs ``lon`` (equally spaced, the whole circle) and ``lat``; the
+    result has ``wavenumber`` 0 .. nlon // 2 in place of both.
+    """
+    for dim in ("lat", "lon"):
+        if dim not in da.dims:
+            raise ValueError(f"a zonal spectrum needs dims lat and lon; got {tuple(da.dims)} (no {dim!r})")
+    lon = np.asarray(da["lon"].values, float)
+    step = np.diff(lon)
+    if len(lon) < 2 or not np.allclose(step, step[0]) or not np.isclose(step[0] * len(lon), 360.0):
+        raise ValueError(
+            "a zonal spectrum needs equally spaced longitudes around the whole circle "
+            f"({len(lon)} from {lon[:1]} to {lon[-1:]}); regrid to a global regular grid first"
+        )
+    if da.isnull().any():
+        raise ValueError("the field has NaN values; fill or mask them before taking a spectrum")
+    spectrum = xr.apply_ufunc(
+        _power_along_last_axis, da, input_core_dims=[["lon"]], output_core_dims=[["wavenumber"]], keep_attrs=False
+    ).assign_coords(wavenumber=np.arange(len(lon) // 2 + 1))
+    weights = lat_weights(da["lat"]).assign_coords(lat=da["lat"].values)
+    units = units_of(da)
+    return (
+        spectrum.assign_coords(lat=da["lat"].values)
+        .weighted(weights)
+        .mean("lat")
+        .rename(f"{da.name}_power" if da.name is not None else "power")
+        .assign_attrs(long_name=f"zonal power spectrum of {da.name}", units=_power_units(units))
+    )
+
+
+def forecast_spectra(
+    forecast: xr.Dataset, truth: xr.Dataset, variable: str, lead_times: Sequence[Any] | None = None
+) -> xr.Dataset:
+    """Spectra of forecast and truth at the forecast's valid times, averaged over initial times.
+
+    Returns ``forecast`` and ``truth`` with dims (lead_time, wavenumber); their
+    ratio below 1 at high wavenumbers is the blurring.
+    """
+    leads = pick_leads(forecast, lead_times)
+    fc, at = forecast_and_truth(forecast.sel(lead_time=leads), truth, variable)
+    spectra = {name: zonal_power_spectrum(da).mean("init_time") for name, da in (("forecast", fc), ("truth", at))}
+    return xr.Dataset(spectra, attrs={"variable": variable, "units": _power_units(units_of(fc, at))})
+
+
+def plot_spectra(
+    forecast: xr.Dataset,
+    truth: xr.Dataset,
+    variable: str,
+    lead_times: Sequence[Any] | None = None,
+) -> plt.Figure:
+    """Two panels: spectra of forecast (one line per lead) and truth, and their ratio forecast / truth."""
+    spectra = forecast_spectra(forecast, truth, variable, lead_times)
+    k = spectra["wavenumber"].values[1:]  # k = 0 (the zonal mean) has no place on a log axis
+    fig, (ax, ratio_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, spectra.sizes["lead_time"]))
+    ax.loglog(k, spectra["truth"].mean("lead_time").values[1:], color="k", lw=2, label="truth")
+    for colour, lead in zip(colours, spectra["lead_time"].values, strict=True):
+        one = spectra.sel(lead_time=lead)
+        ax.loglog(k, one["forecast"].values[1:], color=colour, label=f"forecast +{lead_label(lead)}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (one["forecast"] / one["truth"]).values[1:]
+        ratio_ax.semilogx(k, ratio, color=colour, label=f"+{lead_label(lead)}")
+    ratio_ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_ylabel(f"power [{spectra.attrs['units']}]")
+    ax.set_title(f"{variable}: zonal power spectrum", fontsize=10)
+    ax.legend(fontsize="small")
+    ratio_ax.set_ylabel("forecast / truth power")
+    ratio_ax.set_title("power kept by the forecast (1 = no blurring)", fontsize=10)
+    for a in (ax, ratio_ax):
+        a.set_xlabel("zonal wavenumber")
+        a.grid(alpha=0.3, which="both")
+    return fig
