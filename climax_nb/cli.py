@@ -160,6 +160,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard (maps, skill against lead time, attention) with `panel serve`, on loopback by default."""
+    from climax_nb.dashboard.serve import serve
+
+    return serve(args)
+
+
 def _add_forecast_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="forecast checkpoint (a run's model.pt)")
     parser.add_argument("--data", default="embedded/reanalysis", help="initial states: embedded/<name> or a path")
@@ -224,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score a forecast against baselines", description=cmd_evaluate.__doc__)
     _add_evaluate_options(ev)
     ev.set_defaults(handler=cmd_evaluate)
+    from climax_nb.dashboard.options import add_options as add_dashboard_options
+    from climax_nb.dashboard.options import add_server_options
+
+    dash = sub.add_parser("dashboard", help="serve the dashboard in a browser", description=cmd_dashboard.__doc__)
+    add_dashboard_options(dash)
+    add_server_options(dash)
+    dash.set_defaults(handler=cmd_dashboard)
     return parser
 
 

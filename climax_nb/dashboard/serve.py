@@ -1,0 +1,86 @@
+"""``climax-nb dashboard``: run ``panel serve`` on the dashboard page, on loopback unless told otherwise.
+
+The command-line options are parsed twice with the same parser: once by the
+command (to warm the cache and choose a port) and once per session by the page
+(``panel serve ... --args <options>``). Both run in one process, so sessions share
+the results computed in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from climax_nb.dashboard.options import DEFAULT_PORT, page_args, page_parser, search_roots, settings_of
+
+PAGE = Path(__file__).resolve().parent / "pages" / "dashboard.py"
+
+
+def page_from_argv(argv: Sequence[str]):
+    """The dashboard for the page's options (called once per session by ``panel serve``)."""
+    from climax_nb.dashboard.app import dashboard, extensions
+
+    extensions()
+    args = page_parser().parse_args(list(argv))
+    data, settings = settings_of(args)
+    return dashboard(args.checkpoint, args.forecast, data=data, settings=settings, search=search_roots(args),
+                     cache_dir=args.cache, variable=args.variable, projection=args.projection)
+
+
+def free_port(address: str, preferred: int = DEFAULT_PORT) -> int:
+    """``preferred`` if nothing listens there, else a port the system picks."""
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError(f"no free port on {address}")
+
+
+def serve_argv(args: argparse.Namespace, port: int, page_options: Sequence[str]) -> list[str]:
+    """``panel serve`` arguments for the page on ``address:port``."""
+    hosts = {f"{args.address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *args.allow_websocket_origin}
+    argv = ["panel", "serve", str(PAGE), "--address", args.address, "--port", str(port)]
+    for host in sorted(hosts):
+        argv += ["--allow-websocket-origin", host]
+    if args.show:
+        argv.append("--show")
+    return [*argv, "--args", *page_options]
+
+
+def warm(args: argparse.Namespace) -> None:
+    """Compute (or read) the first entry's results before the first visitor arrives."""
+    from climax_nb.dashboard.app import shared_store
+    from climax_nb.dashboard.discover import entries
+    from climax_nb.dashboard.errors import DashboardError
+
+    data, settings = settings_of(args)
+    found = entries(args.checkpoint, args.forecast, search_roots(args))
+    if not found:
+        return
+    print(f"preparing {found[0].label} ...", flush=True)
+    try:
+        shared_store(data, settings, args.cache).get(found[0])
+    except DashboardError as err:
+        print(f"the page will show: {err}", flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run ``panel serve`` in this process (same process id) until interrupted."""
+    from panel.command import main as panel_main
+
+    port = args.port if args.port is not None else free_port(args.address)
+    warm(args)
+    print(f"dashboard: http://{args.address}:{port}/dashboard", flush=True)
+    saved = sys.argv
+    sys.argv = serve_argv(args, port, page_args(args))
+    try:
+        panel_main()
+    finally:
+        sys.argv = saved
+    return 0

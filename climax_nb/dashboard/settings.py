@@ -1,0 +1,35 @@
+"""What the dashboard computes, as plain values: the data to use and how much to forecast.
+
+Kept free of heavy imports so the command line can build its options quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the initial states and the truth come from."""
+
+    path: str = "embedded/reanalysis"
+    years: tuple[int, ...] | None = None
+    days: int | None = None
+    clim_years: tuple[int, ...] | None = None
+    cache_dir: str | None = None
+
+    def key(self) -> str:
+        """A stable text identifying the data, for cache keys."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much to forecast: lead times (hours), how many initial times, how far apart, which mode."""
+
+    leads: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0)
+    n_inits: int = 8
+    every_hours: float = 24.0
+    mode: str = "auto"
+    batch_size: int = 8

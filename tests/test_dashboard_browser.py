@@ -1,0 +1,183 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright) and under 20 concurrent sessions.
+
+One server per module, started with ``climax-nb dashboard`` on a free loopback
+port with a tiny checkpoint and tiny data, and stopped by its process id.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from tests.test_dashboard_helpers import SETTINGS, free_port, write_tiny
+
+START_TIMEOUT = 600  # s: the command imports torch, Lightning and Panel on two loaded cores
+CHROMIUM = os.environ.get("CLIMAX_NB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium() -> str:
+    """Debian's chromium, or a failure saying how to install it (the test never skips silently)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                    "(.ci/run does), or set CLIMAX_NB_CHROMIUM to a chromium binary")
+    return CHROMIUM
+
+
+class Server:
+    """``climax-nb dashboard`` in a child process with its output in a log file."""
+
+    def __init__(self, folder: Path, *extra: str):
+        model, data = write_tiny(folder)
+        bad = folder / "broken.pt"
+        bad.write_bytes(b"not a checkpoint")
+        self.port = free_port()
+        self.log_path = folder / "server.log"
+        leads = [f"{h:g}" for h in SETTINGS.leads]
+        argv = [sys.executable, "-m", "climax_nb.cli", "dashboard", "--checkpoint", str(model), "--checkpoint",
+                str(bad), "--data", str(data), "--leads", *leads, "--inits", str(SETTINGS.n_inits), "--every",
+                f"{SETTINGS.every_hours:g}", "--cache", str(folder / "cache"), "--search", str(folder / "none"),
+                "--port", str(self.port), "--no-show", *extra]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.url = f"http://127.0.0.1:{self.port}/dashboard"
+        self._wait()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the dashboard server exited with {self.proc.returncode}:\n{self.output()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(1)
+        self.stop()
+        pytest.fail(f"the dashboard server did not listen within {START_TIMEOUT} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        """Stop the server by its process id."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("dashboard"))
+    yield srv
+    srv.stop()
+
+
+def _colours(png: bytes) -> int:
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return len(np.unique(image.reshape(-1, 3), axis=0))
+
+
+def _changed(locator, before: bytes, timeout: float = 60.0) -> bytes:
+    """The element's screenshot once it differs from ``before`` (fails after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        after = locator.screenshot()
+        if after != before:
+            return after
+        time.sleep(0.5)
+    pytest.fail(f"{locator} did not change within {timeout} s")
+
+
+def test_page_in_chromium(server):
+    """Load, move the lead slider, change the variable, click the attention map; all local, no console error."""
+    from playwright.sync_api import sync_playwright
+
+    requests, problems = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(server.url, timeout=300_000)
+            maps = {w: page.locator(f".cnb-map-{w} canvas").first for w in ("truth", "forecast", "error")}
+            for loc in maps.values():
+                loc.wait_for(timeout=300_000)
+            page.wait_for_timeout(2000)
+            shots = {w: loc.screenshot() for w, loc in maps.items()}
+            for which, png in shots.items():
+                assert _colours(png) > 30, f"the {which} map looks blank"
+
+            page.locator(".cnb-lead .noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            after_lead = {w: _changed(maps[w], shots[w]) for w in ("forecast", "error")}
+            assert _colours(after_lead["forecast"]) > 30
+
+            page.locator(".cnb-variable select").first.select_option("z500")
+            _changed(maps["truth"], shots["truth"])
+
+            bars = page.locator(".cnb-attention-bars canvas").first
+            bars.scroll_into_view_if_needed()
+            before_bars = bars.screenshot()
+            amap = page.locator(".cnb-attention-map canvas").first
+            box = amap.bounding_box()
+            page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.35)
+            _changed(bars, before_bars)
+
+            page.locator(".cnb-entry select").first.select_option(index=1)
+            alert = page.locator(".cnb-error").first
+            alert.wait_for(state="visible", timeout=120_000)
+            assert "not a usable forecast checkpoint" in alert.inner_text()
+        finally:
+            browser.close()
+    outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+               and urlparse(u).hostname != "127.0.0.1"]
+    assert not outside, f"requests left the machine: {outside}"
+    assert not problems, f"browser console errors: {problems}"
+    assert "Traceback" not in server.output(), server.output()
+
+
+def test_twenty_sessions_at_once(server):
+    """20 concurrent sessions on loopback are all served, without error, in bounded time."""
+    from bokeh.client import pull_session
+
+    n, results, errors = 20, [], []
+
+    def one() -> None:
+        try:
+            with pull_session(url=server.url) as session:
+                results.append(len(session.document.roots))
+        except Exception as err:  # collected and reported below
+            errors.append(repr(err))
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    elapsed = time.monotonic() - start
+    assert not errors, errors
+    assert len(results) == n and all(r > 0 for r in results), results
+    assert elapsed < 600, f"20 sessions took {elapsed:.0f} s"
+    assert "Traceback" not in server.output() and "ERROR" not in server.output(), server.output()
