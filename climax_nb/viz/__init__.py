@@ -1,8 +1,32 @@
-"""Plots of datasets, forecasts and scores."""
+"""Plots of datasets, forecasts and scores.
+
+The light plots load with the package; those needing cartopy, hvplot or Panel
+load on first use, so ``import climax_nb.viz`` stays quick.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from climax_nb.viz.coastlines import NATURAL_EARTH_DIR, coastline_path, use_shipped_coastlines
 from climax_nb.viz.maps import attention_to_maps, plot_map, plot_maps, plot_zonal_means
 from climax_nb.viz.summary import summary_figure
+
+_LAZY: dict[str, str] = {
+    "draw_panels": "geo",
+    "plot_field": "geo",
+    "plot_lead_times": "geo",
+    "plot_truth_forecast_error": "geo",
+    "plot_attention_maps": "attention",
+    "forecast_explorer": "interactive",
+    "plot_skill_vs_lead": "skill",
+    "forecast_spectra": "spectra",
+    "plot_spectra": "spectra",
+    "zonal_power_spectrum": "spectra",
+    "plot_zonal_means_by_lead": "zonal",
+    "zonal_means_by_lead": "zonal",
+}
 
 __all__ = [
     "NATURAL_EARTH_DIR",
@@ -13,4 +37,11 @@ __all__ = [
     "plot_zonal_means",
     "summary_figure",
     "use_shipped_coastlines",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"climax_nb.viz.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'climax_nb.viz' has no attribute {name!r}")

@@ -89,14 +89,18 @@ def plot_maps(
 
 
 def plot_zonal_means(ds: xr.Dataset, variables: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
-    """Time- and zonal-mean profiles against latitude, one line per variable (same units assumed)."""
+    """Zonal-mean profiles against latitude, averaged over every other dim (time, or init and lead time).
+
+    One line per variable, same units assumed; for forecasts against truth by
+    lead time see ``climax_nb.viz.zonal.plot_zonal_means_by_lead``.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     missing = [v for v in variables if v not in ds.data_vars]
     if missing:
         raise ValueError(f"variables {missing} are not in the dataset; it has {list(ds.data_vars)}")
     for vid in variables:
-        dims = [d for d in ("time", "lon") if d in ds[vid].dims]
+        dims = [d for d in ds[vid].dims if d != "lat"]
         ax.plot(ds["lat"].values, ds[vid].mean(dims).values, label=vid)
     units = {ds[v].attrs.get("units", "") for v in variables}
     ax.axhline(0, color="grey", lw=0.5)
