@@ -26,7 +26,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -100,8 +100,11 @@ def training_config(stage: Stage, setting: Setting | None = None) -> RunConfig:
     setting = setting or current_setting()
     init = str(_run_dir("pretrain", setting) / "model.pt") if stage == "finetune" else None
     config = PRETRAIN_CONFIG if stage == "pretrain" else FINETUNE_CONFIG
-    return workflow.run_config(config, _run_dir(stage, setting), steps_scale=setting.steps_scale, days=setting.days,
-                               init=init, seed=setting.seed)
+    cfg = workflow.run_config(config, _run_dir(stage, setting), steps_scale=setting.steps_scale, days=setting.days,
+                              init=init, seed=setting.seed)
+    if cfg.trainer.max_steps < cfg.trainer.log_every_n_steps:  # a few steps: log each, so the loss can be drawn
+        cfg = replace(cfg, trainer=replace(cfg.trainer, log_every_n_steps=1))
+    return cfg
 
 
 def _train(stage: Stage, setting: Setting) -> Path:
@@ -410,7 +413,7 @@ def write_weatherbench2_sample(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def write_released_style_checkpoint(path: str | os.PathLike, preset_name: str = "tiny") -> Path:
-    """A Lightning-style checkpoint in the released ClimaX layout (``net.`` keys, 48 variables), random weights.
+    """A Lightning-style checkpoint in the released ClimaX layout (``net.`` keys, 48 variables, 5.625°), random weights.
 
     It has the structure of the released files, so ``load_official_checkpoint`` reads it
     exactly as it reads ``5.625deg.ckpt``; only its size and weights differ.
@@ -420,7 +423,7 @@ def write_released_style_checkpoint(path: str | os.PathLike, preset_name: str = 
     from climax_nb.model import ReferenceClimaX, preset
     from climax_nb.variables import CLIMAX_DEFAULT_IDS
 
-    model = ReferenceClimaX.from_config(preset(preset_name, variables=tuple(CLIMAX_DEFAULT_IDS)))
+    model = ReferenceClimaX.from_config(preset(preset_name, variables=tuple(CLIMAX_DEFAULT_IDS), img_size=(32, 64)))
     state = {f"net.{k}": v for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, path)
     return Path(path)
