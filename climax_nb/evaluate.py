@@ -48,6 +48,9 @@ def evaluate(
     """Scorecard of ``forecast``, persistence and climatology (from ``clim_years`` of ``clim_source``)."""
     ids = list(variables) if variables else [str(v) for v in forecast.data_vars]
     clim = climatology(clim_source, years=clim_years, variables=ids)
+    # every score reads the verifying fields again: read them once (only the scored variables)
+    truth = truth[ids].load()
+    forecast = forecast.load()
     inits, leads = forecast["init_time"].values, forecast["lead_time"].values
     forecasts = {
         name: forecast[ids],
