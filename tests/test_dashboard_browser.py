@@ -145,9 +145,9 @@ def test_page_in_chromium(server):
             _changed(bars, before_bars)
 
             page.locator(".cnb-entry select").first.select_option(index=1)
-            alert = page.locator(".cnb-error").first
-            alert.wait_for(state="visible", timeout=120_000)
-            assert "not a usable forecast checkpoint" in alert.inner_text()
+            # the message lives in the alert's shadow DOM, which text locators pierce
+            page.locator(".cnb-error").get_by_text("is not a usable forecast checkpoint").first.wait_for(
+                timeout=120_000)
         finally:
             browser.close()
     outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")

@@ -173,7 +173,8 @@ class Dashboard:
         return views.attention_map(maps, variable, proj, f"weight of {variable} at {_stamp(init)} ({head})")
 
     def _at(self, weights, x, y):
-        lat, lon = float(y if y is not None else 0.0), float(x if x is not None else 0.0) % 360.0
+        on_globe = x is not None and y is not None and np.isfinite([x, y]).all()
+        lat, lon = (float(y), float(x) % 360.0) if on_globe else (0.0, 0.0)
         lons = weights["lon"].values
         i_lon = int(np.argmin(np.abs((lons - lon + 180.0) % 360.0 - 180.0)))
         return weights.sel(lat=lat, method="nearest").isel(lon=i_lon), lat, lon

@@ -1,0 +1,209 @@
+"""The dashboard without a browser: discovery, the results cache, attention, the page's objects and options."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from climax_nb.dashboard import DashboardError, DataSpec, ResultStore, entries, find_entries
+from climax_nb.dashboard.discover import Entry
+from climax_nb.dashboard.options import add_options, add_server_options, page_args, page_parser, settings_of
+from climax_nb.forecast import save_forecast
+from tests.test_dashboard_helpers import SETTINGS, write_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dash")
+    model, data = write_tiny(folder)
+    store = ResultStore(DataSpec(str(data)), SETTINGS, cache_dir=folder / "cache")
+    return folder, model, data, store
+
+
+@pytest.fixture(scope="module")
+def results(tiny):
+    _, model, _, store = tiny
+    return store.get(Entry("tiny", model, "checkpoint"))
+
+
+@pytest.fixture(scope="module")
+def bokeh():
+    import holoviews as hv
+
+    hv.extension("bokeh", logo=False)
+
+
+def test_find_entries_lists_checkpoints_and_forecasts_only(tiny, results, tmp_path):
+    (tmp_path / "embedded" / "x").mkdir(parents=True)
+    (tmp_path / "embedded" / "x" / "model.pt").write_bytes(b"data store, never offered")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"x")
+    save_forecast(results.forecast, tmp_path / "fc.nc")
+    xr.Dataset({"a": ("time", [1.0])}).to_netcdf(tmp_path / "not_forecast.nc")
+    found = {(e.name, e.kind) for e in find_entries(tmp_path)}
+    assert found == {("run/model.pt", "checkpoint"), ("fc.nc", "forecast")}
+
+
+def test_entries_keep_named_files_first_and_once(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"x")
+    listed = entries([tmp_path / "model.pt", tmp_path / "missing.pt"], [], [tmp_path])
+    assert [e.path.name for e in listed] == ["model.pt", "missing.pt"]
+
+
+def test_results_hold_forecast_truth_and_scores(results):
+    fc = results.forecast
+    assert fc.sizes["init_time"] == SETTINGS.n_inits
+    assert list(fc.lead_time.values / np.timedelta64(1, "h")) == list(SETTINGS.leads)
+    assert results.variables == ["t2m", "z500", "t850"]
+    assert list(results.scores.model.values) == ["model", "persistence", "climatology"]
+    assert set(results.scores.metric.values) == {"rmse", "acc"}
+    # truth is the data at each valid time
+    init, lead = fc.init_time.values[1], fc.lead_time.values[2]
+    np.testing.assert_array_equal(results.truth["t2m"].sel(init_time=init, lead_time=lead).values,
+                                  results.source["t2m"].sel(time=init + lead).values)
+    # the rollout keeps every 6 h step up to the longest lead; at 6 h it equals the forecast's first lead
+    growth = results.rollout_scores
+    assert list(growth.lead_time.values / np.timedelta64(1, "h")) == [6.0, 12.0, 18.0, 24.0]
+    np.testing.assert_allclose(growth["t2m"].sel(metric="rmse").values[0, [0, 1, 3]],
+                               results.scores["t2m"].sel(model="model", metric="rmse").values, rtol=1e-5)
+
+
+def test_results_are_read_back_from_disk(tiny, results):
+    folder, model, data, _ = tiny
+    again = ResultStore(DataSpec(str(data)), SETTINGS, cache_dir=folder / "cache")
+    entry = Entry("tiny", model, "checkpoint")
+    assert again.key(entry) == results.folder.name
+    assert {p.name for p in results.folder.glob("*.nc")} >= {"forecast.nc", "scores.nc", "rollout.nc"}
+    reread = again.get(entry)
+    xr.testing.assert_allclose(reread.forecast, results.forecast)
+    xr.testing.assert_allclose(reread.scores, results.scores)
+    other = ResultStore(DataSpec(str(data)), SETTINGS.__class__(leads=(6.0,)), cache_dir=folder / "cache")
+    assert other.key(entry) != again.key(entry)
+
+
+def test_attention_sums_to_one_and_matches_the_model(results):
+    init = results.forecast.init_time.values[0]
+    att = results.attention(init)
+    fm = results.model
+    assert att.dims == ("lead_time", "head", "variable", "lat", "lon")
+    assert list(att["variable"].values) == list(fm.inputs)
+    assert list(att.lead_time.values / np.timedelta64(1, "h")) == [0.0, 6.0, 12.0, 18.0]
+    np.testing.assert_allclose(att.sum("variable").values, 1.0, rtol=1e-4)
+    # lead 0: the model's own weights on the initial state, patch by patch
+    from climax_nb.forecast.state import read_fields
+
+    x = fm.normalizer.normalize(read_fields(results.source, fm.inputs, np.array([init])), list(fm.inputs))
+    with torch.inference_mode():
+        _, w = fm.model(torch.from_numpy(x), 0.0, list(fm.inputs), list(fm.outputs), return_attention=True)
+    first = w[0, 0, :, :].numpy()  # patch 0: heads x variables
+    np.testing.assert_allclose(att.isel(lead_time=0, lat=0, lon=0).values, first, rtol=1e-4, atol=1e-6)
+    # later leads start from the rollout's states, so the weights move
+    assert not np.allclose(att.isel(lead_time=0).values, att.isel(lead_time=-1).values)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "does not exist"),
+    (b"garbage", "not a usable forecast checkpoint"),
+])
+def test_bad_checkpoints_give_a_message_with_a_fix(tiny, tmp_path, content, expected):
+    path = tmp_path / "model.pt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DashboardError, match=expected):
+        tiny[3].get(Entry("bad", path, "checkpoint"))
+
+
+def test_data_without_the_inputs_is_named(tiny, tmp_path):
+    folder, model, data, _ = tiny
+    xr.open_dataset(data).drop_vars("z500").to_netcdf(tmp_path / "less.nc")
+    store = ResultStore(DataSpec(str(tmp_path / "less.nc")), SETTINGS, cache_dir=tmp_path)
+    with pytest.raises(DashboardError, match="the data cannot start.*z500"):
+        store.get(Entry("tiny", model, "checkpoint"))
+
+
+def test_bad_data_choices_are_named(tiny, tmp_path):
+    model = tiny[1]
+    for spec, expected in ((DataSpec("embedded/nowhere"), "unknown embedded source"),
+                           (DataSpec(str(tiny[2]), years=(1990,)), r"no year\(s\) \[1990\]"),
+                           (DataSpec(str(tmp_path / "absent.nc")), "cannot open the data")):
+        with pytest.raises(DashboardError, match=expected):
+            ResultStore(spec, SETTINGS, cache_dir=tmp_path).get(Entry("tiny", model, "checkpoint"))
+
+
+def test_page_shows_problems_instead_of_tracebacks(tiny, results, bokeh, tmp_path):
+    from climax_nb.dashboard.app import Dashboard
+
+    _, model, _, store = tiny
+    good = Entry("tiny", model, "checkpoint")
+    page = Dashboard(store, [good], variable="q700")
+    assert page.alert.visible and "'q700' is not forecast" in page.alert.object and "t2m" in page.alert.object
+    assert page.variable.value == "t2m" and page.content.visible
+    missing = Dashboard(store, [Entry("gone", tmp_path / "gone.pt", "checkpoint"), good])
+    assert missing.alert.visible and "does not exist" in missing.alert.object and not missing.content.visible
+    missing.entry.value = good
+    assert not missing.alert.visible and missing.content.visible
+    empty = Dashboard(store, [])
+    assert empty.alert.visible and "--checkpoint" in empty.alert.object
+
+
+def test_maps_share_a_colour_scale_and_error_is_the_difference(tiny, results, bokeh):
+    import holoviews as hv
+
+    from climax_nb.dashboard.app import Dashboard
+
+    page = Dashboard(tiny[3], [Entry("tiny", tiny[1], "checkpoint")])
+    init, lead = page.init.value, page.lead.value
+    truth = page._map("truth", "t2m", init, lead, "Robinson")
+    fc = page._map("forecast", "t2m", init, lead, "Robinson")
+    err = page._map("error", "t2m", init, lead, "Robinson")
+    opts = [hv.Store.lookup_options("bokeh", m, "plot").kwargs | hv.Store.lookup_options("bokeh", m, "style").kwargs
+            for m in (truth, fc, err)]
+    assert opts[0]["clim"] == opts[1]["clim"]
+    lo, hi = opts[2]["clim"]
+    assert lo == -hi
+    diff = fc.dimension_values(2, flat=False) - truth.dimension_values(2, flat=False)
+    np.testing.assert_allclose(err.dimension_values(2, flat=False), diff, atol=1e-4)
+    assert "K" in fc.vdims[0].label
+    moved = page._map("forecast", "t2m", init, page.lead.values[-1], "Robinson")
+    assert not np.allclose(moved.dimension_values(2), fc.dimension_values(2))
+
+
+def test_attention_views_follow_the_click(tiny, results, bokeh):
+    from climax_nb.dashboard.app import MEAN_OF_HEADS, Dashboard
+
+    page = Dashboard(tiny[3], [Entry("tiny", tiny[1], "checkpoint")])
+    init = page.init.value
+    a = page._bars(init, MEAN_OF_HEADS, 10.0, 40.0).dimension_values("weight")
+    b = page._bars(init, MEAN_OF_HEADS, 200.0, -60.0).dimension_values("weight")
+    assert a.sum() == pytest.approx(1.0, rel=1e-4) and not np.allclose(a, b)
+    head0 = page._bars(init, 0, 10.0, 40.0).dimension_values("weight")
+    assert not np.allclose(a, head0)
+    heat = page._by_lead(init, 0, 10.0, 40.0)
+    assert len(heat) == 4 * len(results.model.inputs)
+    assert page._bars(init, 0, float("nan"), float("nan")) is not None  # a click off the globe
+
+
+def test_options_round_trip_and_loopback_default():
+    from climax_nb.cli import build_parser
+    from climax_nb.dashboard.serve import serve_argv
+
+    args = build_parser().parse_args(["dashboard", "--checkpoint", "a/model.pt", "--checkpoint", "b.pt",
+                                      "--data", "d.nc", "--years", "2003", "--leads", "6", "24", "--variable", "z500"])
+    assert args.address == "127.0.0.1" and args.port is None and args.show is False
+    again = page_parser().parse_args(page_args(args))
+    for name in ("checkpoint", "forecast", "data", "years", "leads", "variable", "inits", "every", "projection"):
+        assert getattr(again, name) == getattr(args, name), name
+    data, settings = settings_of(again)
+    assert data == DataSpec("d.nc", (2003,)) and settings.leads == (6.0, 24.0)
+    argv = serve_argv(args, 5999, page_args(args))
+    assert argv[:2] == ["panel", "serve"] and argv[argv.index("--address") + 1] == "127.0.0.1"
+    assert "127.0.0.1:5999" in argv and argv[argv.index("--args") + 1:] == page_args(args)
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    add_server_options(parser)
+    with pytest.raises(SystemExit):
+        settings_of(parser.parse_args(["--inits", "0"]))
