@@ -15,6 +15,7 @@ from typing import Any
 _WHERE = {
     "Dashboard": "app",
     "dashboard": "app",
+    "make_dashboard": "app",
     "extensions": "app",
     "DashboardError": "errors",
     "DataSpec": "settings",

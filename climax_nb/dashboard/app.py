@@ -62,6 +62,7 @@ class Dashboard:
         self.attn_variable = pn.widgets.Select(name="input variable", width=120)
         self.attn_note = pn.pane.Markdown("", css_classes=["cnb-attention-note"])
         self.content = pn.Column(visible=False, sizing_mode="stretch_width")
+        self.tap: hv.streams.Tap | None = None  # the click on the attention map, once drawn
         if projection not in views.PROJECTIONS:
             self._show_error(f"unknown projection {projection!r}; choose one of {list(views.PROJECTIONS)}")
         if not choices:
@@ -193,7 +194,7 @@ class Dashboard:
             return pn.pane.Markdown("Attention needs a checkpoint: choose a checkpoint entry.")
         amap = hv.DynamicMap(pn.bind(self._attention_map, init=self.init, head=self.head,
                                      variable=self.attn_variable, proj=proj))
-        tap = hv.streams.Tap(source=amap, x=0.0, y=0.0)
+        tap = self.tap = hv.streams.Tap(source=amap, x=0.0, y=0.0)
         bars = hv.DynamicMap(pn.bind(self._bars, init=self.init, head=self.head, x=tap.param.x, y=tap.param.y))
         by_lead = hv.DynamicMap(pn.bind(self._by_lead, init=self.init, head=self.head, x=tap.param.x,
                                         y=tap.param.y))
@@ -234,7 +235,7 @@ def extensions() -> None:
     gv.extension("bokeh", logo=False)
 
 
-def dashboard(
+def make_dashboard(
     checkpoints: Sequence[str | os.PathLike] = (),
     forecasts: Sequence[str | os.PathLike] = (),
     *,
@@ -244,8 +245,8 @@ def dashboard(
     cache_dir: str | os.PathLike | None = None,
     variable: str | None = None,
     projection: str = "Robinson",
-) -> pn.Column:
-    """The dashboard as a Panel object, for a notebook cell (``pn.extension()`` first) or ``.servable()``.
+) -> Dashboard:
+    """The dashboard for these checkpoints, forecasts and data (``.panel()`` is the page).
 
     ``search`` folders (default: the cache and ``./outputs``) are scanned for ``model.pt`` and forecast files.
     """
@@ -254,7 +255,15 @@ def dashboard(
     spec = DataSpec(data) if isinstance(data, str) else (data or DataSpec())
     roots = [cache_root(cache_dir), "outputs"] if search is None else search
     store = shared_store(spec, settings or Settings(), cache_dir)
-    return Dashboard(store, entries(checkpoints, forecasts, roots), variable, projection).panel()
+    return Dashboard(store, entries(checkpoints, forecasts, roots), variable, projection)
+
+
+def dashboard(*args, **kwargs) -> pn.Column:
+    """The dashboard page, for a notebook cell (run ``extensions()`` first) or ``.servable()``.
+
+    Takes the arguments of ``make_dashboard``.
+    """
+    return make_dashboard(*args, **kwargs).panel()
 
 
 _STORES: dict[tuple, ResultStore] = {}

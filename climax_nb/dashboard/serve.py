@@ -19,15 +19,20 @@ from climax_nb.dashboard.options import DEFAULT_PORT, page_args, page_parser, se
 PAGE = Path(__file__).resolve().parent / "pages" / "dashboard.py"
 
 
-def page_from_argv(argv: Sequence[str]):
-    """The dashboard for the page's options (called once per session by ``panel serve``)."""
-    from climax_nb.dashboard.app import dashboard, extensions
+def dashboard_from_argv(argv: Sequence[str]):
+    """The ``Dashboard`` for the page's options (widgets and views, before layout)."""
+    from climax_nb.dashboard.app import extensions, make_dashboard
 
     extensions()
     args = page_parser().parse_args(list(argv))
     data, settings = settings_of(args)
-    return dashboard(args.checkpoint, args.forecast, data=data, settings=settings, search=search_roots(args),
-                     cache_dir=args.cache, variable=args.variable, projection=args.projection)
+    return make_dashboard(args.checkpoint, args.forecast, data=data, settings=settings, search=search_roots(args),
+                          cache_dir=args.cache, variable=args.variable, projection=args.projection)
+
+
+def page_from_argv(argv: Sequence[str]):
+    """The page for the options after ``--args`` (called once per session by ``panel serve``)."""
+    return dashboard_from_argv(argv).panel()
 
 
 def free_port(address: str, preferred: int = DEFAULT_PORT) -> int:
