@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +25,7 @@ import pytest
 from tests.test_dashboard_helpers import SETTINGS, free_port, write_tiny
 
 START_TIMEOUT = 600  # s: the command imports torch, Lightning and Panel on two loaded cores
+LOAD_TIMEOUT = 900  # s: 20 sessions built one after another by one server on two loaded cores
 CHROMIUM = os.environ.get("CLIMAX_NB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -158,15 +160,13 @@ def test_page_in_chromium(server):
 
 
 def test_twenty_sessions_at_once(server):
-    """20 concurrent sessions on loopback are all served, without error, in bounded time."""
-    from bokeh.client import pull_session
-
-    n, results, errors = 20, [], []
+    """20 concurrent page loads on loopback: each makes a full server-side session; all served without error."""
+    n, pages, errors = 20, [], []
 
     def one() -> None:
         try:
-            with pull_session(url=server.url) as session:
-                results.append(len(session.document.roots))
+            with urllib.request.urlopen(server.url, timeout=LOAD_TIMEOUT) as response:
+                pages.append((response.status, response.read().decode()))
         except Exception as err:  # collected and reported below
             errors.append(repr(err))
 
@@ -175,9 +175,12 @@ def test_twenty_sessions_at_once(server):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=600)
+        t.join(timeout=LOAD_TIMEOUT)
     elapsed = time.monotonic() - start
     assert not errors, errors
-    assert len(results) == n and all(r > 0 for r in results), results
-    assert elapsed < 600, f"20 sessions took {elapsed:.0f} s"
-    assert "Traceback" not in server.output() and "ERROR" not in server.output(), server.output()
+    assert len(pages) == n, f"{n - len(pages)} of {n} sessions unanswered after {elapsed:.0f} s"
+    # every page carries its own session's document, with the maps in it
+    assert all(status == 200 and "cnb-map-forecast" in html for status, html in pages)
+    assert elapsed < LOAD_TIMEOUT, f"20 sessions took {elapsed:.0f} s"
+    log = server.output()
+    assert "Traceback" not in log and "ERROR" not in log, log

@@ -131,7 +131,7 @@ class Dashboard:
         where = {"init_time": init, "lead_time": lead}
         return r.truth[variable].sel(where), r.forecast[variable].sel(where)
 
-    def _map(self, which: str, variable: str, init: np.datetime64, lead: np.timedelta64, proj: str) -> gv.QuadMesh:
+    def _map(self, which: str, variable: str, init: np.datetime64, lead: np.timedelta64, proj: str) -> gv.Image:
         truth, fc = self._pair(variable, init, lead)
         unit = views.units(variable, self.results.forecast[variable])
         valid = _stamp(np.datetime64(init) + np.timedelta64(lead))
@@ -230,7 +230,7 @@ class Dashboard:
 
 def extensions() -> None:
     """Load Panel and HoloViews with the Bokeh backend (resources come from the server, never a CDN)."""
-    pn.extension(sizing_mode="fixed", notifications=False)
+    pn.extension(notifications=False)
     hv.extension("bokeh", logo=False)
     gv.extension("bokeh", logo=False)
 

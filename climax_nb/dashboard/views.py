@@ -76,11 +76,11 @@ def _cyclic(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def field_map(da: xr.DataArray, proj: str, *, clim: tuple[float, float], cmap: str, title: str,
-              label: str) -> gv.QuadMesh:
+              label: str) -> gv.Image:
     """A (lat, lon) field on ``proj`` with a colour bar labelled ``label`` and fixed colour limits."""
     lon, lat, values = _cyclic(da)
-    mesh = gv.QuadMesh((lon, lat, values), kdims=["lon", "lat"], vdims=[hv.Dimension("value", label=label)],
-                       crs=ccrs.PlateCarree())
+    mesh = gv.Image((lon, lat, values), kdims=["lon", "lat"], vdims=[hv.Dimension("value", label=label)],
+                    crs=ccrs.PlateCarree())
     return mesh.opts(projection=projection(proj), cmap=cmap, clim=clim, colorbar=True, title=title,
                      frame_width=MAP_WIDTH, data_aspect=1, global_extent=True, tools=["hover"],
                      framewise=True, axiswise=True, toolbar="above")
@@ -101,7 +101,7 @@ def skill_curves(card: xr.Dataset, variable: str, metric: str, title: str = "") 
                                    legend_position="top_left", show_grid=True, framewise=True, axiswise=True)
 
 
-def attention_map(maps: xr.DataArray, variable: str, proj: str, title: str) -> gv.QuadMesh:
+def attention_map(maps: xr.DataArray, variable: str, proj: str, title: str) -> gv.Image:
     """One variable's aggregation weight per patch (a (lat, lon) map on the patch grid)."""
     weights = maps.sel(variable=variable)
     return field_map(weights, proj, clim=(0.0, max(float(maps.max()), 1e-6)), cmap="magma", title=title,
