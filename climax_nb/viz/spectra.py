@@ -89,7 +89,7 @@ def plot_spectra(
     k = spectra["wavenumber"].values[1:]  # k = 0 (the zonal mean) has no place on a log axis
     fig, (ax, ratio_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, spectra.sizes["lead_time"]))
-    ax.loglog(k, spectra["truth"].mean("lead_time").values[1:], color="k", lw=2, label="truth")
+    ax.loglog(k, spectra["truth"].mean("lead_time").values[1:], color="k", lw=1.8, ls="--", zorder=3, label="truth")
     for colour, lead in zip(colours, spectra["lead_time"].values, strict=True):
         one = spectra.sel(lead_time=lead)
         ax.loglog(k, one["forecast"].values[1:], color=colour, label=f"forecast +{lead_label(lead)}")

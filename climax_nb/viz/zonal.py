@@ -34,7 +34,7 @@ def plot_zonal_means_by_lead(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
     lat = means["lat"].values
-    ax.plot(lat, means["truth"].mean("lead_time").values, color="k", lw=2, label="truth")
+    ax.plot(lat, means["truth"].mean("lead_time").values, color="k", lw=1.8, ls="--", zorder=3, label="truth")
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, means.sizes["lead_time"]))
     for colour, lead in zip(colours, means["lead_time"].values, strict=True):
         ax.plot(lat, means["forecast"].sel(lead_time=lead).values, color=colour, label=f"forecast +{lead_label(lead)}")
