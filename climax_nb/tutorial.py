@@ -27,6 +27,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -229,6 +230,14 @@ def test_forecast(stage: Stage = "finetune", setting: Setting | None = None) -> 
     return open_forecast(_scores_dir(stage, setting) / "forecast.nc")
 
 
+@lru_cache(maxsize=4)
+def _climatology(setting: Setting, ids: tuple[str, ...]) -> xr.Dataset:
+    """The baseline climatology of the training years, computed once per session for the same variables."""
+    from climax_nb.data.climatology import climatology
+
+    return climatology(reanalysis("train", setting), years=climatology_years(setting), variables=list(ids)).load()
+
+
 def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse", "acc"),
           setting: Setting | None = None) -> xr.Dataset:
     """Scorecard of several forecasts of the test period, with persistence and climatology at all their leads.
@@ -239,14 +248,13 @@ def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse",
     import numpy as np
 
     from climax_nb.baselines import climatology_forecast, persistence
-    from climax_nb.data.climatology import climatology
     from climax_nb.scorecard import scorecard
 
     first = next(iter(forecasts.values()))
     ids = [str(v) for v in first.data_vars]
     leads = np.array(sorted({t for fc in forecasts.values() for t in fc["lead_time"].values}))
     truth = reanalysis("test", setting)
-    clim = climatology(reanalysis("train", setting), years=climatology_years(setting), variables=ids)
+    clim = _climatology(setting or current_setting(), tuple(ids))
     inits = first["init_time"].values
     baselines = {"persistence": persistence(truth, inits, leads, ids),
                  "climatology": climatology_forecast(clim, inits, leads, ids)}
