@@ -93,9 +93,16 @@ class ForecastDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> ResumableLoader:
-        """Streaming multi-source batches that Lightning can stop and resume mid-epoch."""
+        """Streaming multi-source batches that Lightning can stop and resume mid-epoch.
+
+        Raises ``EmptyEpochError`` (a ValueError) before training starts when no
+        source has a full batch per epoch: incomplete batches are dropped, so
+        such epochs are empty and a step-limited trainer would never finish.
+        Statistics from ``setup`` are kept: change the batch size or leads in ``split`` and call this again.
+        """
         streams = {name: self._stream(name, self.split.train_years, True) for name in self.sources}
         batches = MultiSourceDataset(streams, self.split.batch_size, self.split.weights, seed=self.split.seed)
+        batches.check_batches(self.split.num_workers)
         loader = make_loader(batches, batch_size=None, num_workers=self.split.num_workers)
         return ResumableLoader(loader, seed=self.split.seed)
 

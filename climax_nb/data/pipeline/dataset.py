@@ -26,6 +26,7 @@ from climax_nb.data.pipeline.sharding import (
     epoch_rng,
     rank_and_world,
     shard_bounds,
+    split_evenly,
     worker_and_count,
 )
 from climax_nb.data.stats import Normalizer
@@ -137,6 +138,12 @@ class StreamingForecastDataset(_ForecastBase, IterableDataset):
         """Samples this rank yields per epoch (over all its workers)."""
         _, world = rank_and_world(self.rank, self.world_size)
         return len(self.builder) // world
+
+    def worker_lengths(self, num_workers: int = 1) -> list[int]:
+        """Samples each of this rank's ``num_workers`` DataLoader workers yields per epoch (as ``shard_ids`` splits)."""
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1 here (0 means the main process: pass 1), got {num_workers}")
+        return [hi - lo for lo, hi in (split_evenly(len(self), num_workers, w) for w in range(num_workers))]
 
     def shard_ids(self, rank: int, world_size: int, worker: int = 0, num_workers: int = 1) -> np.ndarray:
         """Pair ids one rank's worker reads this epoch, in reading order."""
