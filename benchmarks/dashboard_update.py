@@ -71,8 +71,8 @@ def main() -> None:
     _time("variable", lambda i: setattr(app.variable, "value", variables[(i + 1) % len(variables)]), known.repeats)
     _time("initial time", lambda i: setattr(app.init, "value", list(app.init.values)[(i + 1) % len(app.init.values)]),
           known.repeats)
-    if app.tap is not None:
-        _time("click on the attention map", lambda i: app.tap.event(x=(37.0 * i) % 360, y=-60 + (11.0 * i) % 120),
+    if app.results.model is not None:
+        _time("click on the attention map", lambda i: app.select_point((37.0 * i) % 360, -60 + (11.0 * i) % 120),
               known.repeats)
 
 

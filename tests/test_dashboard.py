@@ -30,13 +30,6 @@ def results(tiny):
     return store.get(Entry("tiny", model, "checkpoint"))
 
 
-@pytest.fixture(scope="module")
-def bokeh():
-    import holoviews as hv
-
-    hv.extension("bokeh", logo=False)
-
-
 def test_find_entries_lists_checkpoints_and_forecasts_only(tiny, results, tmp_path):
     (tmp_path / "embedded" / "x").mkdir(parents=True)
     (tmp_path / "embedded" / "x" / "model.pt").write_bytes(b"data store, never offered")
@@ -134,7 +127,7 @@ def test_bad_data_choices_are_named(tiny, tmp_path):
             ResultStore(spec, SETTINGS, cache_dir=tmp_path).get(Entry("tiny", model, "checkpoint"))
 
 
-def test_page_shows_problems_instead_of_tracebacks(tiny, results, bokeh, tmp_path):
+def test_page_shows_problems_instead_of_tracebacks(tiny, results, tmp_path):
     from climax_nb.dashboard.app import Dashboard
 
     _, model, _, store = tiny
@@ -150,41 +143,77 @@ def test_page_shows_problems_instead_of_tracebacks(tiny, results, bokeh, tmp_pat
     assert empty.alert.visible and "--checkpoint" in empty.alert.object
 
 
-def test_maps_share_a_colour_scale_and_error_is_the_difference(tiny, results, bokeh):
-    import holoviews as hv
+def _image(fmap) -> np.ndarray:
+    return np.asarray(fmap.image.data["image"][0])
 
+
+def test_maps_share_a_colour_scale_and_error_is_the_difference(tiny, results):
     from climax_nb.dashboard.app import Dashboard
 
     page = Dashboard(tiny[3], [Entry("tiny", tiny[1], "checkpoint")])
-    init, lead = page.init.value, page.lead.value
-    truth = page._map("truth", "t2m", init, lead, "Robinson")
-    fc = page._map("forecast", "t2m", init, lead, "Robinson")
-    err = page._map("error", "t2m", init, lead, "Robinson")
-    opts = [hv.Store.lookup_options("bokeh", m, "plot").kwargs | hv.Store.lookup_options("bokeh", m, "style").kwargs
-            for m in (truth, fc, err)]
-    assert opts[0]["clim"] == opts[1]["clim"]
-    lo, hi = opts[2]["clim"]
-    assert lo == -hi
-    diff = fc.dimension_values(2, flat=False) - truth.dimension_values(2, flat=False)
-    np.testing.assert_allclose(err.dimension_values(2, flat=False), diff, atol=1e-4)
-    assert "K" in fc.vdims[0].label
-    moved = page._map("forecast", "t2m", init, page.lead.values[-1], "Robinson")
-    assert not np.allclose(moved.dimension_values(2), fc.dimension_values(2))
+    page.variable.value = "t2m"
+    truth, fc, err = (page.maps[w] for w in ("truth", "forecast", "error"))
+    assert (truth.mapper.low, truth.mapper.high) == (fc.mapper.low, fc.mapper.high)
+    assert err.mapper.low == -err.mapper.high
+    on_globe = np.isfinite(_image(truth))
+    assert 0.7 < on_globe.mean() < 1.0  # Robinson: the corners of the raster are off the globe
+    np.testing.assert_allclose(_image(err)[on_globe], (_image(fc) - _image(truth))[on_globe], atol=1e-3)
+    assert "K" in fc.colorbar.title and "truth at" in truth.figure.title.text
+    # every pixel on the globe shows the value of its nearest grid cell
+    field = results.truth["t2m"].sel(init_time=page.init.value, lead_time=page.lead.value)
+    lon, lat = (np.asarray(truth.image.data[k][0]) for k in ("lon", "lat"))
+    i, j = np.argwhere(on_globe)[len(np.argwhere(on_globe)) // 3]
+    assert _image(truth)[i, j] == pytest.approx(float(field.sel(lat=lat[i, j], lon=lon[i, j], method="nearest")))
+
+    before = _image(fc).copy()
+    page.lead.value = page.lead.values[-1]
+    assert not np.allclose(_image(fc)[on_globe], before[on_globe])
+    assert f"+{SETTINGS.leads[-1]:g} h" in fc.figure.title.text
+    page.variable.value = "z500"
+    assert "z500" in page.skill["rmse"].figure.title.text and page.skill["rmse"].lines.data["label"] == [
+        "model", "persistence", "climatology"]
+    page.projection.value = "Plate Carrée"
+    assert np.isfinite(_image(truth)).all() and truth.figure.x_range.end > 180
 
 
-def test_attention_views_follow_the_click(tiny, results, bokeh):
+def test_attention_views_follow_the_click(tiny, results):
     from climax_nb.dashboard.app import MEAN_OF_HEADS, Dashboard
 
     page = Dashboard(tiny[3], [Entry("tiny", tiny[1], "checkpoint")])
-    init = page.init.value
-    a = page._bars(init, MEAN_OF_HEADS, 10.0, 40.0).dimension_values("weight")
-    b = page._bars(init, MEAN_OF_HEADS, 200.0, -60.0).dimension_values("weight")
-    assert a.sum() == pytest.approx(1.0, rel=1e-4) and not np.allclose(a, b)
-    head0 = page._bars(init, 0, 10.0, 40.0).dimension_values("weight")
-    assert not np.allclose(a, head0)
-    heat = page._by_lead(init, 0, 10.0, 40.0)
-    assert len(heat) == 4 * len(results.model.inputs)
-    assert page._bars(init, 0, float("nan"), float("nan")) is not None  # a click off the globe
+    assert page.head.value == MEAN_OF_HEADS
+
+    def bars():
+        return np.asarray(page.bars.source.data["weight"])
+
+    page.select_point(10.0, 40.0)
+    a = bars()
+    assert a.sum() == pytest.approx(1.0, rel=1e-4) and "40.0N" in page.bars.figure.title.text
+    page.select_point(200.0, -60.0)
+    assert not np.allclose(a, bars())
+    page.select_point(10.0, 40.0)
+    page.head.value = 0
+    assert not np.allclose(a, bars())
+    assert len(page.by_lead.source.data["weight"]) == 4 * len(results.model.inputs)
+    weights = np.asarray(page.attention_map.image.data["image"][0])
+    assert np.nanmax(weights) <= page.attention_map.mapper.high + 1e-6
+
+
+def test_a_click_on_the_attention_map_picks_the_place_under_it(tiny, results):
+    from bokeh.events import Tap
+
+    from climax_nb.dashboard.app import Dashboard
+    from climax_nb.dashboard.projected import GEODETIC, projection
+
+    page = Dashboard(tiny[3], [Entry("tiny", tiny[1], "checkpoint")])
+    fig = page.attention_map.figure
+    x, y = projection("Robinson").transform_point(-30.0, 45.0, GEODETIC)
+    for callback in fig._event_callbacks["tap"]:
+        callback(Tap(fig, x=x, y=y))
+    assert page.point == pytest.approx((330.0, 45.0))
+    x0, y0 = fig.x_range.start, fig.y_range.start
+    for callback in fig._event_callbacks["tap"]:
+        callback(Tap(fig, x=x0, y=y0))  # a corner, off the globe: ignored
+    assert page.point == pytest.approx((330.0, 45.0))
 
 
 def test_options_round_trip_and_loopback_default():

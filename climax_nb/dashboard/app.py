@@ -10,17 +10,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import geoviews as gv
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
+import xarray as xr
 
-from climax_nb.dashboard import views
 from climax_nb.dashboard.discover import Entry, entries
 from climax_nb.dashboard.errors import DashboardError
+from climax_nb.dashboard.figures import FieldMap, SkillPlot, WeightBars, WeightsByLead, shared_limits, symmetric_limits
+from climax_nb.dashboard.projected import PROJECTIONS
 from climax_nb.dashboard.settings import DataSpec, Settings
 from climax_nb.dashboard.store import Results, ResultStore
+from climax_nb.variables import VARIABLES
 
 MEAN_OF_HEADS = "mean of heads"
 INTRO = (
@@ -38,8 +39,15 @@ def _stamp(t: np.datetime64) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
+def units(variable: str, da: xr.DataArray | None = None) -> str:
+    """Units from the data's attributes, else from the registry."""
+    if da is not None and da.attrs.get("units"):
+        return str(da.attrs["units"])
+    return VARIABLES[variable].units if variable in VARIABLES else ""
+
+
 class Dashboard:
-    """One session's page: widgets, the views bound to them, and a message area for problems."""
+    """One session's page: widgets, figures updated in place when they move, and a message area for problems."""
 
     def __init__(self, store: ResultStore, choices: Sequence[Entry], variable: str | None = None,
                  projection: str = "Robinson"):
@@ -49,22 +57,34 @@ class Dashboard:
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width",
                                    css_classes=["cnb-error"])
         self.notes = pn.pane.Markdown("", css_classes=["cnb-notes"])
-        self.entry = pn.widgets.Select(name="checkpoint or forecast", options={e.label: e for e in choices},
+        self.entry = pn.widgets.Select(label="checkpoint or forecast", options={e.label: e for e in choices},
                                        width=340, css_classes=["cnb-entry"])
-        self.variable = pn.widgets.Select(name="variable", width=120, css_classes=["cnb-variable"])
-        self.init = pn.widgets.Select(name="initial time", width=170)
-        self.lead = pn.widgets.DiscreteSlider(name="lead time", options={"-": np.timedelta64(0, "ns")}, width=360,
+        self.variable = pn.widgets.Select(label="variable", width=120, css_classes=["cnb-variable"])
+        self.init = pn.widgets.Select(label="initial time", width=170)
+        self.lead = pn.widgets.DiscreteSlider(label="lead time", options={"-": np.timedelta64(0, "ns")}, width=360,
                                               css_classes=["cnb-lead"])
-        self.projection = pn.widgets.Select(name="projection", options=list(views.PROJECTIONS),
-                                            value=projection if projection in views.PROJECTIONS else "Robinson",
-                                            width=130)
-        self.head = pn.widgets.Select(name="attention head", width=140)
-        self.attn_variable = pn.widgets.Select(name="input variable", width=120)
+        self.projection = pn.widgets.Select(label="projection", options=list(PROJECTIONS),
+                                            value=projection if projection in PROJECTIONS else "Robinson", width=130)
+        self.head = pn.widgets.Select(label="attention head", width=140)
+        self.attn_variable = pn.widgets.Select(label="input variable", width=120)
         self.attn_note = pn.pane.Markdown("", css_classes=["cnb-attention-note"])
         self.content = pn.Column(visible=False, sizing_mode="stretch_width")
-        self.tap: hv.streams.Tap | None = None  # the click on the attention map, once drawn
-        if projection not in views.PROJECTIONS:
-            self._show_error(f"unknown projection {projection!r}; choose one of {list(views.PROJECTIONS)}")
+        proj = self.projection.value
+        self.maps = {"truth": FieldMap(proj), "forecast": FieldMap(proj), "error": FieldMap(proj, "RdBu_r")}
+        self.skill = {"rmse": SkillPlot(), "acc": SkillPlot(), "growth": SkillPlot()}
+        self.attention_map = FieldMap(proj, "magma")
+        self.bars, self.by_lead = WeightBars(), WeightsByLead()
+        self.point = (0.0, 0.0)  # (lon, lat) of the last click on the attention map
+        self._panes: list[pn.pane.Bokeh] = []
+        self._quiet = False  # set while the widgets are refilled, so the page is drawn once after
+        self.attention_missing = pn.pane.Markdown("Attention needs a checkpoint: choose a checkpoint entry.")
+        self.attention_controls = pn.Row(self.head, self.attn_variable)
+        self.attention_row = pn.Row(self._pane(self.attention_map.figure, "cnb-attention-map"),
+                                    self._pane(self.bars.figure, "cnb-attention-bars"),
+                                    self._pane(self.by_lead.figure, "cnb-attention-lead"))
+        self._watch()
+        if projection not in PROJECTIONS:
+            self._show_error(f"unknown projection {projection!r}; choose one of {list(PROJECTIONS)}")
         if not choices:
             self._show_error("no checkpoint or forecast found: pass --checkpoint <run>/model.pt or --forecast "
                              "<file>, or train one with `climax-nb finetune` (results in the cache are listed here)")
@@ -88,10 +108,18 @@ class Dashboard:
         self.alert.visible = False
         first = self.results is None
         self.results = results
-        with pn.io.hold():
+        self._quiet = True
+        try:
             self._refresh_widgets(results)
+        finally:
+            self._quiet = False
         if first:
             self.content[:] = self._sections()
+        has_model = results.model is not None
+        self.attention_missing.visible = not has_model
+        for part in (self.attention_controls, self.attn_note, self.attention_row):
+            part.visible = has_model
+        self._draw("maps", "skill", "attention", "point")
         self.content.visible = True
         self.notes.object = "\n".join(f"- {n}" for n in self._describe(results))
 
@@ -121,104 +149,115 @@ class Dashboard:
         if results.model is not None:
             heads = results.model.model.config.num_heads
             self.head.options = [MEAN_OF_HEADS, *range(heads)]
+            if self.head.value not in self.head.options:
+                self.head.value = MEAN_OF_HEADS
             self.attn_variable.options = list(results.model.inputs)
             self.attn_variable.value = next((v for v in results.model.inputs if v in variables),
                                             results.model.inputs[0])
 
-    # -- maps -------------------------------------------------------------------------------
-    def _pair(self, variable: str, init: np.datetime64, lead: np.timedelta64):
-        r = self.results
+    # -- drawing ----------------------------------------------------------------------------
+    def _watch(self) -> None:
+        """Redraw only what a widget changes: each figure is updated in place."""
+        self.variable.param.watch(lambda _: self._draw("maps", "skill"), "value")
+        self.init.param.watch(lambda _: self._draw("maps", "attention", "point"), "value")
+        self.lead.param.watch(lambda _: self._draw("maps"), "value")
+        self.projection.param.watch(lambda _: self._reproject(), "value")
+        self.head.param.watch(lambda _: self._draw("attention", "point"), "value")
+        self.attn_variable.param.watch(lambda _: self._draw("attention"), "value")
+        self.attention_map.on_click(self.select_point)
+
+    def _draw(self, *parts: str) -> None:
+        """Update the named parts of the page (maps, skill, attention, point) for the widgets' values."""
+        if self._quiet or self.results is None:
+            return
+        has_model = self.results.model is not None
+        try:
+            with pn.io.hold():
+                for part in parts:
+                    if has_model or part in ("maps", "skill"):
+                        getattr(self, f"_draw_{part}")()
+        except DashboardError as err:
+            self._show_error(str(err))
+        pn.io.push_notebook(*self._panes)  # in a notebook, in-place changes travel only when pushed
+
+    def _reproject(self) -> None:
+        for fmap in (*self.maps.values(), self.attention_map):
+            fmap.set_projection(self.projection.value)
+        self._draw("maps", "attention")
+
+    def select_point(self, lon: float, lat: float) -> None:
+        """Show the attention weights of every variable at (lon, lat), as a click on the attention map does."""
+        self.point = (float(lon) % 360.0, float(lat))
+        self._draw("point")
+
+    def fields(self) -> dict[str, tuple[xr.DataArray, tuple[float, float], str, str]]:
+        """Truth, forecast and error for the widgets' choice: (field, colour limits, title, colour-bar label)."""
+        r, variable, init, lead = self.results, self.variable.value, self.init.value, self.lead.value
         where = {"init_time": init, "lead_time": lead}
-        return r.truth[variable].sel(where), r.forecast[variable].sel(where)
-
-    def _map(self, which: str, variable: str, init: np.datetime64, lead: np.timedelta64, proj: str) -> gv.Image:
-        truth, fc = self._pair(variable, init, lead)
-        unit = views.units(variable, self.results.forecast[variable])
+        truth, fc = r.truth[variable].sel(where), r.forecast[variable].sel(where)
+        err = fc - truth
+        label = f"{variable} [{units(variable, r.forecast[variable])}]"
+        clim = shared_limits(truth.values, fc.values)
         valid = _stamp(np.datetime64(init) + np.timedelta64(lead))
-        if which == "error":
-            err = fc - truth
-            return views.field_map(err, proj, clim=views.symmetric_limits(err.values), cmap="RdBu_r",
-                                   title=f"error (forecast - truth), +{_hours(lead):g} h",
-                                   label=f"{variable} error [{unit}]")
-        clim = views.shared_limits(truth.values, fc.values)
-        title = f"truth at {valid}" if which == "truth" else f"forecast from {_stamp(init)}, +{_hours(lead):g} h"
-        return views.field_map(truth if which == "truth" else fc, proj, clim=clim, cmap="viridis", title=title,
-                               label=f"{variable} [{unit}]")
+        return {"truth": (truth, clim, f"truth at {valid}", label),
+                "forecast": (fc, clim, f"forecast from {_stamp(init)}, +{_hours(lead):g} h", label),
+                "error": (err, symmetric_limits(err.values), f"error (forecast - truth), +{_hours(lead):g} h",
+                          f"{variable} error [{units(variable, r.forecast[variable])}]")}
 
-    def _maps(self, proj: str) -> pn.Row:
-        panes = []
-        for which in ("truth", "forecast", "error"):
-            dmap = hv.DynamicMap(pn.bind(self._map, which, variable=self.variable, init=self.init, lead=self.lead,
-                                         proj=proj))
-            panes.append(pn.pane.HoloViews(dmap * views.coastline(), css_classes=[f"cnb-map-{which}"]))
-        return pn.Row(*panes)
+    def _draw_maps(self) -> None:
+        for which, (field, clim, title, label) in self.fields().items():
+            self.maps[which].show(field, clim=clim, title=title, label=label)
 
-    # -- skill ------------------------------------------------------------------------------
-    def _skill(self, variable: str, metric: str) -> hv.Overlay:
-        return views.skill_curves(self.results.scores, variable, metric, f"{variable} {metric.upper()}")
+    def _draw_skill(self) -> None:
+        r, variable = self.results, self.variable.value
+        for metric in ("rmse", "acc"):
+            self.skill[metric].show(r.scores, variable, metric, f"{variable} {metric.upper()}")
+        if r.rollout_scores is None:
+            self.skill["growth"].show(r.scores.sel(model=["model"]), variable, "rmse", f"{variable} RMSE (no rollout)")
+        else:
+            self.skill["growth"].show(r.rollout_scores, variable, "rmse",
+                                      f"{variable} RMSE of the iterative rollout")
 
-    def _growth(self, variable: str) -> hv.Overlay:
-        card = self.results.rollout_scores
-        if card is None:
-            return views.skill_curves(self.results.scores.sel(model=["model"]), variable, "rmse",
-                                      f"{variable} RMSE (no rollout)")
-        return views.skill_curves(card, variable, "rmse", f"{variable} RMSE of the iterative rollout")
+    def weights(self) -> xr.DataArray:
+        """Aggregation weights from the chosen initial time for the chosen head (or their mean)."""
+        maps = self.results.attention(self.init.value)
+        head = self.head.value
+        return maps.mean("head") if head == MEAN_OF_HEADS else maps.sel(head=int(head))
 
-    # -- attention --------------------------------------------------------------------------
-    def _attention(self, init: np.datetime64, head) -> object:
-        maps = self.results.attention(init)
-        return maps.mean("head") if head == MEAN_OF_HEADS or head is None else maps.sel(head=int(head))
+    def _draw_attention(self) -> None:
+        weights, variable = self.weights().isel(lead_time=0), self.attn_variable.value
+        self.attention_map.show(weights.sel(variable=variable), clim=(0.0, max(float(weights.max()), 1e-6)),
+                                title=f"weight of {variable} at {_stamp(self.init.value)} ({self.head.value})",
+                                label=f"weight of {variable}")
 
-    def _attention_map(self, init, head, variable, proj):
-        maps = self._attention(init, head).isel(lead_time=0)
-        return views.attention_map(maps, variable, proj, f"weight of {variable} at {_stamp(init)} ({head})")
-
-    def _at(self, weights, x, y):
-        on_globe = x is not None and y is not None and np.isfinite([x, y]).all()
-        lat, lon = (float(y), float(x) % 360.0) if on_globe else (0.0, 0.0)
+    def _draw_point(self) -> None:
+        weights = self.weights()
+        lon, lat = self.point
         lons = weights["lon"].values
         i_lon = int(np.argmin(np.abs((lons - lon + 180.0) % 360.0 - 180.0)))
-        return weights.sel(lat=lat, method="nearest").isel(lon=i_lon), lat, lon
-
-    def _bars(self, init, head, x, y):
-        point, lat, lon = self._at(self._attention(init, head).isel(lead_time=0), x, y)
-        return views.attention_bars(point, f"weights at {lat:.1f}N, {lon:.1f}E")
-
-    def _by_lead(self, init, head, x, y):
-        point, lat, lon = self._at(self._attention(init, head), x, y)
-        return views.attention_by_lead(point, f"weights at {lat:.1f}N, {lon:.1f}E against lead time")
-
-    def _attention_row(self, proj: str) -> pn.viewable.Viewable:
-        r = self.results
-        if r is None or r.model is None:
-            return pn.pane.Markdown("Attention needs a checkpoint: choose a checkpoint entry.")
-        amap = hv.DynamicMap(pn.bind(self._attention_map, init=self.init, head=self.head,
-                                     variable=self.attn_variable, proj=proj))
-        tap = self.tap = hv.streams.Tap(source=amap, x=0.0, y=0.0)
-        bars = hv.DynamicMap(pn.bind(self._bars, init=self.init, head=self.head, x=tap.param.x, y=tap.param.y))
-        by_lead = hv.DynamicMap(pn.bind(self._by_lead, init=self.init, head=self.head, x=tap.param.x,
-                                        y=tap.param.y))
-        return pn.Row(pn.pane.HoloViews(amap * views.coastline(), css_classes=["cnb-attention-map"]),
-                      pn.pane.HoloViews(bars, css_classes=["cnb-attention-bars"]),
-                      pn.pane.HoloViews(by_lead, css_classes=["cnb-attention-lead"]))
+        point = weights.sel(lat=lat, method="nearest").isel(lon=i_lon)
+        self.bars.show(point.isel(lead_time=0), f"weights at {lat:.1f}N, {lon:.1f}E")
+        self.by_lead.show(point, f"weights at {lat:.1f}N, {lon:.1f}E against lead time")
 
     # -- layout -----------------------------------------------------------------------------
+    def _pane(self, fig, css: str) -> pn.pane.Bokeh:
+        """A figure in the page; the CSS class sits on the figure itself so tests and styles can find it."""
+        fig.css_classes = [css]
+        pane = pn.pane.Bokeh(fig)
+        self._panes.append(pane)
+        return pane
+
     def _sections(self) -> list[pn.viewable.Viewable]:
         self.attn_note.object = (
             "ClimaX weighs the variables before the lead time enters, so the weights change with lead time only "
             "through the state the model starts from: the truth at 0 h, then each state of the iterative rollout.")
         maps = pn.Card(pn.Row(self.variable, self.init, self.projection), self.lead,
-                       pn.panel(pn.bind(self._maps, proj=self.projection)), title="Maps", collapsible=False,
-                       sizing_mode="stretch_width")
-        skill = pn.Card(pn.Row(pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._skill, variable=self.variable,
-                                                                            metric="rmse")), css_classes=["cnb-rmse"]),
-                               pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._skill, variable=self.variable,
-                                                                            metric="acc")), css_classes=["cnb-acc"]),
-                               pn.pane.HoloViews(hv.DynamicMap(pn.bind(self._growth, variable=self.variable)),
-                                                 css_classes=["cnb-growth"])),
+                       pn.Row(*(self._pane(m.figure, f"cnb-map-{w}") for w, m in self.maps.items())),
+                       title="Maps", collapsible=False, sizing_mode="stretch_width")
+        skill = pn.Card(pn.Row(*(self._pane(p.figure, f"cnb-{'growth' if k == 'growth' else k}")
+                                 for k, p in self.skill.items())),
                         title="Lead-time behaviour", collapsible=False, sizing_mode="stretch_width")
-        attention = pn.Card(pn.Row(self.head, self.attn_variable), self.attn_note,
-                            pn.panel(pn.bind(self._attention_row, proj=self.projection)),
+        attention = pn.Card(self.attention_missing, self.attention_controls, self.attn_note, self.attention_row,
                             title="Attention over variables", collapsible=False, sizing_mode="stretch_width")
         return [maps, skill, attention]
 
@@ -229,10 +268,8 @@ class Dashboard:
 
 
 def extensions() -> None:
-    """Load Panel and HoloViews with the Bokeh backend (resources come from the server, never a CDN)."""
+    """Load Panel (its resources come from the server, never a CDN)."""
     pn.extension(notifications=False)
-    hv.extension("bokeh", logo=False)
-    gv.extension("bokeh", logo=False)
 
 
 def make_dashboard(

@@ -81,7 +81,7 @@ def _dayofyear_hour(da: xr.DataArray, hours: np.ndarray, window: int, chunk_size
         _check_finite(str(da.name), values)
         stamp = pd.DatetimeIndex(times)
         rows = np.searchsorted(hours, stamp.hour)
-        for i, (y, d, k) in enumerate(zip(stamp.year, stamp.dayofyear, rows, strict=True)):
+        for i, (y, d, k) in enumerate(zip(stamp.year, stamp.day_of_year, rows, strict=True)):
             if y != year:
                 fill_day_366()
                 year = y

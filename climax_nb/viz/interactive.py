@@ -73,10 +73,10 @@ def forecast_explorer(
     fields = _Fields(forecast, truth, variables)
     leads = {lead_label(lead): lead for lead in forecast["lead_time"].values}
     inits = {pd.Timestamp(t).strftime("%Y-%m-%d %H:%M"): t for t in forecast["init_time"].values}
-    variable = pn.widgets.Select(name="variable", options=variables, value=variables[0])
-    show = pn.widgets.Select(name="show", options=list(SHOW_CHOICES if truth is not None else SHOW_CHOICES[:1]))
-    lead = pn.widgets.DiscreteSlider(name="lead time", options=leads, value=next(iter(leads.values())))
-    init = pn.widgets.DiscreteSlider(name="init time", options=inits, value=next(iter(inits.values())))
+    variable = pn.widgets.Select(label="variable", options=variables, value=variables[0])
+    show = pn.widgets.Select(label="show", options=list(SHOW_CHOICES if truth is not None else SHOW_CHOICES[:1]))
+    lead = pn.widgets.DiscreteSlider(label="lead time", options=leads, value=next(iter(leads.values())))
+    init = pn.widgets.DiscreteSlider(label="init time", options=inits, value=next(iter(inits.values())))
 
     def draw(variable: str, show: str, lead: np.timedelta64, init: np.datetime64) -> Any:
         da = fields.arrays[variable, show].sel(lead_time=lead, init_time=init)
