@@ -1,11 +1,16 @@
-"""Time the dashboard's widget updates: what the server does when the lead slider, variable or click moves.
+"""Time the dashboard's widget updates: on the server, and as seen in a browser.
 
-Builds the page for a checkpoint and data (default: a tiny random checkpoint and
-tiny data made here), then times, over many updates, the server-side work of one
-widget change: the DynamicMap callbacks and the Bokeh model update for the three
-maps, the attention bars and the heat map. Prints the median and the maximum.
+Server: builds the page for a checkpoint and data (default: a tiny random
+checkpoint and tiny data on the package's 5.625-degree grid, made here) and times
+the work one widget change does in Python (updating the figures in place).
+
+Browser (``--browser``): serves the tiny page with ``climax-nb dashboard``, opens it
+in Debian's chromium through Playwright and times each widget move from the input
+event until the affected map's canvas shows new pixels: the whole round trip of
+the server's work, the websocket and the browser's drawing. Prints medians and maxima.
 
     python benchmarks/dashboard_update.py                      # tiny model and data, made here
+    python benchmarks/dashboard_update.py --browser            # also the round trip in chromium
     python benchmarks/dashboard_update.py --checkpoint outputs/runs/finetune/model.pt --data embedded/reanalysis
 """
 
@@ -20,11 +25,17 @@ from pathlib import Path
 
 
 def _tiny(folder: Path) -> tuple[str, str, list[str]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.test_dashboard_helpers import SETTINGS, write_tiny
 
     model, data = write_tiny(folder)
     return str(model), str(data), ["--leads", *map(str, SETTINGS.leads), "--inits", "3", "--every", "12"]
+
+
+def _report(label: str, wall: list[float], repeats: int, cpu: list[float] | None = None) -> None:
+    text = f"{label:<28} wall median {1000 * statistics.median(wall):7.1f} ms, max {1000 * max(wall):7.1f} ms"
+    if cpu is not None:
+        text += f"; CPU median {1000 * statistics.median(cpu):7.1f} ms"
+    print(f"{text}   ({repeats} updates)")
 
 
 def _time(label: str, action, repeats: int) -> None:
@@ -35,8 +46,61 @@ def _time(label: str, action, repeats: int) -> None:
         action(i)
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    print(f"{label:<28} wall median {1000 * statistics.median(wall):7.1f} ms, max {1000 * max(wall):7.1f} ms; "
-          f"CPU median {1000 * statistics.median(cpu):7.1f} ms   ({repeats} updates)")
+    _report(label, wall, repeats, cpu)
+
+
+def _round_trip(label: str, canvas, action, repeats: int, timeout: float = 30.0) -> None:
+    """Time from ``action(i)`` until ``canvas`` shows different pixels (polled as fast as the page answers).
+
+    Moves are 0.6 s apart, as a person's are: two clicks closer in time count as a double click.
+    """
+    wall = []
+    for i in range(repeats):
+        time.sleep(0.6)
+        before = canvas.evaluate("c => c.toDataURL()")
+        start = time.perf_counter()
+        action(i)
+        while canvas.evaluate("c => c.toDataURL()") == before:
+            if time.perf_counter() - start > timeout:
+                raise RuntimeError(f"{label}: the map did not change within {timeout} s (update {i})")
+        wall.append(time.perf_counter() - start)
+    _report(f"{label} (browser)", wall, repeats)
+
+
+def browser(repeats: int) -> None:
+    """Round trips of each widget move in chromium, against ``climax-nb dashboard`` on loopback."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_dashboard_helpers import SETTINGS, Server, chromium
+
+    server = Server(Path(tempfile.mkdtemp(prefix="dashboard-browser-")))
+    try:
+        with sync_playwright() as pw:
+            chrome = pw.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
+            page = chrome.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(server.url, timeout=300_000)
+            canvas = {name: page.locator(f".cnb-{name} canvas").first
+                      for name in ("map-truth", "map-forecast", "attention-bars")}
+            for c in canvas.values():
+                c.wait_for(timeout=300_000)
+            page.wait_for_timeout(2000)
+            handle = page.locator(".cnb-lead .noUi-handle").first
+            handle.focus()
+            _round_trip("lead slider", canvas["map-forecast"],
+                        lambda i: page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft"), repeats)
+            variables = ["z500", "t850", "t2m"]
+            _round_trip("variable", canvas["map-truth"], lambda i: page.locator(".cnb-variable select").first
+                        .select_option(variables[i % len(variables)]), repeats)
+            _round_trip("initial time", canvas["map-truth"], lambda i: page.locator(".cnb-init select").first
+                        .select_option(index=(i + 1) % SETTINGS.n_inits), repeats)
+            amap = page.locator(".cnb-attention-map canvas").first
+            amap.scroll_into_view_if_needed()
+            box = amap.bounding_box()
+            _round_trip("click on the attention map", canvas["attention-bars"], lambda i: page.mouse.click(
+                box["x"] + box["width"] * (0.25 + 0.5 * (i % 2)), box["y"] + box["height"] * 0.5), repeats)
+            chrome.close()
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -44,7 +108,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--data", default=None)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--browser", action="store_true", help="also time the round trip in chromium")
     known, rest = parser.parse_known_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' tiny checkpoint and server
     folder = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
     if known.checkpoint is None:
         model, data, rest = _tiny(folder)
@@ -74,6 +140,8 @@ def main() -> None:
     if app.results.model is not None:
         _time("click on the attention map", lambda i: app.select_point((37.0 * i) % 360, -60 + (11.0 * i) % 120),
               known.repeats)
+    if known.browser:
+        browser(known.repeats)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def test_results_are_read_back_from_disk(tiny, results):
     entry = Entry("tiny", model, "checkpoint")
     assert again.key(entry) == results.folder.name
     assert {p.name for p in results.folder.glob("*.nc")} >= {"forecast.nc", "scores.nc", "rollout.nc"}
+    assert len(list(results.folder.glob("attention-*.nc"))) == SETTINGS.n_inits  # all computed up front
     reread = again.get(entry)
     xr.testing.assert_allclose(reread.forecast, results.forecast)
     xr.testing.assert_allclose(reread.scores, results.scores)

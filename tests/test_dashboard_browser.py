@@ -7,80 +7,16 @@ port with a tiny checkpoint and tiny data, and stopped by its process id.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from tests.test_dashboard_helpers import SETTINGS, free_port, write_tiny
+from tests.test_dashboard_helpers import Server, chromium
 
-START_TIMEOUT = 600  # s: the command imports torch, Lightning and Panel on two loaded cores
 LOAD_TIMEOUT = 900  # s: 20 sessions built one after another by one server on two loaded cores
-CHROMIUM = os.environ.get("CLIMAX_NB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def chromium() -> str:
-    """Debian's chromium, or a failure saying how to install it (the test never skips silently)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
-                    "(.ci/run does), or set CLIMAX_NB_CHROMIUM to a chromium binary")
-    return CHROMIUM
-
-
-class Server:
-    """``climax-nb dashboard`` in a child process with its output in a log file."""
-
-    def __init__(self, folder: Path, *extra: str):
-        model, data = write_tiny(folder)
-        bad = folder / "broken.pt"
-        bad.write_bytes(b"not a checkpoint")
-        self.port = free_port()
-        self.log_path = folder / "server.log"
-        leads = [f"{h:g}" for h in SETTINGS.leads]
-        argv = [sys.executable, "-m", "climax_nb.cli", "dashboard", "--checkpoint", str(model), "--checkpoint",
-                str(bad), "--data", str(data), "--leads", *leads, "--inits", str(SETTINGS.n_inits), "--every",
-                f"{SETTINGS.every_hours:g}", "--cache", str(folder / "cache"), "--search", str(folder / "none"),
-                "--port", str(self.port), "--no-show", *extra]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.url = f"http://127.0.0.1:{self.port}/dashboard"
-        self._wait()
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"the dashboard server exited with {self.proc.returncode}:\n{self.output()}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(1)
-        self.stop()
-        pytest.fail(f"the dashboard server did not listen within {START_TIMEOUT} s:\n{self.output()}")
-
-    def stop(self) -> None:
-        """Stop the server by its process id."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")

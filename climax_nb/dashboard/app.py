@@ -60,7 +60,7 @@ class Dashboard:
         self.entry = pn.widgets.Select(label="checkpoint or forecast", options={e.label: e for e in choices},
                                        width=340, css_classes=["cnb-entry"])
         self.variable = pn.widgets.Select(label="variable", width=120, css_classes=["cnb-variable"])
-        self.init = pn.widgets.Select(label="initial time", width=170)
+        self.init = pn.widgets.Select(label="initial time", width=170, css_classes=["cnb-init"])
         self.lead = pn.widgets.DiscreteSlider(label="lead time", options={"-": np.timedelta64(0, "ns")}, width=360,
                                               css_classes=["cnb-lead"])
         self.projection = pn.widgets.Select(label="projection", options=list(PROJECTIONS),

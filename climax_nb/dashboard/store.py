@@ -188,8 +188,12 @@ class ResultStore:
                     rollout, truth.data, clim(), name="rollout", baselines=False))
             except ValueError as err:  # e.g. RolloutError: a model that does not predict its inputs
                 notes.append(f"no iterative rollout: {err}")
-        return Results(entry, fc, valid_truth, scores, rollout_scores, notes, folder, fm, rollout,
-                       truth.data if fm is not None else None)
+        results = Results(entry, fc, valid_truth, scores, rollout_scores, notes, folder, fm, rollout,
+                          truth.data if fm is not None else None)
+        if fm is not None:  # every initial time's weights now, so moving a widget never waits on the model
+            for init in fc["init_time"].values:
+                results.attention(init)
+        return results
 
     def _forecast(self, entry: Entry, fm, truth: Truth) -> xr.Dataset:
         if fm is None:
