@@ -188,7 +188,7 @@ def test_attention_views_follow_the_click(tiny, results):
 
     page.select_point(10.0, 40.0)
     a = bars()
-    assert a.sum() == pytest.approx(1.0, rel=1e-4) and "40.0N" in page.bars.figure.title.text
+    assert a.sum() == pytest.approx(1.0, rel=1e-4) and "40.0°N, 10.0°E" in page.bars.figure.title.text
     page.select_point(200.0, -60.0)
     assert not np.allclose(a, bars())
     page.select_point(10.0, 40.0)

@@ -39,6 +39,12 @@ def _stamp(t: np.datetime64) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
+def _place(lon: float, lat: float) -> str:
+    """A place as people write it: 30.0°S, 160.0°W."""
+    east = (lon + 180.0) % 360.0 - 180.0
+    return f"{abs(lat):.1f}°{'N' if lat >= 0 else 'S'}, {abs(east):.1f}°{'E' if east >= 0 else 'W'}"
+
+
 def units(variable: str, da: xr.DataArray | None = None) -> str:
     """Units from the data's attributes, else from the registry."""
     if da is not None and da.attrs.get("units"):
@@ -236,8 +242,8 @@ class Dashboard:
         lons = weights["lon"].values
         i_lon = int(np.argmin(np.abs((lons - lon + 180.0) % 360.0 - 180.0)))
         point = weights.sel(lat=lat, method="nearest").isel(lon=i_lon)
-        self.bars.show(point.isel(lead_time=0), f"weights at {lat:.1f}N, {lon:.1f}E")
-        self.by_lead.show(point, f"weights at {lat:.1f}N, {lon:.1f}E against lead time")
+        self.bars.show(point.isel(lead_time=0), f"weights at {_place(lon, lat)}")
+        self.by_lead.show(point, f"weights at {_place(lon, lat)} against lead time")
 
     # -- layout -----------------------------------------------------------------------------
     def _pane(self, fig, css: str) -> pn.pane.Bokeh:
