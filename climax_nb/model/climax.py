@@ -191,11 +191,15 @@ class ClimaXBase(nn.Module):
     def add_persistence(self, preds: torch.Tensor, x: torch.Tensor, variables: Sequence[str],
                         out_variables: Sequence[str]) -> torch.Tensor:
         """``preds`` plus the input field of every output that is also an input (residual models)."""
-        in_pos = {to_id(v): i for i, v in enumerate(variables)}
-        pairs = [(o, in_pos[to_id(v)]) for o, v in enumerate(out_variables) if to_id(v) in in_pos]
-        if not pairs:
+        key = ("persistence", tuple(variables), tuple(out_variables), str(x.device))
+        if key not in self._index_cache:  # index tensors built once per variable lists, as variable_index does
+            in_pos = {to_id(v): i for i, v in enumerate(variables)}
+            pairs = [(o, in_pos[to_id(v)]) for o, v in enumerate(out_variables) if to_id(v) in in_pos]
+            self._index_cache[key] = (torch.tensor([p for pair in pairs for p in pair], dtype=torch.long,
+                                                   device=x.device).view(-1, 2).T.contiguous())
+        outs, ins = self._index_cache[key]
+        if not len(outs):
             return preds
-        outs, ins = (torch.tensor(p, device=x.device) for p in zip(*pairs, strict=True))
         return preds.index_add(1, outs, x[:, ins].to(preds.dtype))
 
     def forward(self, x: torch.Tensor, lead_times: torch.Tensor | float,
