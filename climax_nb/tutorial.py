@@ -261,24 +261,6 @@ def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse",
     return scorecard({**forecasts, **baselines}, truth, clim, metrics=metrics, variables=ids)
 
 
-def zonal_spectrum(da: xr.DataArray, lat_band: tuple[float, float] = (30.0, 60.0)) -> xr.DataArray:
-    """Power per zonal wavenumber, averaged over the latitudes of ``lat_band`` and every other dimension.
-
-    Forecasts trained on mean squared error lose power at high wavenumbers as the lead grows
-    (they blur); the spectrum of the truth is the reference.
-    """
-    import numpy as np
-
-    band = da.sel(lat=slice(*lat_band)).transpose(..., "lon")
-    coefficients = np.fft.rfft(band.values, axis=-1) / band.sizes["lon"]
-    power = np.abs(coefficients) ** 2
-    power[..., 1:] *= 2  # both signs of every non-zero wavenumber
-    spectrum = power.reshape(-1, power.shape[-1]).mean(axis=0)
-    wavenumber = np.arange(spectrum.size)
-    return xr.DataArray(spectrum, coords={"wavenumber": wavenumber}, dims="wavenumber",
-                        name=da.name, attrs={"lat_band": list(lat_band), "units": f"({da.attrs.get('units', '')})^2"})
-
-
 def aggregation_weights(fm: ForecastModel, ds: xr.Dataset, times: Sequence, lead_hours: float = 24.0) -> torch.Tensor:
     """The variable aggregation's weights ``[B, L, heads, V]`` for the states of ``ds`` at ``times``.
 

@@ -54,6 +54,12 @@ def test_other_dims_are_kept():
     np.testing.assert_allclose(spectrum.isel(lead_time=1).sel(wavenumber=4), 2.0, rtol=1e-10)
 
 
+def test_lazy_data_gives_the_same_spectrum():
+    da = xr.concat([wave_field(2, 1.0), wave_field(4, 2.0)], dim="time")
+    lazy = zonal_power_spectrum(da.chunk({"time": 1, "lon": 16}))
+    xr.testing.assert_allclose(lazy.compute(), zonal_power_spectrum(da))
+
+
 def test_blurred_forecast_loses_small_scale_power():
     fc, truth = forecast_pair(offset=0.0)
     t850 = fc["t850"]

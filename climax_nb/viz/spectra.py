@@ -50,9 +50,12 @@ def zonal_power_spectrum(da: xr.DataArray) -> xr.DataArray:
         )
     if da.isnull().any():
         raise ValueError("the field has NaN values; fill or mask them before taking a spectrum")
+    n_waves = len(lon) // 2 + 1
     spectrum = xr.apply_ufunc(
-        _power_along_last_axis, da, input_core_dims=[["lon"]], output_core_dims=[["wavenumber"]], keep_attrs=False
-    ).assign_coords(wavenumber=np.arange(len(lon) // 2 + 1))
+        _power_along_last_axis, da, input_core_dims=[["lon"]], output_core_dims=[["wavenumber"]], keep_attrs=False,
+        dask="parallelized", output_dtypes=[float],  # data opened lazily (dask) stays lazy, chunk by chunk
+        dask_gufunc_kwargs={"output_sizes": {"wavenumber": n_waves}, "allow_rechunk": True},
+    ).assign_coords(wavenumber=np.arange(n_waves))
     weights = lat_weights(da["lat"]).assign_coords(lat=da["lat"].values)
     units = units_of(da)
     return (
