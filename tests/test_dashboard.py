@@ -217,6 +217,20 @@ def test_a_click_on_the_attention_map_picks_the_place_under_it(tiny, results):
     assert page.point == pytest.approx((330.0, 45.0))
 
 
+def test_a_saved_forecast_shows_maps_and_skill_without_attention(tiny, results, tmp_path):
+    from climax_nb.dashboard.app import Dashboard
+
+    save_forecast(results.forecast, tmp_path / "fc.nc")
+    page = Dashboard(tiny[3], [Entry("saved", tmp_path / "fc.nc", "forecast"), Entry("tiny", tiny[1], "checkpoint")])
+    assert page.content.visible and not page.alert.visible
+    assert page.attention_missing.visible and not page.attention_row.visible
+    assert np.isfinite(_image(page.maps["forecast"])).any()
+    assert "no rollout" in page.skill["growth"].figure.title.text
+    page.entry.value = page.entry.values[1]  # the checkpoint brings the attention back
+    assert page.attention_row.visible and not page.attention_missing.visible
+    assert np.isfinite(np.asarray(page.attention_map.image.data["image"][0])).any()
+
+
 def test_options_round_trip_and_loopback_default():
     from climax_nb.cli import build_parser
     from climax_nb.dashboard.serve import serve_argv
