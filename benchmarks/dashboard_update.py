@@ -122,10 +122,12 @@ def main() -> None:
     from climax_nb.dashboard.serve import dashboard_from_argv
 
     argv = ["--checkpoint", model, "--data", data, "--search", str(folder / "none"), *rest]
-    if page_parser().parse_known_args(argv)[0].cache is None:
-        argv += ["--cache", str(folder / "cache")]
+    if known.checkpoint is None and page_parser().parse_known_args(argv)[0].cache is None:
+        argv += ["--cache", str(folder / "cache")]  # the tiny results stay out of the user's cache
     start = time.perf_counter()
     app = dashboard_from_argv(argv)
+    if app.alert.visible:
+        raise SystemExit(f"the page shows a problem instead of maps: {app.alert.object}")
     page = app.panel()
     print(f"first build (forecasts, scores)   {time.perf_counter() - start:7.1f} s")
     doc = Document()
