@@ -231,8 +231,10 @@ class Dashboard:
         return maps.mean("head") if head == MEAN_OF_HEADS else maps.sel(head=int(head))
 
     def _draw_attention(self) -> None:
-        weights, variable = self.weights().isel(lead_time=0), self.attn_variable.value
-        self.attention_map.show(weights.sel(variable=variable), clim=(0.0, max(float(weights.max()), 1e-6)),
+        variable = self.attn_variable.value
+        weights = self.weights().isel(lead_time=0).sel(variable=variable)
+        # the variable's own range: with dozens of inputs each weight is small, and its pattern is the point
+        self.attention_map.show(weights, clim=shared_limits(weights.values),
                                 title=f"weight of {variable} at {_stamp(self.init.value)} ({self.head.value})",
                                 label=f"weight of {variable}")
 

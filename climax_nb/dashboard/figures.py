@@ -12,8 +12,18 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
+from bokeh.core.properties import field
 from bokeh.events import Tap
-from bokeh.models import ColorBar, ColumnDataSource, FactorRange, HoverTool, LinearColorMapper, Range1d
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    FactorRange,
+    HoverTool,
+    Legend,
+    LegendItem,
+    LinearColorMapper,
+    Range1d,
+)
 from bokeh.palettes import Magma256, RdBu11, Viridis256, interp_palette
 from bokeh.plotting import figure
 
@@ -21,6 +31,8 @@ from climax_nb.dashboard import projected
 
 MAP_WIDTH = 330
 PLOT_WIDTH, PLOT_HEIGHT = 320, 200
+#: Pixels per variable in the attention bars and heat map, so a model with 48 inputs stays legible.
+PIXELS_PER_VARIABLE = 10
 #: Pixels across the projected raster behind each map (finer than the grids the package uses).
 RASTER_WIDTH = 256
 #: Line colours of the models in the skill plots (the model first, baselines after).
@@ -129,10 +141,12 @@ class SkillPlot:
         self.lines = ColumnDataSource({"xs": [], "ys": [], "color": [], "label": []})
         self.dots = ColumnDataSource({"x": [], "y": [], "color": [], "label": []})
         fig = _frame(x_axis_label="lead time (h)")
-        fig.multi_line("xs", "ys", source=self.lines, line_color="color", line_width=2, legend_field="label")
+        lines = fig.multi_line("xs", "ys", source=self.lines, line_color="color", line_width=2)
         fig.scatter("x", "y", source=self.dots, color="color", size=6)
         fig.add_tools(HoverTool(tooltips=[("model", "@label"), ("lead", "@x h"), ("score", "@y{0.[000]}")]))
-        fig.legend.location = "top_left"
+        # beside the plot, not over the curves
+        fig.add_layout(Legend(items=[LegendItem(label=field("label"), renderers=[lines])], location="top_left"),
+                       "right")
         self.figure = fig
 
     def show(self, card: xr.Dataset, variable: str, metric: str, title: str) -> None:
@@ -160,17 +174,21 @@ class WeightBars:
 
     def __init__(self):
         self.source = ColumnDataSource({"variable": [], "weight": []})
-        fig = _frame(x_range=FactorRange(), y_range=(0, 1), y_axis_label="weight")
+        fig = _frame(x_range=FactorRange(), y_range=Range1d(0, 1), y_axis_label="weight")
         fig.vbar(x="variable", top="weight", source=self.source, width=0.8, color=COLORS[0])
         fig.add_tools(HoverTool(tooltips=[("variable", "@variable"), ("weight", "@weight{0.000}")]))
-        fig.xaxis.major_label_orientation = np.pi / 4
+        fig.xaxis.major_label_orientation = np.pi / 2
+        fig.xaxis.major_label_text_font_size = "8pt"
         self.figure = fig
 
     def show(self, weights: xr.DataArray, title: str) -> None:
-        """Weights with a ``variable`` dimension."""
+        """Weights with a ``variable`` dimension; the axis reaches just past the largest."""
         names = [str(v) for v in weights["variable"].values]
+        values = np.asarray(weights.values, float)
         _set_factors(self.figure.x_range, names)
-        self.source.data = {"variable": names, "weight": np.asarray(weights.values, float)}
+        self.figure.frame_width = max(PLOT_WIDTH, PIXELS_PER_VARIABLE * len(names))
+        self.source.data = {"variable": names, "weight": values}
+        self.figure.y_range.end = 1.1 * max(float(np.nanmax(values, initial=0.0)), 1e-6)
         self.figure.title.text = title
 
 
@@ -186,6 +204,7 @@ class WeightsByLead:
         fig.add_tools(HoverTool(tooltips=[("lead", "@lead h"), ("variable", "@variable"),
                                           ("weight", "@weight{0.000}")]))
         fig.add_layout(ColorBar(color_mapper=self.mapper, width=10), "right")
+        fig.yaxis.major_label_text_font_size = "8pt"
         self.figure = fig
 
     def show(self, weights: xr.DataArray, title: str) -> None:
@@ -195,8 +214,11 @@ class WeightsByLead:
         names = [str(v) for v in weights["variable"].values]
         _set_factors(self.figure.x_range, leads)
         _set_factors(self.figure.y_range, names)
+        self.figure.frame_height = max(PLOT_HEIGHT, PIXELS_PER_VARIABLE * len(names))
+        values = np.asarray(weights.values, float).ravel()
         self.source.data = {"lead": np.repeat(leads, len(names)).tolist(), "variable": names * len(leads),
-                            "weight": np.asarray(weights.values, float).ravel()}
+                            "weight": values}
+        self.mapper.high = max(float(np.nanmax(values, initial=0.0)), 1e-6)  # 0 to the largest weight shown
         self.figure.title.text = title
 
 
