@@ -31,6 +31,7 @@ from climax_nb.dashboard import projected
 
 MAP_WIDTH = 330
 PLOT_WIDTH, PLOT_HEIGHT = 320, 200
+SKILL_WIDTH = 260  # three skill plots with their legends fit beside each other on a laptop screen
 #: Pixels per variable in the attention bars and heat map, so a model with 48 inputs stays legible.
 PIXELS_PER_VARIABLE = 10
 #: Pixels across the projected raster behind each map (finer than the grids the package uses).
@@ -130,8 +131,8 @@ class FieldMap:
 
 
 def _frame(title: str = "", **kwargs) -> figure:
-    return figure(frame_width=PLOT_WIDTH, frame_height=PLOT_HEIGHT, title=title, toolbar_location="above",
-                  tools="pan,wheel_zoom,box_zoom,reset,save", **kwargs)
+    sizes = {"frame_width": PLOT_WIDTH, "frame_height": PLOT_HEIGHT} | kwargs
+    return figure(title=title, toolbar_location="above", tools="pan,wheel_zoom,box_zoom,reset,save", **sizes)
 
 
 class SkillPlot:
@@ -140,7 +141,7 @@ class SkillPlot:
     def __init__(self):
         self.lines = ColumnDataSource({"xs": [], "ys": [], "color": [], "label": []})
         self.dots = ColumnDataSource({"x": [], "y": [], "color": [], "label": []})
-        fig = _frame(x_axis_label="lead time (h)")
+        fig = _frame(x_axis_label="lead time (h)", frame_width=SKILL_WIDTH)
         lines = fig.multi_line("xs", "ys", source=self.lines, line_color="color", line_width=2)
         fig.scatter("x", "y", source=self.dots, color="color", size=6)
         fig.add_tools(HoverTool(tooltips=[("model", "@label"), ("lead", "@x h"), ("score", "@y{0.[000]}")]))
