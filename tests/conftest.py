@@ -30,3 +30,30 @@ def make_canonical(ids=("z500", "t850", "t2m", "lsm"), steps: int = 8, start: st
 @pytest.fixture
 def canonical() -> xr.Dataset:
     return make_canonical()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any cartopy download raises; the default (unset) data folder; an empty geometry cache."""
+    from pathlib import Path
+
+    import cartopy
+    import cartopy.feature
+    import cartopy.io
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cartopy tried to download a file")
+
+    import cartopy.io.shapereader  # noqa: F401  (registers the Natural Earth and GSHHS downloaders)
+
+    classes = [cartopy.io.Downloader]
+    while classes:
+        cls = classes.pop()
+        monkeypatch.setattr(cls, "acquire_resource", refuse)
+        classes.extend(cls.__subclasses__())
+    monkeypatch.setattr(cartopy.io, "urlopen", refuse)
+    monkeypatch.setattr("urllib.request.urlopen", refuse)
+    monkeypatch.setattr("socket.create_connection", refuse)
+    monkeypatch.delenv("CARTOPY_DATA_DIR", raising=False)
+    monkeypatch.setitem(cartopy.config, "pre_existing_data_dir", Path(""))
+    monkeypatch.setattr(cartopy.feature, "_NATURAL_EARTH_GEOM_CACHE", {})

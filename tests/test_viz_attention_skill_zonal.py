@@ -15,8 +15,7 @@ from climax_nb.viz import attention_to_maps, plot_zonal_means  # noqa: E402
 from climax_nb.viz.attention import plot_attention_maps  # noqa: E402
 from climax_nb.viz.skill import plot_skill_vs_lead  # noqa: E402
 from climax_nb.viz.zonal import plot_zonal_means_by_lead, zonal_means_by_lead  # noqa: E402
-from tests.test_viz_coastlines import offline  # noqa: E402, F401  (fixture: downloads blocked)
-from tests.test_viz_geo import colour_limits, forecast_pair, geo_axes  # noqa: E402
+from tests.viz_helpers import colour_limits, forecast_pair, geo_axes  # noqa: E402
 
 
 @pytest.mark.usefixtures("offline")

@@ -23,28 +23,6 @@ from climax_nb.viz.coastlines import (  # noqa: E402
 )
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Any cartopy download raises; the default (unset) data folder; an empty geometry cache."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("cartopy tried to download a file")
-
-    import cartopy.io.shapereader  # noqa: F401  (registers the Natural Earth and GSHHS downloaders)
-
-    classes = [cartopy.io.Downloader]
-    while classes:
-        cls = classes.pop()
-        monkeypatch.setattr(cls, "acquire_resource", refuse)
-        classes.extend(cls.__subclasses__())
-    monkeypatch.setattr(cartopy.io, "urlopen", refuse)
-    monkeypatch.setattr("urllib.request.urlopen", refuse)
-    monkeypatch.setattr("socket.create_connection", refuse)
-    monkeypatch.delenv("CARTOPY_DATA_DIR", raising=False)
-    monkeypatch.setitem(cartopy.config, "pre_existing_data_dir", Path(""))
-    monkeypatch.setattr(cartopy.feature, "_NATURAL_EARTH_GEOM_CACHE", {})
-
-
 def test_shipped_shapefile_is_the_natural_earth_110m_coastline():
     reader = shapefile.Reader(str(coastline_path("110m")))
     assert reader.shapeType == shapefile.POLYLINE and len(reader) == 134

@@ -8,8 +8,7 @@ import pytest
 from bokeh.models import ColorBar, Select, Slider
 
 from climax_nb.viz.interactive import forecast_explorer
-from tests.test_viz_coastlines import offline  # noqa: F401  (fixture: downloads blocked)
-from tests.test_viz_geo import forecast_pair
+from tests.viz_helpers import forecast_pair
 
 
 def models_of(root, kind):

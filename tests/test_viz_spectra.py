@@ -13,7 +13,7 @@ import xarray as xr  # noqa: E402
 from climax_nb.grid import WB5625  # noqa: E402
 from climax_nb.metrics.weights import lat_weights  # noqa: E402
 from climax_nb.viz.spectra import forecast_spectra, plot_spectra, zonal_power_spectrum  # noqa: E402
-from tests.test_viz_geo import forecast_pair  # noqa: E402
+from tests.viz_helpers import forecast_pair  # noqa: E402
 
 
 def wave_field(k: int, amplitude: np.ndarray | float, phase: float = 0.7) -> xr.DataArray:
