@@ -76,6 +76,7 @@ def test_blurred_forecast_loses_small_scale_power():
     assert [line.get_label() for line in spec_ax.get_lines()] == ["truth", "forecast +6 h", "forecast +24 h"]
     assert spec_ax.get_xscale() == "log" and spec_ax.get_ylabel() == "power [(K)^2]"
     np.testing.assert_allclose(ratio_ax.get_lines()[0].get_ydata(), 1.0, rtol=1e-5)
+    assert ratio_ax.get_yscale() == "log"  # a ratio: halving and doubling lie equally far from 1
     plt.close(fig)
 
 

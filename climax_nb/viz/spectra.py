@@ -1,7 +1,8 @@
 """Zonal power spectra of forecasts against truth: how much variance each scale keeps as lead time grows.
 
-Models trained on mean-squared error blur: their small scales lose power with
-lead time. The spectrum here is the power of the Fourier transform along each
+Models trained on mean-squared error blur: scales they cannot predict lose power
+with lead time. A patch-based model rolled out step by step can instead gain
+power at its patch scale (noise fed back each step). The spectrum here is the power of the Fourier transform along each
 latitude circle, as a function of zonal wavenumber k (waves around the circle),
 averaged over latitudes with area weights. It is normalised so that summing
 over k gives the area-weighted mean of the squared field (Parseval), so its units
@@ -73,7 +74,7 @@ def forecast_spectra(
     """Spectra of forecast and truth at the forecast's valid times, averaged over initial times.
 
     Returns ``forecast`` and ``truth`` with dims (lead_time, wavenumber); their
-    ratio below 1 at high wavenumbers is the blurring.
+    ratio below 1 at high wavenumbers is blurring, above 1 added small-scale noise.
     """
     leads = pick_leads(forecast, lead_times)
     fc, at = forecast_and_truth(forecast.sel(lead_time=leads), truth, variable)
@@ -98,13 +99,13 @@ def plot_spectra(
         ax.loglog(k, one["forecast"].values[1:], color=colour, label=f"forecast +{lead_label(lead)}")
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (one["forecast"] / one["truth"]).values[1:]
-        ratio_ax.semilogx(k, ratio, color=colour, label=f"+{lead_label(lead)}")
+        ratio_ax.loglog(k, ratio, color=colour, label=f"+{lead_label(lead)}")  # gains and losses alike
     ratio_ax.axhline(1.0, color="k", lw=0.8)
     ax.set_ylabel(f"power [{spectra.attrs['units']}]")
     ax.set_title(f"{variable}: zonal power spectrum", fontsize=10)
     ax.legend(fontsize="small")
     ratio_ax.set_ylabel("forecast / truth power")
-    ratio_ax.set_title("power kept by the forecast (1 = no blurring)", fontsize=10)
+    ratio_ax.set_title("forecast / truth (below 1: blurred; above 1: added noise)", fontsize=10)
     for a in (ax, ratio_ax):
         a.set_xlabel("zonal wavenumber")
         a.grid(alpha=0.3, which="both")
