@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from climax_nb.data.pipeline import StreamingForecastDataset
 from climax_nb.data.stats import Normalizer
 from climax_nb.variables import VARIABLES
 
@@ -49,3 +50,24 @@ def gapped_times(freq: str = "6h") -> pd.DatetimeIndex:
 def identity(ids: list[str] | tuple[str, ...]) -> Normalizer:
     """Mean 0 and std 1 for every id, so samples hold the stored values."""
     return Normalizer(dict.fromkeys(ids, 0.0), dict.fromkeys(ids, 1.0))
+
+
+SOURCE_VARS = {"gcm_a": ("lsm", "z500", "t850"), "gcm_b": ("t2m", "u10")}
+
+
+def sources(steps=60, rank=None, world_size=None):
+    """Two streaming sources with different variables, six-hourly, 6 h and 12 h leads."""
+    times = pd.date_range("2001-01-01", periods=steps, freq="6h")
+    return {
+        name: StreamingForecastDataset(
+            encoded(ids, times),
+            list(ids),
+            None,
+            identity(ids),
+            leads=[6, 12],
+            block_size=4,
+            rank=rank,
+            world_size=world_size,
+        )
+        for name, ids in SOURCE_VARS.items()
+    }

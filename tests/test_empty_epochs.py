@@ -3,7 +3,7 @@
 import pytest
 
 from climax_nb.data.pipeline import EmptyEpochError, MultiSourceDataset
-from tests.test_pipeline_multisource import sources
+from tests.pipeline_data import sources
 from tests.train_helpers import (  # noqa: F401  (single_thread is a fixture)
     quick_trainer,
     single_thread,

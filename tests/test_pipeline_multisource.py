@@ -2,30 +2,10 @@
 
 from collections import Counter
 
-import pandas as pd
 import pytest
 
-from climax_nb.data.pipeline import MultiSourceDataset, StreamingForecastDataset, make_loader
-from tests.pipeline_data import encoded, identity
-
-VARS = {"gcm_a": ("lsm", "z500", "t850"), "gcm_b": ("t2m", "u10")}
-
-
-def sources(steps=60, rank=None, world_size=None):
-    times = pd.date_range("2001-01-01", periods=steps, freq="6h")
-    return {
-        name: StreamingForecastDataset(
-            encoded(ids, times),
-            list(ids),
-            None,
-            identity(ids),
-            leads=[6, 12],
-            block_size=4,
-            rank=rank,
-            world_size=world_size,
-        )
-        for name, ids in VARS.items()
-    }
+from climax_nb.data.pipeline import MultiSourceDataset, make_loader
+from tests.pipeline_data import SOURCE_VARS, sources
 
 
 def run(world_size=2, epoch=0, num_workers=2, **kwargs):
@@ -45,8 +25,8 @@ def test_each_batch_is_one_source_and_no_sample_repeats():
     seen = [(src, i) for batches in per_rank for src, ids, _ in batches for i in ids]
     assert len(seen) == len(set(seen))
     for src, ids, variables in (b for batches in per_rank for b in batches):
-        assert variables == VARS[src] and len(ids) == 3
-    assert {src for batches in per_rank for src, _, _ in batches} == set(VARS)
+        assert variables == SOURCE_VARS[src] and len(ids) == 3
+    assert {src for batches in per_rank for src, _, _ in batches} == set(SOURCE_VARS)
 
 
 def test_deterministic_given_seed_and_epoch():

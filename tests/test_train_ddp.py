@@ -11,7 +11,7 @@ from climax_nb.model import preset
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.trainer import make_trainer
-from tests.test_train_module import VARS, moving_waves
+from tests.train_helpers import VARS, moving_waves
 
 STEPS = 3
 

@@ -12,19 +12,7 @@ from climax_nb.data.stats import compute_stats
 from climax_nb.model import preset
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig, freeze_parts
-from tests.conftest import make_canonical
-
-VARS = ("z500", "t850", "t2m", "lsm")
-
-
-def moving_waves(steps=24):
-    """Fields of a travelling wave: predictable from the initial state."""
-    ds = make_canonical(ids=VARS, steps=steps)
-    lat, lon = np.deg2rad(ds.lat.values)[:, None], np.deg2rad(ds.lon.values)[None, :]
-    for k, vid in enumerate(VARS[:3]):
-        wave = np.stack([np.cos(lat) * np.cos(2 * lon - 0.3 * t + k) for t in range(steps)])
-        ds[vid].values[:] = (280 + 10 * wave).astype(np.float32)
-    return ds
+from tests.train_helpers import VARS, moving_waves
 
 
 @pytest.fixture

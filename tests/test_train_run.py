@@ -7,7 +7,7 @@ import xarray as xr
 from climax_nb import cli
 from climax_nb.forecast import open_forecast
 from climax_nb.model import load_checkpoint
-from tests.test_train_module import moving_waves
+from tests.train_helpers import moving_waves
 
 TINY = ["--model.preset", "tiny", "--model.embed_dim", "32", "--model.patch_size", "4", "--trainer.progress", "false"]
 

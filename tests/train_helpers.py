@@ -12,7 +12,20 @@ from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.resumable import ResumableLoader
 from climax_nb.train.trainer import make_trainer
-from tests.test_train_module import VARS, moving_waves
+from tests.conftest import make_canonical
+
+VARS = ("z500", "t850", "t2m", "lsm")
+
+
+def moving_waves(steps=24):
+    """Fields of a travelling wave: predictable from the initial state."""
+    ds = make_canonical(ids=VARS, steps=steps)
+    lat, lon = np.deg2rad(ds.lat.values)[:, None], np.deg2rad(ds.lon.values)[None, :]
+    for k, vid in enumerate(VARS[:3]):
+        wave = np.stack([np.cos(lat) * np.cos(2 * lon - 0.3 * t + k) for t in range(steps)])
+        ds[vid].values[:] = (280 + 10 * wave).astype(np.float32)
+    return ds
+
 
 #: 24 six-hourly steps with 6 h and 12 h leads: 22 pairs, 5 batches of 4 per epoch.
 STEPS_PER_EPOCH = 5
