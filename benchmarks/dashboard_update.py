@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def _tiny(folder: Path) -> tuple[str, str, list[str]]:
-    from tests.test_dashboard_helpers import SETTINGS, write_tiny
+    from tests.dashboard_helpers import SETTINGS, write_tiny
 
     model, data = write_tiny(folder)
     return str(model), str(data), ["--leads", *map(str, SETTINGS.leads), "--inits", "3", "--every", "12"]
@@ -71,7 +71,7 @@ def browser(repeats: int) -> None:
     """Round trips of each widget move in chromium, against ``climax-nb dashboard`` on loopback."""
     from playwright.sync_api import sync_playwright
 
-    from tests.test_dashboard_helpers import SETTINGS, Server, chromium
+    from tests.dashboard_helpers import SETTINGS, Server, chromium
 
     server = Server(Path(tempfile.mkdtemp(prefix="dashboard-browser-")))
     try:

@@ -13,7 +13,7 @@ from climax_nb.dashboard import DashboardError, DataSpec, ResultStore, entries, 
 from climax_nb.dashboard.discover import Entry
 from climax_nb.dashboard.options import add_options, add_server_options, page_args, page_parser, settings_of
 from climax_nb.forecast import save_forecast
-from tests.test_dashboard_helpers import SETTINGS, write_tiny
+from tests.dashboard_helpers import SETTINGS, write_tiny
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from tests.test_dashboard_helpers import Server, chromium
+from tests.dashboard_helpers import Server, chromium
 
 LOAD_TIMEOUT = 900  # s: 20 sessions built one after another by one server on two loaded cores
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 from nbclient import NotebookClient
 
-from tests.test_dashboard_helpers import SETTINGS, write_tiny
+from tests.dashboard_helpers import SETTINGS, write_tiny
 
 PANEL_MIMETYPE = "application/vnd.holoviews_exec.v0+json"  # Panel's inline output in JupyterLab
 
