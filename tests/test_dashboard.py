@@ -231,6 +231,16 @@ def test_a_saved_forecast_shows_maps_and_skill_without_attention(tiny, results, 
     assert np.isfinite(np.asarray(page.attention_map.image.data["image"][0])).any()
 
 
+def test_a_forecast_that_is_all_nan_is_named_in_the_page(tiny, results, tmp_path):
+    from climax_nb.dashboard.app import Dashboard
+
+    save_forecast(results.forecast.assign(t2m=results.forecast["t2m"] * np.nan), tmp_path / "nan.nc")
+    page = Dashboard(tiny[3], [Entry("nan", tmp_path / "nan.nc", "forecast")], variable="t2m")
+    assert page.alert.visible and "all NaN" in page.alert.object
+    page.variable.value = "z500"  # the other variables still draw
+    assert np.isfinite(_image(page.maps["forecast"])).any()
+
+
 def test_options_round_trip_and_loopback_default():
     from climax_nb.cli import build_parser
     from climax_nb.dashboard.serve import serve_argv

@@ -17,11 +17,13 @@ import xarray as xr
 
 from climax_nb.dashboard.discover import Entry, entries
 from climax_nb.dashboard.errors import DashboardError
-from climax_nb.dashboard.figures import FieldMap, SkillPlot, WeightBars, WeightsByLead, shared_limits, symmetric_limits
+from climax_nb.dashboard.figures import FieldMap, SkillPlot, WeightBars, WeightsByLead
 from climax_nb.dashboard.projected import PROJECTIONS
 from climax_nb.dashboard.settings import DataSpec, Settings
 from climax_nb.dashboard.store import Results, ResultStore
 from climax_nb.variables import VARIABLES
+from climax_nb.viz.limits import colour_limits
+from climax_nb.viz.select import units_of
 
 MEAN_OF_HEADS = "mean of heads"
 INTRO = (
@@ -47,9 +49,7 @@ def _place(lon: float, lat: float) -> str:
 
 def units(variable: str, da: xr.DataArray | None = None) -> str:
     """Units from the data's attributes, else from the registry."""
-    if da is not None and da.attrs.get("units"):
-        return str(da.attrs["units"])
-    return VARIABLES[variable].units if variable in VARIABLES else ""
+    return units_of(da) or (VARIABLES[variable].units if variable in VARIABLES else "")
 
 
 class Dashboard:
@@ -182,7 +182,7 @@ class Dashboard:
                 for part in parts:
                     if has_model or part in ("maps", "skill"):
                         getattr(self, f"_draw_{part}")()
-        except DashboardError as err:
+        except (DashboardError, ValueError) as err:  # e.g. a field that is all NaN: a message, not a traceback
             self._show_error(str(err))
         pn.io.push_notebook(*self._panes)  # in a notebook, in-place changes travel only when pushed
 
@@ -202,13 +202,13 @@ class Dashboard:
         where = {"init_time": init, "lead_time": lead}
         truth, fc = r.truth[variable].sel(where), r.forecast[variable].sel(where)
         err = fc - truth
-        label = f"{variable} [{units(variable, r.forecast[variable])}]"
-        clim = shared_limits(truth.values, fc.values)
+        unit = units(variable, r.forecast[variable])
+        clim = colour_limits([truth, fc])
         valid = _stamp(np.datetime64(init) + np.timedelta64(lead))
-        return {"truth": (truth, clim, f"truth at {valid}", label),
-                "forecast": (fc, clim, f"forecast from {_stamp(init)}, +{_hours(lead):g} h", label),
-                "error": (err, symmetric_limits(err.values), f"error (forecast - truth), +{_hours(lead):g} h",
-                          f"{variable} error [{units(variable, r.forecast[variable])}]")}
+        return {"truth": (truth, clim, f"truth at {valid}", f"{variable} [{unit}]"),
+                "forecast": (fc, clim, f"forecast from {_stamp(init)}, +{_hours(lead):g} h", f"{variable} [{unit}]"),
+                "error": (err, colour_limits([err], centred=True), f"error (forecast - truth), +{_hours(lead):g} h",
+                          f"{variable} error [{unit}]")}
 
     def _draw_maps(self) -> None:
         for which, (field, clim, title, label) in self.fields().items():
@@ -234,7 +234,7 @@ class Dashboard:
         variable = self.attn_variable.value
         weights = self.weights().isel(lead_time=0).sel(variable=variable)
         # the variable's own range: with dozens of inputs each weight is small, and its pattern is the point
-        self.attention_map.show(weights, clim=shared_limits(weights.values),
+        self.attention_map.show(weights, clim=colour_limits([weights]),
                                 title=f"weight of {variable} at {_stamp(self.init.value)} ({self.head.value})",
                                 label=f"weight of {variable}")
 

@@ -45,22 +45,6 @@ PALETTES: dict[str, list[str]] = {"viridis": list(Viridis256), "magma": list(Mag
                                   "RdBu_r": list(interp_palette(RdBu11, 256))}
 
 
-def symmetric_limits(*arrays: np.ndarray) -> tuple[float, float]:
-    """(-m, m) with m the largest absolute finite value, for diverging colour maps."""
-    m = max((float(np.nanmax(np.abs(a))) for a in arrays if np.isfinite(a).any()), default=1.0)
-    return (-m, m) if m > 0 else (-1.0, 1.0)
-
-
-def shared_limits(*arrays: np.ndarray) -> tuple[float, float]:
-    """One colour range covering every array, so truth and forecast maps compare by colour."""
-    finite = [a[np.isfinite(a)] for a in arrays]
-    finite = [a for a in finite if a.size]
-    if not finite:
-        return (0.0, 1.0)
-    lo, hi = min(float(a.min()) for a in finite), max(float(a.max()) for a in finite)
-    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
-
-
 class FieldMap:
     """A (lat, lon) field on a projection with coastlines, a colour bar and lon/lat/value hover."""
 

@@ -20,6 +20,7 @@ import xarray as xr
 from cartopy.mpl.geoaxes import GeoAxes
 
 from climax_nb.viz.coastlines import SHIPPED_RESOLUTION, use_shipped_coastlines
+from climax_nb.viz.limits import colour_limits
 from climax_nb.viz.maps import cyclic, is_diverging
 from climax_nb.viz.select import forecast_and_truth, lead_label, pick_init, pick_leads, units_of
 
@@ -63,18 +64,6 @@ def draw_field(
     return mesh
 
 
-def _limits(arrays: Sequence[xr.DataArray], centred: bool) -> tuple[float, float]:
-    values = np.concatenate([np.asarray(a.values, float).ravel() for a in arrays])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise ValueError("nothing to draw: the field is all NaN")
-    if centred:
-        bound = float(np.abs(values).max()) or 1.0
-        return -bound, bound
-    lo, hi = float(values.min()), float(values.max())
-    return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
-
-
 def plot_field(
     da: xr.DataArray,
     ax: GeoAxes | None = None,
@@ -92,7 +81,7 @@ def plot_field(
         raise TypeError("plot_field draws on a cartopy GeoAxes: create it with subplot_kw={'projection': ...}")
     name = str(da.name)
     diverging = is_diverging(name)
-    vmin, vmax = _limits([da], diverging)
+    vmin, vmax = colour_limits([da], diverging)
     mesh = draw_field(
         ax, da, cmap or ("RdBu_r" if diverging else "viridis"), limits.get("vmin", vmin), limits.get("vmax", vmax),
         coastlines,
@@ -147,7 +136,7 @@ def draw_panels(
         panels = [(ax, p) for ax, p in placed if p.error == error]
         if not panels:
             continue
-        vmin, vmax = _limits([p.da for _, p in panels], error or centred)
+        vmin, vmax = colour_limits([p.da for _, p in panels], error or centred)
         colours = ERROR_CMAP if error else cmap or ("RdBu_r" if centred else "viridis")
         for ax, p in panels:
             mesh = draw_field(ax, p.da, colours, vmin, vmax)

@@ -16,6 +16,7 @@ import panel as pn
 import xarray as xr
 
 from climax_nb.viz.coastlines import SHIPPED_RESOLUTION, use_shipped_coastlines
+from climax_nb.viz.limits import colour_limits
 from climax_nb.viz.maps import is_diverging
 from climax_nb.viz.select import check_variable, forecast_and_truth, lead_label, units_of
 
@@ -27,14 +28,6 @@ SHOW_CHOICES: tuple[str, ...] = ("forecast", "truth", "forecast − truth")
 def _to_dateline(da: xr.DataArray) -> xr.DataArray:
     """Longitudes in [-180, 180): the range geoviews' PlateCarree and the Natural Earth coastline use."""
     return da.assign_coords(lon=((da["lon"] + 180.0) % 360.0) - 180.0).sortby("lon")
-
-
-def _limits(da: xr.DataArray, centred: bool) -> tuple[float, float]:
-    lo, hi = float(da.min()), float(da.max())
-    if centred:
-        bound = max(abs(lo), abs(hi)) or 1.0
-        return -bound, bound
-    return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
 
 
 class _Fields:
@@ -49,7 +42,7 @@ class _Fields:
             for kind, da in shown.items():
                 da = _to_dateline(da.load()).rename(var).assign_attrs(units=units_of(fc, at))
                 self.arrays[var, kind] = da
-                self.limits[var, kind] = _limits(da, kind == "forecast − truth" or is_diverging(var))
+                self.limits[var, kind] = colour_limits([da], kind == "forecast − truth" or is_diverging(var))
 
 
 def forecast_explorer(
