@@ -163,3 +163,16 @@ def test_finest_grid_opens_lazily(tmp_path):
     # one level per chunk: selecting t850 never reads the other levels
     assert ds["t850"].data.chunksize == (2, 128, 256)
     assert float(ds["t850"][1, 0, 0]) == pytest.approx(285 + float(ds["t2m"][1, 0, 0]) - 250)
+
+
+def test_sample_writer_round_trips_through_the_reader(tmp_path):
+    from climax_nb.data.sources import write_weatherbench1_sample
+    from tests.conftest import make_canonical
+
+    ds = make_canonical(("z500", "z850", "t850", "t2m", "tp6h", "lsm", "orography"), steps=8, start="2000-12-31T12")
+    root = write_weatherbench1_sample(ds, tmp_path / "wb1")
+    assert sorted(p.name for p in root.iterdir()) == ["2m_temperature", "constants", "geopotential", "temperature"]
+    back = open_dataset(str(root))
+    assert sorted(back.data_vars) == ["lsm", "orography", "t2m", "t850", "z500", "z850"]  # no hourly tp: no tp6h
+    for vid in back.data_vars:
+        xr.testing.assert_allclose(back[vid], ds[vid].astype(np.float32))

@@ -123,3 +123,19 @@ def test_bucket_is_read_anonymously(monkeypatch):
     assert calls[-1][1]["storage_options"] == {"token": "/path/key.json"}
     with pytest.raises(ValueError, match="choose one of"):
         store_url("10x5")
+
+
+def test_sample_writer_round_trips_through_the_reader(tmp_path):
+    from climax_nb.data.sources import write_weatherbench2_sample
+    from tests.conftest import make_canonical
+
+    ds = make_canonical(("z500", "z850", "t500", "t850", "t2m", "orography"), steps=4)
+    ds["orography"] = ds["orography"] * 1000
+    path = write_weatherbench2_sample(ds, tmp_path / "era5_sample.zarr")
+    raw = xr.open_zarr(path)
+    assert raw["temperature"].dims == ("time", "level", "longitude", "latitude")
+    assert raw["geopotential_at_surface"].attrs["units"] == "m2 s-2"
+    back = open_dataset(str(path))
+    assert sorted(back.data_vars) == sorted(ds.data_vars)
+    for vid in back.data_vars:
+        xr.testing.assert_allclose(back[vid], ds[vid], rtol=1e-6)

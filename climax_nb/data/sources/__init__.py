@@ -17,8 +17,8 @@ from climax_nb.data.sources._common import subsample
 from climax_nb.data.sources.climax_npz import ClimaxStats, open_climax_npz, read_climax_stats, write_climax_npz
 from climax_nb.data.sources.cmip6 import open_cmip6
 from climax_nb.data.sources.regrid import regrid
-from climax_nb.data.sources.weatherbench1 import open_weatherbench1
-from climax_nb.data.sources.weatherbench2 import open_weatherbench2, store_url
+from climax_nb.data.sources.weatherbench1 import open_weatherbench1, write_weatherbench1_sample
+from climax_nb.data.sources.weatherbench2 import open_weatherbench2, store_url, write_weatherbench2_sample
 
 
 @dataclass(frozen=True)
@@ -63,4 +63,6 @@ __all__ = [
     "store_url",
     "subsample",
     "write_climax_npz",
+    "write_weatherbench1_sample",
+    "write_weatherbench2_sample",
 ]

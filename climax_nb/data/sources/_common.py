@@ -164,3 +164,23 @@ def subsample(ds: xr.Dataset, step: str | pd.Timedelta | np.timedelta64 | None) 
     if not keep.any():
         raise ValueError(f"no time stamp falls on a {step} step counted from 00 UTC")
     return ds.isel(time=np.flatnonzero(keep))
+
+
+# -- writing canonical data back in a source's native layout (sample files for the readers) ---------
+
+
+def native_fields(ds: xr.Dataset) -> dict[str, list[str]]:
+    """Registry ids of ``ds`` grouped by native long name, level fields under their stem
+    (``temperature`` -> ``t500``, ``t850``): the files or arrays a native layout stores."""
+    groups: dict[str, list[str]] = {}
+    for vid in map(str, ds.data_vars):
+        var = VARIABLES[vid]
+        stem = var.long_name.removesuffix(f"_{var.level}") if var.level is not None else var.long_name
+        groups.setdefault(stem, []).append(vid)
+    return groups
+
+
+def stack_levels(ds: xr.Dataset, ids: list[str]) -> xr.DataArray:
+    """The per-level fields ``ids`` of one quantity as one array on an ascending ``level`` axis (hPa)."""
+    levels = [VARIABLES[v].level for v in ids]
+    return xr.concat([ds[v] for v in ids], "level").assign_coords(level=levels).sortby("level")

@@ -16,6 +16,7 @@ beside the folders is read too.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,7 +28,9 @@ from climax_nb.data.sources._common import (
     accumulate_6h,
     finish,
     in_registry_order,
+    native_fields,
     open_file,
+    stack_levels,
     wanted_ids,
     wanted_years,
 )
@@ -39,6 +42,7 @@ from climax_nb.data.sources.lexicons import (
     is_level_prefix,
     level_id,
 )
+from climax_nb.variables import VARIABLES
 
 _YEARLY = re.compile(r"_(\d{4})_(\d+(?:\.\d+)?)deg\.nc$")
 _RESOLUTION = re.compile(r"_(\d+(?:\.\d+)?)deg\.nc$")
@@ -151,3 +155,25 @@ def open_weatherbench1(
             opened[folder] = _read_folder(root, folder, folders[folder], picked)
         fields[vid] = opened[folder] if level is None else opened[folder].sel(level=level)
     return finish(fields, str(root))
+
+
+def write_weatherbench1_sample(ds: xr.Dataset, root: str | os.PathLike, resolution: str = "5.625deg") -> Path:
+    """Write a canonical dataset as a WeatherBench 1 folder (``<name>/<name>_<year>_<res>.nc`` and
+    ``constants/``), so that ``open_weatherbench1`` can be tried and tested without a download.
+
+    WeatherBench 1 stores hourly 1-hour precipitation, which a 6-hourly dataset cannot
+    give, so ``tp6h`` is left out.
+    """
+    root = Path(root)
+    for stem, ids in native_fields(ds).items():
+        timed = [v for v in ids if "time" in ds[v].dims and v != "tp6h"]
+        if not timed:
+            continue
+        data = stack_levels(ds, timed) if VARIABLES[timed[0]].level is not None else ds[timed[0]]
+        (root / stem).mkdir(parents=True, exist_ok=True)
+        for year, part in data.groupby("time.year"):
+            part.rename(stem).to_dataset().to_netcdf(root / stem / f"{stem}_{year}_{resolution}.nc")
+    constants = [v for v in ("orography", "lsm") if v in ds.data_vars]
+    (root / "constants").mkdir(parents=True, exist_ok=True)
+    ds[constants].to_netcdf(root / "constants" / f"constants_{resolution}.nc")
+    return root

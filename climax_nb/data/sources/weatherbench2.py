@@ -12,14 +12,24 @@ Only the variables, levels and years asked for are ever read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
-from climax_nb.data.sources._common import convert, finish, in_registry_order, open_file, wanted_ids, wanted_years
-from climax_nb.data.sources.lexicons import WEATHERBENCH2, WEATHERBENCH2_CONVERSIONS, is_level_prefix, level_id
+from climax_nb.data.sources._common import (
+    convert,
+    finish,
+    in_registry_order,
+    native_fields,
+    open_file,
+    stack_levels,
+    wanted_ids,
+    wanted_years,
+)
+from climax_nb.data.sources.lexicons import WEATHERBENCH2, WEATHERBENCH2_CONVERSIONS, G, is_level_prefix, level_id
 from climax_nb.data.sources.regrid import regrid
 from climax_nb.grid import Grid
 from climax_nb.variables import VARIABLES
@@ -104,3 +114,28 @@ def open_weatherbench2(
         fields[vid] = convert(da, WEATHERBENCH2_CONVERSIONS.get(name), VARIABLES[vid].units)
     ds = finish(fields, path)
     return ds if grid is None else regrid(ds, grid)
+
+
+def write_weatherbench2_sample(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a canonical dataset as a WeatherBench 2 ERA5 store (long names, one ``level`` axis,
+    ``(time, level, longitude, latitude)`` order, surface geopotential instead of orography),
+    so that ``open_weatherbench2`` can be tried and tested without the bucket.
+
+    The store has one ``level`` axis for all level fields, so only the levels every level
+    field has are written.
+    """
+    groups = native_fields(ds)
+    level_sets = [{VARIABLES[v].level for v in ids} for ids in groups.values() if VARIABLES[ids[0]].level is not None]
+    shared = set.intersection(*level_sets) if level_sets else set()
+    fields = {}
+    for stem, ids in groups.items():
+        if ids == ["orography"]:
+            fields["geopotential_at_surface"] = (ds["orography"] * G).assign_attrs(units="m2 s-2")
+        elif VARIABLES[ids[0]].level is not None:
+            fields[stem] = stack_levels(ds, [v for v in ids if VARIABLES[v].level in shared])
+        else:
+            fields[stem] = ds[ids[0]]
+    out = xr.Dataset(fields).rename(lat="latitude", lon="longitude")
+    out = out.transpose(*[d for d in ("time", "level", "longitude", "latitude") if d in out.dims])
+    out.to_zarr(path, zarr_format=2, consolidated=True, mode="w")
+    return Path(path)
