@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import subprocess
+import sys
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -21,6 +25,8 @@ from climax_nb.data.schema import validate
 from climax_nb.data.select import NotInSourceError
 from climax_nb.grid import WB5625
 from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
+
+pytestmark = pytest.mark.gcm  # runs the embedded GCM (jcm)
 
 SPINUP_DAYS, DAYS, CHUNK_DAYS = 24, 4, 3
 CONFIG = dataclasses.replace(get_config("reanalysis"), spinup_days=SPINUP_DAYS)
@@ -284,3 +290,38 @@ def test_interrupted_generation_leaves_no_valid_store(tmp_path, monkeypatch):
     directory = cache.source_dir("reanalysis", tmp_path)
     assert cache.stale_reason(directory, CONFIG, 1) == "no complete store yet"
     assert list((tmp_path / "embedded").iterdir()) == []
+
+
+# --- no environment change at import ------------------------------------------------
+
+
+def test_importing_the_package_leaves_the_environment_alone():
+    code = (
+        "import json, os\n"
+        "before = dict(os.environ)\n"
+        "import climax_nb, climax_nb.data, climax_nb.data.embedded, climax_nb.data.embedded.simulate\n"
+        "after = dict(os.environ)\n"
+        "print(json.dumps({k: [before.get(k), after.get(k)] for k in before.keys() | after.keys()"
+        " if before.get(k) != after.get(k)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_legacy_runtime_is_asked_for_only_before_jax_starts(monkeypatch):
+    from climax_nb.data.embedded import simulate
+
+    if not metadata.version("jaxlib").startswith("0.10."):
+        pytest.skip("the flag is only set for the jaxlib releases it was measured with")
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(simulate, "_jax_backends_started", lambda: True)
+    with pytest.warns(UserWarning, match="JAX already started"):
+        simulate.prefer_legacy_cpu_runtime()
+    assert "XLA_FLAGS" not in os.environ
+    monkeypatch.setattr(simulate, "_jax_backends_started", lambda: False)
+    simulate.prefer_legacy_cpu_runtime()
+    assert os.environ["XLA_FLAGS"] == simulate.LEGACY_CPU_RUNTIME
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
+    simulate.prefer_legacy_cpu_runtime()  # the user's choice wins
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"

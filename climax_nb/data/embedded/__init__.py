@@ -7,10 +7,6 @@ returns one as a canonical dataset (simulating it on first use) and
 
 from climax_nb.data.embedded.api import generate, global_mean_temperature, open_source, sources
 from climax_nb.data.embedded.configs import SOURCES, SourceConfig, UnknownSourceError, get_config
-from climax_nb.data.embedded.simulate import prefer_legacy_cpu_runtime
-
-# Before anything in the process has started JAX (see the function's docstring).
-prefer_legacy_cpu_runtime()
 
 __all__ = [
     "SOURCES",

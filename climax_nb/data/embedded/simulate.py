@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,11 +39,25 @@ BOUNDARY_CONDITIONS = "jcm.data.bc.t30.clim"
 LEGACY_CPU_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
 
 
+def _jax_backends_started() -> bool | None:
+    """Whether JAX has created its backends in this process (None when this jax cannot say)."""
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+    except ImportError:
+        return None
+    started = getattr(xla_bridge, "backends_are_initialized", None)
+    return bool(started()) if callable(started) else None
+
+
 def prefer_legacy_cpu_runtime() -> None:
     """Ask XLA for its older CPU runtime unless ``XLA_FLAGS`` already decides.
 
-    XLA reads the flag when JAX first creates its CPU backend, so this has an
-    effect only before any JAX computation in the process. Limited to the
+    Called only right before the GCM is built, never at import, so importing
+    climax_nb leaves the environment alone. XLA reads the flag once, when JAX first
+    creates its backends, so if something in the process already ran JAX the flag
+    would have no effect: then nothing is set and a warning says so. Limited to the
     jaxlib releases it was measured with, since XLA aborts on unknown flags.
     """
     flags = os.environ.get("XLA_FLAGS", "")
@@ -50,8 +65,17 @@ def prefer_legacy_cpu_runtime() -> None:
         jaxlib = metadata.version("jaxlib")
     except metadata.PackageNotFoundError:
         return
-    if "xla_cpu_use_thunk_runtime" not in flags and jaxlib.startswith("0.10."):
-        os.environ["XLA_FLAGS"] = f"{flags} {LEGACY_CPU_RUNTIME}".strip()
+    if "xla_cpu_use_thunk_runtime" in flags or not jaxlib.startswith("0.10."):
+        return
+    if _jax_backends_started():
+        warnings.warn(
+            "JAX already started in this process, so the embedded GCM runs on XLA's default CPU "
+            f"runtime, up to 2x slower on a busy machine; set XLA_FLAGS={LEGACY_CPU_RUNTIME} "
+            "before the first JAX computation to use the faster one",
+            stacklevel=3,
+        )
+        return
+    os.environ["XLA_FLAGS"] = f"{flags} {LEGACY_CPU_RUNTIME}".strip()
 
 
 @dataclass(frozen=True)
