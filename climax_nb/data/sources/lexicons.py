@@ -86,8 +86,10 @@ CMIP6_CONVERSIONS: dict[str, Conversion] = {
     "rsdt": Conversion(3600.0, "W m-2"),
 }
 
-#: ERA5/GRIB short names (cfgrib, CDS downloads) for ``canonicalize``, whose lexicons give
-#: long names: a level field's stem gets ``_<level>`` appended before it is looked up.
+#: ERA5/GRIB short names (cfgrib, CDS downloads) for ``canonicalize``: level fields map to
+#: their long stem (``_<level>`` is appended before the registry lookup), others to an id.
+#: ``z`` without a level axis is ERA5's surface geopotential, which ``canonicalize`` turns
+#: into ``orography``. ``tp`` (1-hour totals) is left out: it is not ``tp6h``.
 ERA5: dict[str, str] = {
     "z": "geopotential",
     "u": "u_component_of_wind",
@@ -101,7 +103,37 @@ ERA5: dict[str, str] = {
     "sp": "sp",
     "tisr": "tisr",
     "lsm": "lsm",
+    # ecCodes spells the 2 m and 10 m fields this way; cfgrib renames them t2m, u10, v10
+    "2t": "t2m",
+    "10u": "u10",
+    "10v": "v10",
 }
+
+#: Dimension and coordinate names of pressure levels (hPa) that ``canonicalize`` calls ``level``:
+#: cfgrib's ``isobaricInhPa``, the CDS netCDF ``pressure_level``, WeatherBench's ``level``.
+LEVEL_COORDS: tuple[str, ...] = ("level", "isobaricInhPa", "pressure_level")
+
+#: GRIB bookkeeping coordinates (cfgrib, CDS netCDF) with no place in the canonical layout;
+#: ``canonicalize`` drops them when they are scalars or lie along time only.
+GRIB_COORDS: tuple[str, ...] = (
+    "number",
+    "step",
+    "surface",
+    "heightAboveGround",
+    "meanSea",
+    "depthBelowLandLayer",
+    "entireAtmosphere",
+    "expver",
+)
+
+#: The namings ``canonicalize`` tries, in this order, when it is given no lexicon. Registry
+#: ids, long names and level prefixes (``t`` on a level axis) are understood under every
+#: naming; the naming that recognises the most data variables is used, the earlier one on
+#: a tie. CMIP6 and ClimaX npz names are not tried: their readers convert units as well.
+NAMINGS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("registry ids and WeatherBench/ClimaX long names", {}),
+    ("ERA5/GRIB short names (cfgrib, CDS)", ERA5),
+)
 
 
 def is_level_prefix(target: str) -> bool:
