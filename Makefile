@@ -1,4 +1,4 @@
-# Two entry points: `make demo` runs the main job, `make test` runs the test suite.
+# Entry points: `make demo` runs the main job, `make test` runs the test suite, `make test-fast` its quick tier.
 # Each creates the virtual environment it needs on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,8 +7,10 @@ STAMP := $(VENV)/.climax_nb-installed
 TORCH_SPEC ?= torch==2.13.0
 JCM_SPEC ?= jcm==3.0.0
 DEMO_ARGS ?=
+# The slow groups (markers in pyproject.toml) that `make test-fast` leaves out.
+FAST_MARKERS := not gcm and not notebooks and not browser and not ddp
 
-.PHONY: env demo test lint clean-env
+.PHONY: env demo test test-fast lint clean-env
 
 env: $(STAMP)
 
@@ -26,6 +28,10 @@ demo: env
 test: env
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15
+
+test-fast: env
+	$(PY) -m ruff check .
+	$(PY) -m pytest -n 2 --dist loadfile -m "$(FAST_MARKERS)"
 
 lint: env
 	$(PY) -m ruff check .

@@ -16,6 +16,8 @@ import pytest
 
 from tests.dashboard_helpers import Server, chromium
 
+pytestmark = pytest.mark.browser  # drives Debian's chromium with Playwright
+
 LOAD_TIMEOUT = 900  # s: 20 sessions built one after another by one server on two loaded cores
 
 

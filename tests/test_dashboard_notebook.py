@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.dashboard_helpers import SETTINGS, write_tiny
+
+pytestmark = pytest.mark.notebooks  # executes a notebook in a Jupyter kernel
 
 PANEL_MIMETYPE = "application/vnd.holoviews_exec.v0+json"  # Panel's inline output in JupyterLab
 

@@ -3,6 +3,7 @@
 import os
 import socket
 
+import pytest
 import pytorch_lightning as pl
 import torch
 import torch.multiprocessing as mp
@@ -12,6 +13,8 @@ from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.trainer import make_trainer
 from tests.train_helpers import VARS, moving_waves
+
+pytestmark = pytest.mark.ddp  # two training processes
 
 STEPS = 3
 
