@@ -1,5 +1,5 @@
 # Entry points: `make demo` runs the main job, `make test` runs the test suite, `make test-fast` its quick tier.
-# Each creates the virtual environment it needs on first use.
+# Each creates the virtual environment it needs on first use and does its own set-up.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.climax_nb-installed
@@ -10,7 +10,7 @@ DEMO_ARGS ?=
 # The slow groups (markers in pyproject.toml) that `make test-fast` leaves out.
 FAST_MARKERS := not gcm and not notebooks and not browser and not ddp
 
-.PHONY: env demo test test-fast lint clean-env
+.PHONY: env demo test test-fast lint chromium clean-env
 
 env: $(STAMP)
 
@@ -25,7 +25,11 @@ $(STAMP): pyproject.toml
 demo: env
 	$(VENV)/bin/climax-nb demo $(DEMO_ARGS)
 
-test: env
+# Debian's chromium for the dashboard's browser test (installed with apt-get when run as root).
+chromium:
+	bash tools/ensure-chromium.sh
+
+test: env chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
