@@ -9,9 +9,10 @@ from climax_nb.data.regrid import (
     area_mean,
     gaussian_latitudes,
     gaussian_sin_bounds,
+    lat_bounds_from_centers,
     lat_overlap_matrix,
     lon_overlap_matrix,
-    regrid_dataset,
+    regrid,
 )
 from climax_nb.grid import WB5625, Grid
 
@@ -127,7 +128,7 @@ def test_bad_input_is_refused_with_a_clear_message():
         lat_overlap_matrix(np.array([1.0, -1.0]), DST_SIN)
 
 
-def test_regrid_dataset_keeps_attrs_leading_dims_and_the_mean():
+def test_regrid_keeps_attrs_leading_dims_and_the_mean():
     lat, lon = gaussian_latitudes(T31_NLAT), _lon(T31_NLON)
     rng = np.random.default_rng(1)
     values = rng.normal(size=(2, T31_NLAT, T31_NLON)).astype(np.float32)
@@ -142,7 +143,7 @@ def test_regrid_dataset_keeps_attrs_leading_dims_and_the_mean():
             "lon": lon,
         },
     )
-    out = regrid_dataset(ds, WB5625, gaussian=True)
+    out = regrid(ds, WB5625, gaussian=True)
     assert out["t850"].dims == ("time", "lat", "lon") and out["t850"].shape == (2, 32, 64)
     assert out["t850"].attrs["units"] == "K" and out["t850"].dtype == np.float32
     np.testing.assert_array_equal(out["lat"].values, WB5625.lat)
@@ -153,7 +154,7 @@ def test_regrid_dataset_keeps_attrs_leading_dims_and_the_mean():
         atol=1e-6,
     )
     with pytest.raises(ValueError, match="Gaussian"):
-        regrid_dataset(ds.assign_coords(lat=np.linspace(-80, 80, T31_NLAT)), WB5625, gaussian=True)
+        regrid(ds.assign_coords(lat=np.linspace(-80, 80, T31_NLAT)), WB5625, gaussian=True)
 
 
 def test_coarse_to_fine_rectilinear_keeps_the_mean():
@@ -165,3 +166,61 @@ def test_coarse_to_fine_rectilinear_keeps_the_mean():
     np.testing.assert_allclose(
         area_mean(out, fine_sin), area_mean(src, gaussian_sin_bounds(T21_NLAT)), rtol=1e-6
     )
+
+
+def _dataset(lat, lon, values, **attrs) -> xr.Dataset:
+    time = np.array(["2000-01-01", "2000-01-02"], dtype="datetime64[ns]")[: values.shape[0]]
+    return xr.Dataset(
+        {"t2m": (("time", "lat", "lon"), values.astype(np.float32), {"units": "K", **attrs})},
+        coords={"time": time, "lat": lat, "lon": lon},
+    )
+
+
+def test_gaussian_latitudes_are_recognised():
+    lat, lon = gaussian_latitudes(T21_NLAT), _lon(T21_NLON)
+    values = np.random.default_rng(2).normal(size=(1, T21_NLAT, T21_NLON))
+    ds = _dataset(lat, lon, values)
+    auto, forced, midpoints = regrid(ds), regrid(ds, gaussian=True), regrid(ds, gaussian=False)
+    xr.testing.assert_identical(auto, forced)
+    assert not np.allclose(auto["t2m"].values, midpoints["t2m"].values, rtol=1e-6)
+
+
+def test_matching_grid_is_returned_unchanged():
+    ds = _dataset(WB5625.lat, WB5625.lon, np.zeros((1, *WB5625.shape)))
+    assert regrid(ds) is ds
+
+
+def test_dask_input_stays_lazy_and_gives_the_same_values():
+    fine = Grid.weatherbench(2.8125)
+    values = np.random.default_rng(3).normal(280, 5, size=(2, *fine.shape))
+    ds = _dataset(fine.lat, fine.lon, values)
+    lazy = regrid(ds.chunk({"time": 1, "lat": 16}))
+    assert lazy["t2m"].chunks is not None and lazy["t2m"].dims == ("time", "lat", "lon")
+    xr.testing.assert_identical(lazy.compute(), regrid(ds))
+
+
+def test_nan_cells_are_left_out_of_the_means():
+    # like CMIP6 levels below ground: a block of missing source cells
+    fine = Grid.weatherbench(2.8125)
+    values = np.full((1, *fine.shape), 250.0)
+    values[0, 20:30, 10:20] = np.nan  # covers 5 x 4 target cells wholly (their edges sit mid-cell in longitude)
+    values[0, 40:42, 59:62] = np.nan  # all the source cells of target cell (20, 30)
+    out = regrid(_dataset(fine.lat, fine.lon, values))["t2m"].values[0]
+    assert np.isnan(out).sum() == 5 * 4 + 1 and np.isnan(out[20, 30]) and np.isnan(out[10:15, 6:10]).all()
+    np.testing.assert_allclose(out[np.isfinite(out)], 250.0, rtol=1e-6)
+
+
+def test_regional_source_gives_nan_outside_and_is_not_wrapped():
+    lat, lon = np.arange(-28.125, 30, 2.8125), np.arange(0, 90, 2.8125)  # 30S-30N, 0-90E
+    values = np.full((1, len(lat), len(lon)), 300.0)
+    out = regrid(_dataset(lat, lon, values))["t2m"]
+    inside = out.sel(lat=slice(-28, 28), lon=slice(0.1, 84))
+    np.testing.assert_allclose(inside.values, 300.0, rtol=1e-6)
+    assert np.isnan(out.sel(lat=slice(40, 90)).values).all()
+    assert np.isnan(out.sel(lon=slice(120, 300)).values).all()
+
+
+def test_lat_bounds_close_at_the_poles_only_for_global_grids():
+    np.testing.assert_allclose(lat_bounds_from_centers(WB5625.lat)[[0, -1]], [-90, 90])
+    np.testing.assert_allclose(lat_bounds_from_centers(np.linspace(-90, 90, 121))[[0, 1, -1]], [-90, -89.25, 90])
+    np.testing.assert_allclose(lat_bounds_from_centers(np.arange(-30, 31, 5.0))[[0, -1]], [-32.5, 32.5])

@@ -39,7 +39,7 @@ def check_initial_state(
         if not fm.grid.matches(lat, lon):
             raise InitialStateError(
                 f"the initial state is on a {_grid_text(lat, lon)}; {fm.name} was trained on the "
-                f"{fm.grid.name} {_grid_text(fm.grid.lat, fm.grid.lon)}: regrid it (climax_nb.data.regrid)"
+                f"{fm.grid.name} {_grid_text(fm.grid.lat, fm.grid.lon)}: regrid it (climax_nb.data.regrid.regrid)"
             )
     needed = sorted({v for fm in models for v in fm.inputs})
     missing = [v for v in needed if v not in ds.data_vars and v != "lat"]

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import xarray as xr
 
+from climax_nb.data.regrid import regrid
 from climax_nb.data.sources import climax_npz, cmip6, weatherbench1, weatherbench2
 from climax_nb.data.sources._common import subsample
 from climax_nb.data.sources.climax_npz import ClimaxStats, open_climax_npz, read_climax_stats, write_climax_npz
 from climax_nb.data.sources.cmip6 import open_cmip6
-from climax_nb.data.sources.regrid import regrid
 from climax_nb.data.sources.weatherbench1 import open_weatherbench1, write_weatherbench1_sample
 from climax_nb.data.sources.weatherbench2 import open_weatherbench2, store_url, write_weatherbench2_sample
 

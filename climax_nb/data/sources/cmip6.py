@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from climax_nb.data.regrid import regrid
 from climax_nb.data.select import NotInSourceError, select_years
 from climax_nb.data.sources._common import (
     CHUNKS,
@@ -39,7 +40,6 @@ from climax_nb.data.sources._common import (
     wanted_years,
 )
 from climax_nb.data.sources.lexicons import CMIP6, CMIP6_CONVERSIONS, is_level_prefix, level_id, target_units
-from climax_nb.data.sources.regrid import regrid
 from climax_nb.grid import WB5625, Grid
 
 DRS = re.compile(

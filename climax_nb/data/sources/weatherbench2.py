@@ -19,6 +19,7 @@ from typing import Any
 
 import xarray as xr
 
+from climax_nb.data.regrid import regrid
 from climax_nb.data.sources._common import (
     convert,
     finish,
@@ -30,7 +31,6 @@ from climax_nb.data.sources._common import (
     wanted_years,
 )
 from climax_nb.data.sources.lexicons import WEATHERBENCH2, WEATHERBENCH2_CONVERSIONS, G, is_level_prefix, level_id
-from climax_nb.data.sources.regrid import regrid
 from climax_nb.grid import Grid
 from climax_nb.variables import VARIABLES
 
