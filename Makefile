@@ -3,8 +3,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.climax_nb-installed
-# The CPU build of torch; set TORCH_SPEC to your hardware's build on a GPU machine.
+# torch goes in first, so that pip keeps that build. TORCH_SPEC names the release, TORCH_INDEX the
+# package index it comes from (empty: pip's own configuration). PyPI's torch for Linux is the CUDA
+# build; the CPU build anywhere:
+#   make env TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (on a GPU machine, the index of your CUDA build: https://download.pytorch.org/whl/cu<version>).
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 JCM_SPEC ?= jcm==3.0.0
 DEMO_ARGS ?=
 # The slow groups (markers in pyproject.toml) that `make test-fast` leaves out.
@@ -17,7 +22,7 @@ env: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(PY) -m pip install --quiet -e ".[all]"
 	$(PY) -m pip install --quiet --no-deps "$(JCM_SPEC)"
 	touch $(STAMP)
