@@ -120,6 +120,7 @@ def mass_weighted_mean_temperature(t: np.ndarray, ps: np.ndarray, grid: NativeGr
 
 def _parameters(overrides: tuple[tuple[str, float], ...]):
     """SPEEDY's default parameters with ``("group.name", value)`` overrides applied."""
+    prefer_legacy_cpu_runtime()  # the first JAX arrays of a model are made here
     import jax.numpy as jnp
     from jcm.physics.speedy.params import Parameters
 
