@@ -28,26 +28,24 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from climax_nb.data.fields import is_constant
-from climax_nb.forecast import forecast
+from climax_nb.data.stats import Normalizer
+from climax_nb.forecast import ForecastCheckpoint, SourceSpec, climax_spec, forecast
 from climax_nb.grid import WB5625
-from climax_nb.model import Checkpoint, ClimaX, preset
-from climax_nb.variables import VARIABLES
+from climax_nb.model import ClimaX, preset
+from climax_nb.variables import VARIABLES, is_constant
 
 STEP_HOURS = 6
 CASES = (("10 steps, last lead", 10, "last"), ("40 steps, last lead", 40, "last"), ("40 steps, every lead", 40, "all"))
 
 
-def compact_checkpoint() -> Checkpoint:
+def compact_checkpoint() -> ForecastCheckpoint:
     """The compact preset with random weights and unit statistics, trained (as recorded) for 6 h steps."""
     torch.manual_seed(0)
     model = ClimaX.from_config(preset("compact", drop_path=0.0, drop_rate=0.0)).eval()
-    stats = {v: (0.0, 1.0) for v in model.variables}
-    stats["lat"] = (0.0, 50.0)
-    outputs = [v for v in model.variables if not is_constant(v)]
-    source = {"stats": {"mean": {v: m for v, (m, _) in stats.items()}, "std": {v: s for v, (_, s) in stats.items()}},
-              "inputs": list(model.variables), "outputs": outputs}
-    return Checkpoint(model, WB5625, stats, {"sources": {"bench": source}, "leads": [float(STEP_HOURS)]})
+    norm = Normalizer({v: 0.0 for v in model.variables}, {v: 50.0 if v == "lat" else 1.0 for v in model.variables})
+    outputs = tuple(v for v in model.variables if not is_constant(v))
+    source = SourceSpec("bench", norm, tuple(model.variables), outputs)
+    return ForecastCheckpoint(model, climax_spec(model, WB5625, [source], trained_leads=[float(STEP_HOURS)]))
 
 
 def initial_state(variables: list[str]) -> xr.Dataset:

@@ -1,22 +1,25 @@
 """From a checkpoint and a dataset to a scorecard against baselines, as the command line runs it.
 
 ``initial_times`` picks initial states whose forecasts can be verified inside
-the data; ``evaluate`` scores a forecast and the persistence and climatology
-baselines with WeatherBench 2's metrics and writes the scorecard, a table
-relative to a reference, and skill-against-lead-time plots.
+the data; ``score`` is the one scorer (forecasts beside persistence, climatology or
+weekly climatology, WeatherBench 2's metrics, CRPS and spread-skill for ensembles,
+on the forecast's own cells); ``evaluate`` adds the climatology of training
+years; ``write_scores`` writes the scorecard, a table relative to a reference,
+and skill-against-lead-time plots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from climax_nb.baselines import climatology_forecast, persistence
+from climax_nb.baselines import climatology_forecast, persistence, weekly_climatology
 from climax_nb.data.climatology import climatology
+from climax_nb.metrics.align import MetricInputError
 from climax_nb.scorecard import plot_skill, relative_table, scorecard
 
 
@@ -35,6 +38,71 @@ def initial_times(truth: xr.Dataset, max_lead_hours: float, every_hours: float =
     return np.array(chosen)
 
 
+#: Reference forecasts ``score`` can add beside a model, by name.
+BASELINES: dict[str, Callable[..., xr.Dataset]] = {
+    "persistence": lambda truth, clim, inits, leads, ids: persistence(truth, inits, leads, ids),
+    "climatology": lambda truth, clim, inits, leads, ids: climatology_forecast(clim, inits, leads, ids),
+    "weekly_climatology": lambda truth, clim, inits, leads, ids: weekly_climatology(clim, inits, leads, ids),
+}
+DEFAULT_BASELINES: tuple[str, ...] = ("persistence", "climatology")
+#: Scores added for forecasts with a ``member`` dimension.
+ENSEMBLE_METRICS: tuple[str, ...] = ("crps", "spread_skill_ratio")
+
+
+def on_forecast_grid(ds: xr.Dataset, forecast: xr.Dataset) -> xr.Dataset:
+    """``ds`` cut to the forecast's cells: a regional forecast is scored on its box, with the box's own weights."""
+    if ds.sizes["lat"] == forecast.sizes["lat"] and ds.sizes["lon"] == forecast.sizes["lon"]:
+        return ds
+    try:
+        return ds.sel(lat=forecast["lat"].values, lon=forecast["lon"].values, method="nearest", tolerance=1e-4)
+    except KeyError as err:
+        raise MetricInputError(
+            f"the forecast's {forecast.sizes['lat']}x{forecast.sizes['lon']} cells are not cells of the truth's "
+            f"{ds.sizes['lat']}x{ds.sizes['lon']} grid: regrid one onto the other first"
+        ) from err
+
+
+def score(
+    forecasts: Mapping[str, xr.Dataset] | xr.Dataset,
+    truth: xr.Dataset,
+    clim: xr.Dataset | None,
+    *,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    metrics: Sequence[str] = ("rmse", "acc"),
+    variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """The one scorer: forecasts and the named baselines, scored on the forecasts' cells and leads.
+
+    The command line, the main job, the tutorial and the dashboard all score through this.
+    ``forecasts`` is one Dataset (named ``model``) or ``{name: Dataset}``; baselines start from the
+    first forecast's initial times, at every lead of any forecast. Ensemble forecasts (a ``member`` dimension) also get
+    ``ENSEMBLE_METRICS``. ``clim`` (from training years only) is needed for ACC and the
+    climatology baselines.
+    """
+    forecasts = {"model": forecasts} if isinstance(forecasts, xr.Dataset) else dict(forecasts)
+    if not forecasts:
+        raise MetricInputError("no forecasts to score: pass {'name': forecast, ...}")
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise MetricInputError(f"unknown baseline(s) {unknown}; choose from {sorted(BASELINES)}")
+    first = next(iter(forecasts.values()))
+    ids = list(variables) if variables else [str(v) for v in first.data_vars if v in truth.data_vars]
+    missing = [v for v in ids if v not in truth.data_vars]
+    if missing:
+        raise MetricInputError(f"the truth has no variable(s) {missing} to score; it has {list(truth.data_vars)}")
+    truth = on_forecast_grid(truth[ids], first).load()  # every score reads the verifying fields: read them once
+    clim = None if clim is None else on_forecast_grid(clim[[v for v in ids if v in clim.data_vars]], first)
+    inits = first["init_time"].values
+    leads = np.array(sorted({t for fc in forecasts.values() for t in fc["lead_time"].values}))
+    scored = {name: fc[ids].load() for name, fc in forecasts.items()}
+    for name in baselines:
+        if name not in scored:
+            scored[name] = BASELINES[name](truth, clim, inits, leads, ids)
+    if any("member" in fc.dims for fc in scored.values()):
+        metrics = [*metrics, *(m for m in ENSEMBLE_METRICS if m not in metrics)]
+    return scorecard(scored, truth, clim, metrics=metrics, variables=ids).drop_attrs()
+
+
 def evaluate(
     forecast: xr.Dataset,
     truth: xr.Dataset,
@@ -44,20 +112,12 @@ def evaluate(
     metrics: Sequence[str] = ("rmse", "acc"),
     variables: Sequence[str] | None = None,
     name: str = "model",
+    baselines: Sequence[str] = DEFAULT_BASELINES,
 ) -> xr.Dataset:
-    """Scorecard of ``forecast``, persistence and climatology (from ``clim_years`` of ``clim_source``)."""
+    """``score`` of ``forecast`` with a climatology of ``clim_years`` of ``clim_source`` (training years only)."""
     ids = list(variables) if variables else [str(v) for v in forecast.data_vars]
     clim = climatology(clim_source, years=clim_years, variables=ids)
-    # every score reads the verifying fields again: read them once (only the scored variables)
-    truth = truth[ids].load()
-    forecast = forecast.load()
-    inits, leads = forecast["init_time"].values, forecast["lead_time"].values
-    forecasts = {
-        name: forecast[ids],
-        "persistence": persistence(truth, inits, leads, ids),
-        "climatology": climatology_forecast(clim, inits, leads, ids),
-    }
-    return scorecard(forecasts, truth, clim, metrics=metrics, variables=ids)
+    return score({name: forecast}, truth, clim, baselines=baselines, metrics=metrics, variables=ids)
 
 
 def write_scores(card: xr.Dataset, out: str | Path, reference: str = "persistence") -> dict[str, Path]:

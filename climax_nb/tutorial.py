@@ -34,16 +34,12 @@ from typing import TYPE_CHECKING, Literal
 
 import xarray as xr
 
-from climax_nb import workflow
-from climax_nb.data.embedded import cache
+from climax_nb import storage, workflow
 from climax_nb.train.run import train
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
-    import torch
 
-    from climax_nb.forecast import ForecastModel
     from climax_nb.train.run import RunConfig
 
 FAST_ENV = "CLIMAX_NB_FAST"
@@ -84,7 +80,7 @@ def current_setting() -> Setting:
 def tutorial_dir(setting: Setting | None = None) -> Path:
     """The folder of one setting's models and forecasts, under the data's cache root."""
     setting = setting or current_setting()
-    return cache.cache_root() / "tutorial" / f"{setting.name}-{setting.key()}"
+    return storage.cache_root() / "tutorial" / f"{setting.name}-{setting.key()}"
 
 
 def _run_dir(stage: Stage, setting: Setting) -> Path:
@@ -240,58 +236,12 @@ def _climatology(setting: Setting, ids: tuple[str, ...]) -> xr.Dataset:
 
 def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse", "acc"),
           setting: Setting | None = None) -> xr.Dataset:
-    """Scorecard of several forecasts of the test period, with persistence and climatology at all their leads.
-
-    The baselines start from the first forecast's initial times; the climatology comes from
-    the training years only.
-    """
-    import numpy as np
-
-    from climax_nb.baselines import climatology_forecast, persistence
-    from climax_nb.scorecard import scorecard
+    """``climax_nb.evaluate.score`` of forecasts of the test period, with the training years' climatology."""
+    from climax_nb.evaluate import score as score_forecasts
 
     first = next(iter(forecasts.values()))
-    ids = [str(v) for v in first.data_vars]
-    leads = np.array(sorted({t for fc in forecasts.values() for t in fc["lead_time"].values}))
-    truth = reanalysis("test", setting)
-    clim = _climatology(setting or current_setting(), tuple(ids))
-    inits = first["init_time"].values
-    baselines = {"persistence": persistence(truth, inits, leads, ids),
-                 "climatology": climatology_forecast(clim, inits, leads, ids)}
-    return scorecard({**forecasts, **baselines}, truth, clim, metrics=metrics, variables=ids)
-
-
-def aggregation_weights(fm: ForecastModel, ds: xr.Dataset, times: Sequence, lead_hours: float = 24.0) -> torch.Tensor:
-    """The variable aggregation's weights ``[B, L, heads, V]`` for the states of ``ds`` at ``times``.
-
-    Inputs are ``fm.inputs``, read and normalised as ``forecast`` does; V follows ``fm.inputs``.
-    """
-    import numpy as np
-    import torch
-
-    from climax_nb.forecast.state import read_fields
-
-    fields = fm.normalizer.normalize(read_fields(ds, fm.inputs, np.asarray(times)), fm.inputs)
-    x = torch.from_numpy(np.ascontiguousarray(fields))
-    with torch.inference_mode():
-        _, attn = fm.model.eval()(x, lead_hours, list(fm.inputs), return_attention=True)
-    return attn
-
-
-def forecast_states(fc: xr.Dataset, truth: xr.Dataset, lead: str | np.timedelta64) -> xr.Dataset:
-    """The states a rollout reached at ``lead``, as a canonical dataset on their valid times.
-
-    Forecast variables come from ``fc``; everything else it lacks (constants, forcings such as
-    ``tisr``) from ``truth`` at the same times, as the rollout itself reads them. Initial
-    times must be distinct valid times, i.e. one state per valid time.
-    """
-    one = fc.sel(lead_time=lead)
-    states = one.swap_dims(init_time="valid_time").drop_vars(["init_time", "lead_time"], errors="ignore")
-    states = states.rename(valid_time="time")
-    times = states["time"].values
-    rest = [v for v in truth.data_vars if v not in states.data_vars]
-    others = truth[rest].sel(time=times) if any("time" in truth[v].dims for v in rest) else truth[rest]
-    return xr.merge([states, others], compat="override", join="left").assign_attrs(truth.attrs)
+    clim = _climatology(setting or current_setting(), tuple(str(v) for v in first.data_vars))
+    return score_forecasts(forecasts, reanalysis("test", setting), clim, metrics=metrics)
 
 
 def comparison(setting: Setting | None = None) -> xr.Dataset:
@@ -313,10 +263,6 @@ def build_all(setting: Setting | None = None) -> dict[str, Path]:
 
 # -- small files in the layouts of real sources, to run the real-data readers offline ---------------------------
 
-#: The released ClimaX weights (Nguyen et al. 2023) on the 5.625 degree grid.
-RELEASED_CHECKPOINT_URL = "https://huggingface.co/tungnd/climax/resolve/main/5.625deg.ckpt"
-
-
 def online(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 3.0) -> bool:
     """True when ``host`` answers within ``timeout`` seconds: cells that need the network ask this first.
 
@@ -331,20 +277,3 @@ def online(host: str = "storage.googleapis.com", port: int = 443, timeout: float
     except OSError:
         return False
     return True
-
-
-def write_released_style_checkpoint(path: str | os.PathLike, preset_name: str = "tiny") -> Path:
-    """A Lightning-style checkpoint in the released ClimaX layout (``net.`` keys, 48 variables, 5.625°), random weights.
-
-    It has the structure of the released files, so ``load_official_checkpoint`` reads it
-    exactly as it reads ``5.625deg.ckpt``; only its size and weights differ.
-    """
-    import torch
-
-    from climax_nb.model import ReferenceClimaX, preset
-    from climax_nb.variables import CLIMAX_DEFAULT_IDS
-
-    model = ReferenceClimaX.from_config(preset(preset_name, variables=tuple(CLIMAX_DEFAULT_IDS), img_size=(32, 64)))
-    state = {f"net.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, path)
-    return Path(path)

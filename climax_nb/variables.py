@@ -145,3 +145,19 @@ CLIMAX_DEFAULT_IDS: tuple[str, ...] = tuple(to_id(n) for n in CLIMAX_DEFAULT_VAR
 def by_kind(kind: Kind) -> list[str]:
     """All ids of one kind, in registry order."""
     return [v.id for v in VARIABLES.values() if v.kind == kind]
+
+
+# -- kinds: the one definition every module uses ------------------------------------------------
+def is_constant(vid: str) -> bool:
+    """True for fields without a time axis (land-sea mask, orography, latitude)."""
+    return VARIABLES[to_id(vid)].kind == "constant"
+
+
+def is_forcing(vid: str) -> bool:
+    """True for prescribed inputs with a time axis that models read but never predict (e.g. ``tisr``)."""
+    return VARIABLES[to_id(vid)].kind == "forcing"
+
+
+def is_dynamic(vid: str) -> bool:
+    """True for the state a model forecasts (level and surface fields), fed back in a rollout."""
+    return VARIABLES[to_id(vid)].kind in ("level", "surface")

@@ -56,7 +56,7 @@ def run_config(name: str, run_dir: Path, *, steps_scale: float = 1.0, days: int 
         cfg,
         model=replace(cfg.model, init=init),
         data=data,
-        optim=replace(cfg.optim, max_steps=steps, warmup_steps=min(warmup, steps)),
+        optim=replace(cfg.optim, warmup_steps=min(warmup, steps)),
         trainer=replace(cfg.trainer, run_dir=str(run_dir), max_steps=steps, seed=seed),
     )
 

@@ -7,8 +7,9 @@ import torch
 import xarray as xr
 
 from climax_nb.data.stats import Normalizer
+from climax_nb.forecast import ForecastCheckpoint, SourceSpec, climax_spec
 from climax_nb.grid import WB5625
-from climax_nb.model import Checkpoint, ClimaX, preset
+from climax_nb.model import ClimaX, preset
 from tests.conftest import make_canonical
 
 INPUTS = ("lsm", "lat", "tisr", "t2m", "z500", "t850")
@@ -17,7 +18,7 @@ STATS = {"lsm": (0.5, 0.3), "lat": (0.0, 50.0), "tisr": (280.0, 1.5), "t2m": (27
          "z500": (281.0, 0.5), "t850": (280.5, 3.0)}
 
 
-def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> Checkpoint:
+def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> ForecastCheckpoint:
     """Random weights, large enough that predictions vary with the inputs and the lead time."""
     torch.manual_seed(seed)
     model = ClimaX.from_config(preset("tiny", variables=INPUTS, img_size=(32, 64), patch_size=4))
@@ -25,9 +26,8 @@ def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> Checkp
         if p.ndim >= 2:
             torch.nn.init.normal_(p, std=0.9 / p.shape[-1] ** 0.5)
     norm = Normalizer({k: m for k, (m, _) in STATS.items()}, {k: s for k, (_, s) in STATS.items()})
-    source = {"stats": norm.to_dict(), "inputs": list(INPUTS), "outputs": list(outputs)}
-    extra = {"sources": {"sim": source}, "leads": list(leads) if leads is not None else None}
-    return Checkpoint(model.eval(), WB5625, dict(STATS), extra)
+    spec = climax_spec(model, WB5625, [SourceSpec("sim", norm, INPUTS, tuple(outputs))], trained_leads=leads)
+    return ForecastCheckpoint(model.eval(), spec)
 
 
 def initial_state(steps: int = 8) -> xr.Dataset:

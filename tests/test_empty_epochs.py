@@ -56,7 +56,7 @@ def test_every_source_and_rank_share_is_counted():
 
 
 def test_fit_fails_before_the_first_step(tmp_path):
-    dm, module = waves_datamodule(batch_size=PAIRS + 1), tiny_module(2, dropout=0.0)
+    dm, module = waves_datamodule(batch_size=PAIRS + 1), tiny_module(dropout=0.0)
     trainer = quick_trainer(tmp_path, 2, max_epochs=3)  # max_epochs: ends the test even if epochs are empty
     with pytest.raises(EmptyEpochError, match="every epoch would be empty"):
         trainer.fit(module, datamodule=dm)
@@ -64,7 +64,7 @@ def test_fit_fails_before_the_first_step(tmp_path):
 
 
 def test_fit_trains_with_exactly_one_batch_per_epoch(tmp_path):
-    dm, module = waves_datamodule(batch_size=PAIRS), tiny_module(2, dropout=0.0)
+    dm, module = waves_datamodule(batch_size=PAIRS), tiny_module(dropout=0.0)
     trainer = quick_trainer(tmp_path, 2, max_epochs=3)
     trainer.fit(module, datamodule=dm)
     assert trainer.global_step == 2 and trainer.current_epoch == 2

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from climax_nb.data.stats import Normalizer
-from climax_nb.forecast import Perturbation, forecast, resolve
+from climax_nb.forecast import Perturbation, forecast, open_model, save_forecast_checkpoint
 from climax_nb.forecast.state import read_fields
-from climax_nb.model import save_checkpoint
 from tests.forecast_helpers import INPUTS, OUTPUTS, STATS, initial_state, tiny_checkpoint
 
 
@@ -134,8 +133,8 @@ def test_ensemble_noise_scales_with_std():
 
 
 def test_from_path_uses_recorded_sources(tmp_path, ckpt, ds):
-    path = save_checkpoint(tmp_path / "m.pt", ckpt.model, grid=ckpt.grid, stats=ckpt.stats, extra=ckpt.extra)
-    fm = resolve(path)
+    path = save_forecast_checkpoint(tmp_path / "m.pt", ckpt.model, ckpt.spec)
+    fm = open_model(path)
     assert fm.inputs == INPUTS and fm.outputs == OUTPUTS and fm.trained_leads == (6.0, 24.0)
     fc = forecast(path, ds, [6], variables=["t850"], init_times=ds.time.values[:1])
     ref = forecast(ckpt, ds, [6], init_times=ds.time.values[:1])

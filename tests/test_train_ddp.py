@@ -42,7 +42,7 @@ def train_one_rank(rank: int, world: int, port: int, out_dir: str) -> None:
                            strategy="ddp", seed=7, progress=False, checkpoint_every_n_steps=STEPS,
                            enable_model_summary=False, log_every_n_steps=1, callbacks=[record])
     cfg = preset("tiny", variables=VARS + ("lat",), img_size=(32, 64), patch_size=4, drop_rate=0.1)
-    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1, max_steps=STEPS), dm.lat)
+    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1), dm.lat)
     start = {k: v.clone() for k, v in module.state_dict().items()}
     trainer.fit(module, datamodule=dm)
     result = {"state": module.state_dict(), "start": start, "seen": record.seen, "rank": trainer.global_rank,

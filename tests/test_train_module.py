@@ -1,5 +1,7 @@
 """The Lightning module trains a tiny ClimaX on pairs from the torch pipeline."""
 
+import math
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -27,7 +29,7 @@ TINY = preset("tiny", variables=VARS, img_size=(32, 64), patch_size=4)
 
 
 def tiny_module(**optim):
-    settings = {"warmup_steps": 2, "max_steps": 20} | optim
+    settings = {"warmup_steps": 2} | optim
     return ForecastModule.build(TINY, OptimConfig(**settings), np.linspace(-80, 80, 32))
 
 
@@ -38,7 +40,7 @@ def quiet_trainer(steps):
 
 def test_training_fits_a_batch(loader):
     torch.manual_seed(0)
-    module = tiny_module(lr=5e-3, warmup_steps=5, max_steps=40)
+    module = tiny_module(lr=5e-3, warmup_steps=5)
     batch = next(iter(loader))
     module.eval()
     with torch.no_grad():
@@ -92,7 +94,7 @@ def test_datamodule_pretrains_on_two_sources_with_different_variables():
         assert batch["out_variables"] == tuple(v for v in batch["variables"] if v not in ("lsm", "lat"))
     assert seen == {"a": {"z500", "t850", "t2m", "lsm", "lat"}, "b": {"z500", "t2m", "lsm", "lat"}}
     cfg = preset("tiny", variables=("z500", "t850", "t2m", "lsm", "lat"), img_size=(32, 64), patch_size=4)
-    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1, max_steps=4), dm.lat)
+    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1), dm.lat)
     quiet_trainer(4).fit(module, datamodule=dm)
     assert module.global_step == 4
 
@@ -100,3 +102,30 @@ def test_datamodule_pretrains_on_two_sources_with_different_variables():
 def test_split_years_must_not_overlap():
     with pytest.raises(ValueError, match="both training and validation"):
         SplitConfig(train_years=(2000, 2001), val_years=(2001,))
+
+
+@pytest.mark.parametrize("steps", [6, 12])
+def test_the_schedule_follows_the_trainers_max_steps(loader, steps):
+    """The learning rate warms up, then decays to its floor exactly at the trainer's last step, whatever it is."""
+    module = tiny_module(lr=1e-3, warmup_steps=2, min_factor=0.01)
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = pl.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, accelerator="cpu", callbacks=[Record()])
+    trainer.fit(module, DataLoader([next(iter(loader))] * steps, batch_size=None))
+    assert len(seen) == steps and max(seen) == pytest.approx(1e-3)
+    assert seen[-1] == pytest.approx(1e-3 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (steps - 3) / (steps - 2)))))
+
+
+def test_settings_of_the_optimiser_are_checked():
+    with pytest.raises(ValueError, match="optim.lr must be a positive"):
+        OptimConfig(lr=-1)
+    with pytest.raises(TypeError):
+        OptimConfig(max_steps=10)  # the schedule's length lives in the trainer only
+    module = tiny_module(warmup_steps=50)
+    with pytest.raises(ValueError, match=r"warmup_steps \(50\) is longer than the run \(4 steps"):
+        quiet_trainer(4).fit(module, DataLoader([], batch_size=None))

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -34,9 +35,9 @@ def test_failed_write_keeps_previous_checkpoint_and_leaves_no_temp_file(tmp_path
     io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
     real_save = torch.save
 
-    def crash_midway(obj, f):
-        real_save({"step": 2, "w": torch.zeros(1000)}, f)
-        f.truncate(100)  # half a file on disk, then the process "dies"
+    def crash_midway(obj, target):
+        real_save({"step": 2, "w": torch.zeros(1000)}, target)
+        os.truncate(target, 100)  # half a file on disk, then the process "dies"
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpointing.torch, "save", crash_midway)
@@ -104,26 +105,38 @@ def test_sized_loader_has_no_look_ahead_and_epochs_change_the_order():
 
 
 # -- resuming a Lightning run -----------------------------------------------------------
-def fit(run_dir, max_steps, loader_kind, ckpt_path=None, every=1):
+class StopAt(pl.Callback):
+    """Stop the run after step ``n``, as a killed job would (the schedule still plans the whole run)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.n:
+            trainer.should_stop = True
+
+
+def fit(run_dir, max_steps, loader_kind, ckpt_path=None, every=1, stop_at=None):
     torch.manual_seed(0)
-    module = tiny_module(TOTAL_STEPS)  # the schedule is planned for the whole run
-    trainer = quick_trainer(run_dir, max_steps, checkpoint_every_n_steps=every)
+    module = tiny_module()  # the schedule follows the trainer's max_steps: the whole run
+    callbacks = [StopAt(stop_at)] if stop_at else []
+    trainer = quick_trainer(run_dir, max_steps, checkpoint_every_n_steps=every, callbacks=callbacks)
     if loader_kind == "stream":
         trainer.fit(module, datamodule=waves_datamodule(), ckpt_path=ckpt_path)
     else:
         trainer.fit(module, train_dataloaders=sized_loader(), ckpt_path=ckpt_path)
-    assert trainer.global_step == max_steps
+    assert trainer.global_step == (stop_at or max_steps)
     return module
 
 
 @pytest.mark.parametrize(
-    ("loader_kind", "stop", "every"),
-    [("stream", 3, 1), ("stream", STEPS_PER_EPOCH, 1), ("stream", 3, 2), ("sized", 3, 1)],
-    ids=["streaming-mid-epoch", "streaming-end-of-epoch", "last-step-between-saves", "sized-mid-epoch"],
+    ("loader_kind", "stop"),
+    [("stream", 3), ("stream", STEPS_PER_EPOCH), ("sized", 3)],
+    ids=["streaming-mid-epoch", "streaming-end-of-epoch", "sized-mid-epoch"],
 )
-def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, loader_kind, stop, every):
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, loader_kind, stop):
     whole = fit(tmp_path / "whole", TOTAL_STEPS, loader_kind)
-    fit(tmp_path / "cut", stop, loader_kind, every=every)
+    fit(tmp_path / "cut", TOTAL_STEPS, loader_kind, stop_at=stop)
     saved = torch.load(tmp_path / "cut" / "checkpoints" / LAST, weights_only=True)
     assert saved["global_step"] == stop
     resumed = fit(tmp_path / "cut", TOTAL_STEPS, loader_kind, ckpt_path="last")
@@ -132,7 +145,13 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, loa
         torch.testing.assert_close(value, expected[key], atol=RESUME_ATOL, rtol=0, msg=key)
 
 
+def test_the_last_step_is_saved_when_it_falls_between_two_saves(tmp_path):
+    fit(tmp_path, 3, "stream", every=2)
+    saved = torch.load(tmp_path / "checkpoints" / LAST, weights_only=True)
+    assert saved["global_step"] == 3
+
+
 def test_missing_resume_checkpoint_is_named_with_the_ones_found(tmp_path):
-    fit(tmp_path, 1, "stream")
+    fit(tmp_path, 2, "stream")
     with pytest.raises(FileNotFoundError, match=r"at .*nowhere\.ckpt; checkpoints found: .*last\.ckpt"):
-        fit(tmp_path, 2, "stream", ckpt_path=tmp_path / "nowhere.ckpt")
+        fit(tmp_path, 3, "stream", ckpt_path=tmp_path / "nowhere.ckpt")

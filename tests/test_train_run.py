@@ -5,8 +5,7 @@ import torch
 import xarray as xr
 
 from climax_nb import cli
-from climax_nb.forecast import open_forecast
-from climax_nb.model import load_checkpoint
+from climax_nb.forecast import load_forecast_checkpoint, open_forecast
 from tests.train_helpers import moving_waves
 
 TINY = ["--model.preset", "tiny", "--model.embed_dim", "32", "--model.patch_size", "4", "--trainer.progress", "false"]
@@ -30,18 +29,18 @@ def test_pretrain_then_finetune_from_the_pretrained_model(tmp_path, sources, cap
     pre = tmp_path / "pre"
     assert run("pretrain", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{sources[0]}, {sources[1]}]",
                "--data.leads", "[6, 12]", "--data.batch_size", "4", "--trainer.max_steps", "3",
-               "--optim.max_steps", "3", "--optim.warmup_steps", "1", "--trainer.run_dir", str(pre)) == 0
-    pretrained = load_checkpoint(pre / "model.pt")
+               "--optim.warmup_steps", "1", "--trainer.run_dir", str(pre)) == 0
+    pretrained = load_forecast_checkpoint(pre / "model.pt")
     assert set(pretrained.model.variables) == {"z500", "t850", "t2m", "lsm", "lat"}
-    assert set(pretrained.stats) >= {"z500", "t850", "t2m"}
+    assert set(pretrained.spec.source().normalizer.mean) >= {"z500", "t850", "t2m"}
     assert (pre / "config.yaml").exists()
 
     fine = tmp_path / "fine"
     assert run("finetune", "--config", "pretrain-tiny", *TINY, "--model.init", str(pre / "model.pt"),
                "--data.sources", f"[{sources[0]}]", "--data.outputs", "[z500, t850]", "--data.leads", "[6, 12]",
-               "--data.batch_size", "4", "--trainer.max_steps", "2", "--optim.max_steps", "2",
+               "--data.batch_size", "4", "--trainer.max_steps", "2",
                "--optim.warmup_steps", "1", "--optim.lr", "1e-9", "--trainer.run_dir", str(fine)) == 0
-    tuned = load_checkpoint(fine / "model.pt").model
+    tuned = load_forecast_checkpoint(fine / "model.pt").model
     # with a negligible learning rate the fine-tuned weights are the pretrained ones
     for (name, p), q in zip(pretrained.model.state_dict().items(), tuned.state_dict().values(), strict=True):
         torch.testing.assert_close(p, q, atol=1e-6, rtol=0, msg=name)

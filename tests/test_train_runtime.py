@@ -11,7 +11,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.strategies import DDPStrategy, FSDPStrategy
 
 import climax_nb.train.trainer as trainer_mod
-from climax_nb.model import load_checkpoint
+from climax_nb.forecast import ForecastSpec, load_forecast_checkpoint
 from climax_nb.model.blocks import Block
 from climax_nb.train.checkpointing import CONTEXT_KEY, LAST, AtomicCheckpointIO, export_forecast_checkpoint
 from climax_nb.train.trainer import make_strategy, make_trainer, resolve_precision
@@ -78,7 +78,7 @@ def test_bad_settings_are_refused(tmp_path, kwargs, message):
 @pytest.fixture
 def trained(tmp_path):
     """A two-step run on the wave data, with its datamodule and module."""
-    dm, module = waves_datamodule(), tiny_module(2, dropout=0.0)
+    dm, module = waves_datamodule(), tiny_module(dropout=0.0)
     quick_trainer(tmp_path, 2, tensorboard=False).fit(module, datamodule=dm)
     return tmp_path, dm, module
 
@@ -89,22 +89,22 @@ def test_run_logs_to_csv_and_checkpoints_everything_needed_to_forecast(trained):
         rows = list(csv.DictReader(f))
     assert any(row["train/loss"] for row in rows) and any(row["lr-AdamW/pg1"] for row in rows)
     saved = torch.load(run_dir / "checkpoints" / LAST, weights_only=True)  # plain data only
-    context = saved[CONTEXT_KEY]
-    assert context["model"] == module.model_config.to_dict()
-    assert context["grid"]["lat"] == WAVES.lat.values.tolist() and context["grid"]["lon"] == WAVES.lon.values.tolist()
-    assert context["grid"]["name"] == "5.625deg"
-    assert context["sources"]["a"]["stats"] == dm.stats["a"].to_dict()
-    assert context["sources"]["a"]["outputs"] == ["z500", "t850", "t2m"]
-    assert context["leads"] == [6.0, 12.0]
+    spec = ForecastSpec.from_dict(saved[CONTEXT_KEY]["spec"])
+    assert dict(spec.model_config) == module.model_config.to_dict() and spec.model_class == "ClimaX"
+    assert spec.grid.lat.tolist() == WAVES.lat.values.tolist() and spec.grid.lon.tolist() == WAVES.lon.values.tolist()
+    assert spec.grid.name == "5.625deg" and spec.time_step_hours == 6.0
+    assert spec.source("a").normalizer == dm.stats["a"]
+    assert spec.source("a").outputs == ("z500", "t850", "t2m")
+    assert spec.trained_leads == (6.0, 12.0) and spec.training["global_step"] == 2
 
 
 def test_export_writes_one_file_that_forecasts_like_the_module(trained, tmp_path):
     run_dir, dm, module = trained
     out = export_forecast_checkpoint(run_dir / "checkpoints" / LAST, tmp_path / "forecast.pt")
-    loaded = load_checkpoint(out)
-    assert loaded.stats == {v: (dm.stats["a"].mean[v], dm.stats["a"].std[v]) for v in dm.stats["a"].mean}
-    assert loaded.grid.lon.tolist() == WAVES.lon.values.tolist() and loaded.grid.name == "5.625deg"
-    assert loaded.extra["global_step"] == 2 and loaded.extra["sources"]["a"]["inputs"][-1] == "lat"
+    loaded = load_forecast_checkpoint(out)
+    assert loaded.spec.source().normalizer == dm.stats["a"]
+    assert loaded.spec.grid.lon.tolist() == WAVES.lon.values.tolist() and loaded.spec.grid.name == "5.625deg"
+    assert loaded.spec.training["global_step"] == 2 and loaded.spec.source().inputs[-1] == "lat"
     batch = next(iter(dm.train_dataloader()))
     module.eval()
     loaded.model.eval()
@@ -116,11 +116,11 @@ def test_export_writes_one_file_that_forecasts_like_the_module(trained, tmp_path
 
 
 def test_export_explains_what_is_missing(tmp_path):
-    module = tiny_module(2)
+    module = tiny_module()
     checkpoint = {"state_dict": module.state_dict()}
-    module.on_save_checkpoint(checkpoint)  # trained on plain loaders: no grid longitudes known
+    module.on_save_checkpoint(checkpoint)  # trained on plain loaders: no grid or statistics known
     torch.save(checkpoint, tmp_path / "plain.ckpt")
-    with pytest.raises(ValueError, match="no grid longitudes.*set_forecast_context"):
+    with pytest.raises(ValueError, match="records no grid, statistics or leads.*ForecastModule.attach"):
         export_forecast_checkpoint(tmp_path / "plain.ckpt", tmp_path / "out.pt")
     with pytest.raises(FileNotFoundError, match="missing.ckpt.*plain.ckpt"):
         export_forecast_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out.pt")

@@ -52,10 +52,10 @@ def sized_loader() -> ResumableLoader:
     return ResumableLoader(make_loader(dataset, batch_size=4, seed=2), seed=3)
 
 
-def tiny_module(max_steps: int, dropout: float = 0.1, variables=VARS + ("lat",)) -> ForecastModule:
+def tiny_module(dropout: float = 0.1, variables=VARS + ("lat",)) -> ForecastModule:
     """A tiny ClimaX with dropout and drop-path, so random state matters."""
     cfg = preset("tiny", variables=variables, img_size=(32, 64), patch_size=4, drop_path=dropout, drop_rate=dropout)
-    return ForecastModule.build(cfg, OptimConfig(warmup_steps=2, max_steps=max_steps), np.asarray(WAVES.lat))
+    return ForecastModule.build(cfg, OptimConfig(warmup_steps=2), np.asarray(WAVES.lat))
 
 
 def quick_trainer(run_dir, max_steps: int, **changes):

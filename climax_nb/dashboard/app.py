@@ -295,7 +295,7 @@ def make_dashboard(
 
     ``search`` folders (default: the cache and ``./outputs``) are scanned for ``model.pt`` and forecast files.
     """
-    from climax_nb.data.embedded.cache import cache_root
+    from climax_nb.storage import cache_root
 
     spec = DataSpec(data) if isinstance(data, str) else (data or DataSpec())
     roots = [cache_root(cache_dir), "outputs"] if search is None else search

@@ -12,14 +12,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from climax_nb.baselines import climatology_forecast, persistence
 from climax_nb.dashboard.settings import Settings
-from climax_nb.evaluate import initial_times
+from climax_nb.evaluate import DEFAULT_BASELINES, initial_times
+from climax_nb.evaluate import score as score_forecasts
 from climax_nb.forecast import ForecastModel, forecast
-from climax_nb.forecast.spec import is_dynamic
-from climax_nb.forecast.state import read_fields
-from climax_nb.scorecard import scorecard
-from climax_nb.viz import attention_to_maps
+from climax_nb.forecast.state import states_at_lead
 
 
 def choose_inits(truth: xr.Dataset, max_lead_hours: float, settings: Settings) -> np.ndarray:
@@ -52,33 +49,21 @@ def rollout_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, se
 def score(fc: xr.Dataset, truth: xr.Dataset, clim: xr.Dataset, name: str = "model",
           baselines: bool = True) -> xr.Dataset:
     """RMSE and ACC of ``fc`` (and of persistence and climatology) per variable and lead time."""
-    ids = [str(v) for v in fc.data_vars if v in truth.data_vars]
-    forecasts = {name: fc[ids]}
-    if baselines:
-        inits, leads = fc["init_time"].values, fc["lead_time"].values
-        forecasts["persistence"] = persistence(truth, inits, leads, ids)
-        forecasts["climatology"] = climatology_forecast(clim, inits, leads, ids)
-    return scorecard(forecasts, truth, clim, metrics=("rmse", "acc"), variables=ids).drop_attrs()
+    return score_forecasts({name: fc}, truth, clim, baselines=DEFAULT_BASELINES if baselines else ())
 
 
-def _state_at(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, init: np.datetime64,
-              lead: np.timedelta64) -> np.ndarray:
-    """The normalised model input [1, V, H, W] the rollout starts its step from at ``init + lead``."""
-    valid = np.datetime64(init + lead, "ns")
+def _states_from(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, init: np.datetime64,
+                 lead: np.timedelta64) -> torch.Tensor:
+    """The model input [1, V, H, W] the rollout starts its step from at ``init + lead``."""
+    init = np.datetime64(init, "ns")
     if lead == np.timedelta64(0, "ns") or rollout is None:
-        fields = read_fields(truth, fm.inputs, np.array([np.datetime64(init, "ns")]))
-    else:
-        has_time = valid in truth.indexes["time"]
-        fields = read_fields(truth, fm.inputs, np.array([valid if has_time else np.datetime64(init, "ns")]))
-        step = rollout.sel(init_time=init, lead_time=lead)
-        for j, vid in enumerate(fm.inputs):
-            if is_dynamic(vid):
-                fields[0, j] = step[vid].values
-    return fm.normalizer.normalize(fields, list(fm.inputs))
+        return fm.input_tensor(truth, np.array([init]))
+    states = states_at_lead(rollout.sel(init_time=[init]), truth, lead)
+    return fm.input_tensor(states, states["time"].values)
 
 
 def attention(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, init: np.datetime64) -> xr.DataArray:
-    """Variable-aggregation weights (lead_time, head, variable, lat, lon) from ``init`` along the rollout.
+    """Attention maps (lead_time, head, variable, lat, lon) from ``init`` along the rollout (``fm.attention``).
 
     ClimaX aggregates variables before the lead time enters, so the weights change with
     lead only through the state the model starts from: the truth at lead 0, then each
@@ -87,16 +72,9 @@ def attention(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, 
     leads = [np.timedelta64(0, "ns")]
     if rollout is not None:
         leads += [np.timedelta64(v, "ns") for v in rollout["lead_time"].values[:-1]]
-    x = np.concatenate([_state_at(fm, truth, rollout, init, lead) for lead in leads])
-    with torch.inference_mode():
-        _, attn = fm.model(torch.from_numpy(np.ascontiguousarray(x)), 0.0, list(fm.inputs),
-                           list(fm.outputs), return_attention=True)
-    attn = attn.float().numpy()  # [leads, L, heads, V]
-    lat, lon, patch = truth["lat"].values, truth["lon"].values, fm.model.config.patch_size
-    per_head = [
-        xr.concat([attention_to_maps(attn[i, :, h : h + 1], fm.inputs, lat, lon, patch) for i in range(len(leads))],
-                  "lead_time")
-        for h in range(attn.shape[2])
-    ]
-    out = xr.concat(per_head, "head").transpose("lead_time", "head", "variable", "lat", "lon")
-    return out.assign_coords(lead_time=np.array(leads, dtype="timedelta64[ns]"), head=np.arange(attn.shape[2]))
+    x = torch.cat([_states_from(fm, truth, rollout, init, lead) for lead in leads])
+    maps = fm.attention(x)
+    if maps is None:
+        raise ValueError(f"{fm.name} has no attention to show")
+    maps = maps.rename(sample="lead_time").transpose("lead_time", "head", "variable", "lat", "lon")
+    return maps.assign_coords(lead_time=np.array(leads, dtype="timedelta64[ns]"))

@@ -88,6 +88,6 @@ def page_args(args: argparse.Namespace) -> list[str]:
 
 def search_roots(args: argparse.Namespace) -> list[str]:
     """Folders scanned for results: those given, else the cache and ./outputs."""
-    from climax_nb.data.embedded.cache import cache_root
+    from climax_nb.storage import cache_root
 
     return args.search if args.search is not None else [str(cache_root(args.cache)), "outputs"]

@@ -25,6 +25,7 @@ from climax_nb.dashboard.data import Truth, open_truth
 from climax_nb.dashboard.discover import Entry
 from climax_nb.dashboard.errors import DashboardError
 from climax_nb.dashboard.settings import DataSpec, Settings
+from climax_nb.storage import atomic_write
 
 #: Bump when what is stored changes, so old caches are ignored.
 STORE_VERSION = 1
@@ -39,9 +40,7 @@ def _read(path: Path) -> xr.Dataset | None:
 
 def _write(ds: xr.Dataset | xr.DataArray, path: Path) -> None:
     """Write atomically so a session never reads a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    ds.to_netcdf(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, ds.to_netcdf)
 
 
 @dataclass
@@ -120,7 +119,7 @@ class ResultStore:
 
     def __init__(self, data: DataSpec | None = None, settings: Settings | None = None,
                  cache_dir: str | os.PathLike | None = None):
-        from climax_nb.data.embedded.cache import cache_root
+        from climax_nb.storage import cache_root
 
         self.data = data or DataSpec()
         self.settings = settings or Settings()
@@ -171,9 +170,9 @@ class ResultStore:
             notes.append(f"climatology from {list(truth.clim_years)}, the same years as the forecasts (in-sample)")
         fm = None
         if entry.kind == "checkpoint":
-            from climax_nb.forecast import resolve
+            from climax_nb.forecast import open_model
 
-            fm = resolve(entry.path)
+            fm = open_model(entry.path)
         fc = self._cached(folder / "forecast.nc", lambda: self._forecast(entry, fm, truth))
         valid_truth = self._truth_at(entry, fc, truth)
         ids = [str(v) for v in fc.data_vars if v in truth.data.data_vars]

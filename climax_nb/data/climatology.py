@@ -29,8 +29,9 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from climax_nb.data.fields import check_variables, constant_field, default_chunk_size, is_constant, time_chunks
+from climax_nb.data.fields import check_variables, constant_field, default_chunk_size, time_chunks
 from climax_nb.data.select import available_years, select_years
+from climax_nb.variables import is_constant
 
 Kind = Literal["dayofyear_hour", "time_mean"]
 KINDS: tuple[str, ...] = ("dayofyear_hour", "time_mean")

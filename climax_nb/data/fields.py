@@ -16,15 +16,10 @@ import numpy as np
 import xarray as xr
 
 from climax_nb.data.select import NotInSourceError
-from climax_nb.variables import VARIABLES, to_id
+from climax_nb.variables import to_id
 
 #: Bytes of float64 per variable a chunk aims at when no chunk size is given.
 DEFAULT_CHUNK_BYTES: int = 64 * 2**20
-
-
-def is_constant(vid: str) -> bool:
-    """True for variables without a time axis (land-sea mask, orography, latitude)."""
-    return VARIABLES[vid].kind == "constant"
 
 
 def check_variables(ds: xr.Dataset, variables: Sequence[str] | None) -> list[str]:

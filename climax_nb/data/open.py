@@ -22,8 +22,33 @@ EMBEDDED_PREFIX = "embedded/"
 FORMATS: tuple[str, ...] = ("embedded", "netcdf", "zarr", *SOURCES)
 
 
+def embedded_name(spec: str) -> str | None:
+    """The embedded source that ``"embedded/<name>"`` names (None for a path or URL): parsed here only."""
+    return spec.removeprefix(EMBEDDED_PREFIX) if str(spec).startswith(EMBEDDED_PREFIX) else None
+
+
+def source_label(spec: str) -> str:
+    """A short name for a source: ``embedded/t31`` -> ``t31``, ``/data/era5.zarr`` -> ``era5``."""
+    name = embedded_name(spec)
+    return name if name is not None else Path(str(spec).rstrip("/")).stem
+
+
+def open_source(spec: str, *, years: Iterable[int] | None = None, days: int | None = None,
+                cache_dir: str | None = None, progress: bool = True) -> xr.Dataset:
+    """``open_dataset`` for a data argument of the command line or a config: ``embedded/<name>`` or a path.
+
+    ``days`` (simulated days), ``cache_dir`` and ``progress`` apply to embedded sources only.
+    """
+    if embedded_name(spec) is not None:
+        return open_dataset(spec, years=years, length=days, cache_dir=cache_dir, progress=progress)
+    if days is not None:
+        raise ValueError(f"days={days} applies to embedded sources only, not to {spec}: leave it out, or select "
+                         "times with years=")
+    return open_dataset(spec, years=years)
+
+
 def _guess_format(path: str) -> str:
-    if path.startswith(EMBEDDED_PREFIX):
+    if embedded_name(path) is not None:
         return "embedded"
     if (name := guess_source(path)) is not None:
         return name
@@ -83,8 +108,7 @@ def open_dataset(
     if fmt == "embedded":
         from climax_nb.data import embedded
 
-        name = path_or_url.removeprefix(EMBEDDED_PREFIX)
-        ds = embedded.open_source(name, years=years, **options)
+        ds = embedded.open_source(embedded_name(path_or_url), years=years, **options)
     elif fmt in ("netcdf", "zarr"):
         ds = _open_file(path_or_url, fmt)
         if standardize:

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from climax_nb.data.fields import check_variables, constant_field, default_chunk_size, is_constant, time_chunks
+from climax_nb.data.fields import check_variables, constant_field, default_chunk_size, time_chunks
 from climax_nb.data.select import available_years, select_years
+from climax_nb.variables import is_constant
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor, xr.Dataset)
 

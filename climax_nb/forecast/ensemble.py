@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from climax_nb.forecast.spec import is_dynamic
-from climax_nb.variables import VARIABLES
+from climax_nb.variables import VARIABLES, is_dynamic
 
 _REGISTRY_INDEX = {vid: i for i, vid in enumerate(VARIABLES)}
 

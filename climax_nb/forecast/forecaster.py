@@ -37,9 +37,9 @@ from climax_nb.forecast.leads import (
     plan_rollout,
     to_hours,
 )
+from climax_nb.forecast.model import CheckpointLike, ForecastModel, open_model
 from climax_nb.forecast.rollout import RolloutLayout, rollout, rollout_layout
-from climax_nb.forecast.spec import CheckpointLike, ForecastModel, resolve
-from climax_nb.forecast.state import ForcingReader, check_initial_state, read_fields
+from climax_nb.forecast.state import ForcingReader, check_initial_state
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +49,14 @@ Mode = Literal["continuous", "direct", "iterative", "auto"]
 class _States:
     """Normalised (and perturbed) model inputs for a batch of (initial time, member) samples."""
 
-    def __init__(self, ds: xr.Dataset, ensemble: Perturbation | None, device: torch.device):
-        self.ds, self.ensemble, self.device = ds, ensemble, device
+    def __init__(self, ds: xr.Dataset, ensemble: Perturbation | None):
+        self.ds, self.ensemble = ds, ensemble
 
     def inputs(self, fm: ForecastModel, times: np.ndarray, members: np.ndarray) -> torch.Tensor:
-        x = fm.normalizer.normalize(read_fields(self.ds, fm.inputs, times), fm.inputs)
+        x = fm.read_inputs(self.ds, times)
         if self.ensemble is not None:
             x = self.ensemble.apply(x, fm.inputs, members, times)
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-
-
-def _denormalised(fm: ForecastModel, y: torch.Tensor, variables: Sequence[str]) -> np.ndarray:
-    return fm.normalizer.denormalize(y.float().cpu().numpy(), list(variables))
+        return fm.tensor(x)
 
 
 class _PerLead:
@@ -74,7 +70,7 @@ class _PerLead:
         for i, (lead, fm) in enumerate(self.models):
             x = inputs.setdefault(id(fm), states.inputs(fm, times, members))
             hours = torch.full((x.shape[0],), lead, dtype=x.dtype, device=x.device)
-            out[:, i] = _denormalised(fm, fm.model(x, hours, list(fm.inputs), self.outputs), self.outputs)
+            out[:, i] = fm.to_physical(fm.step(x, hours, self.outputs), self.outputs)
 
 
 class _Iterative:
@@ -105,10 +101,10 @@ class _Iterative:
 
     def __call__(self, states: _States, times: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
         x = states.inputs(self.fm, times, members)
-        steps = rollout(self.fm.model, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times))
+        steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times))
         for k, y in steps:
             if k in self.plan.emit:
-                out[:, self.slot[k]] = _denormalised(self.fm, y[:, self.keep], self.outputs)
+                out[:, self.slot[k]] = self.fm.to_physical(y[:, self.keep], self.outputs)
 
     def warn_held(self) -> None:
         for vid, count in self.held.items():
@@ -123,7 +119,7 @@ class _Iterative:
 def _direct_models(
     checkpoints: Mapping[Any, CheckpointLike | ForecastModel], leads: list[float] | None, source: str | None
 ) -> list[tuple[float, ForecastModel]]:
-    by_lead = {to_hours(k): resolve(v, source=source) for k, v in checkpoints.items()}
+    by_lead = {to_hours(k): open_model(v, source=source) for k, v in checkpoints.items()}
     wanted = leads if leads is not None else sorted(by_lead)
     absent = [h for h in wanted if h not in by_lead]
     if absent:
@@ -204,19 +200,20 @@ def forecast(
     else:
         if leads is None:
             raise LeadTimeError("pass lead_times (hours or timedeltas) to forecast")
-        models = [resolve(checkpoint, source=source)]
+        models = [open_model(checkpoint, source=source)]
         outputs = _check_outputs(models, variables)
         runner, attrs = _single_mode_runner(models[0], mode, leads, step, outputs, initial)
     times = check_initial_state(initial, models, init_times)
     device = torch.device(device)
     for fm in models:
-        fm.model.to(device).eval()
+        fm.to(device)
     n_members = ensemble.members if ensemble is not None else 1
-    grid = (initial.sizes["lat"], initial.sizes["lon"])
+    out_grid = models[0].output_grid
+    grid = out_grid.shape
     values = np.empty((n_members, len(times), len(leads), len(outputs), *grid), dtype=np.float32)
     members, inits = np.divmod(np.arange(n_members * len(times)), len(times))
     flat = values.reshape(-1, *values.shape[2:])  # (member, init) flattened: batches write in place
-    states = _States(initial, ensemble, device)
+    states = _States(initial, ensemble)
     with torch.inference_mode():
         for start in range(0, len(inits), batch_size):
             batch = slice(start, start + batch_size)
@@ -230,8 +227,8 @@ def forecast(
         outputs,
         times,
         leads,
-        initial["lat"].values,
-        initial["lon"].values,
+        out_grid.lat,
+        out_grid.lon,
         ensemble=ensemble is not None,
         attrs=attrs,
     )

@@ -1,7 +1,7 @@
 """Lead times: conversion, checks against what a model was trained for, and rollout plans.
 
 A model asked for a lead time it never saw in training extrapolates silently, so
-every lead is checked against the checkpoint's record (``extra["leads"]``); when a
+every lead is checked against the checkpoint's record (``ForecastSpec.trained_leads``); when a
 lead is not trained for, an explicit iterative plan (``plan_rollout``) is the way on.
 """
 
@@ -51,15 +51,6 @@ def as_timedelta(hours: Sequence[float]) -> np.ndarray:
 
 def format_hours(hours: Iterable[float]) -> str:
     return ", ".join(f"{h:g} h" for h in hours)
-
-
-def trained_leads(extra: dict[str, Any] | None) -> tuple[float, ...] | None:
-    """The lead times (hours) a checkpoint records as trained, or None when it records none."""
-    leads = (extra or {}).get("leads")
-    if leads is None:
-        return None
-    values = [leads] if isinstance(leads, int | float) else list(leads)
-    return tuple(sorted({float(v) for v in values}))
 
 
 def check_trained(leads: Sequence[float], trained: Sequence[float] | None, what: str = "the model") -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from climax_nb.forecast.spec import ForecastModel, is_dynamic, is_forcing
-from climax_nb.model.climax import ClimaXBase
+from climax_nb.forecast.model import ForecastModel
+from climax_nb.variables import is_dynamic, is_forcing
 
 
 class RolloutError(ValueError):
@@ -35,6 +35,11 @@ class RolloutLayout:
 
 def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
     """Predict every dynamic input (to feed back) and the requested ``outputs``."""
+    if not fm.can_roll_out:
+        raise RolloutError(
+            f"{fm.name} predicts on {fm.output_grid.name}, not on the grid it reads ({fm.grid.name}), so its "
+            "predictions cannot be fed back: use mode='continuous' or 'direct'"
+        )
     dynamic = [v for v in fm.inputs if is_dynamic(v)]
     missing = [v for v in dynamic if v not in fm.outputs]
     if missing:
@@ -59,7 +64,7 @@ ForcingFn = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 def rollout(
-    model: ClimaXBase,
+    fm: ForecastModel,
     x: torch.Tensor,
     layout: RolloutLayout,
     step_hours: float,
@@ -72,7 +77,7 @@ def rollout(
     feed_out = torch.tensor(layout.feed_out, dtype=torch.long, device=x.device)
     forcing_pos = torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device)
     for k in range(1, n_steps + 1):
-        y = model(x, lead, list(layout.inputs), list(layout.predicted))
+        y = fm.step(x, lead, list(layout.predicted))
         yield k, y
         if k == n_steps:
             return

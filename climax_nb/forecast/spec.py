@@ -1,89 +1,202 @@
-"""What a forecast needs from a checkpoint: model, grid, statistics, input and output variables, trained leads.
+"""The forecast contract: what a checkpoint promises to everything downstream of training.
 
-Training checkpoints exported with ``export_forecast_checkpoint`` record, per data
-source, the variables fed and predicted and the lead times trained for; older or
-hand-made files may not, and then the model's own variables are used.
+A ``ForecastSpec`` is frozen, typed and versioned. Training writes it, every
+forecast checkpoint carries it, and ``forecast``, ``evaluate``, the tutorial cache,
+the notebooks and the dashboard read only it (through ``ForecastModel``):
+
+- ``family`` and ``model_class`` say which builder rebuilds the network
+  (``climax``: ``ClimaX`` or ``RegionalClimaX``); ``model_config`` is that
+  family's architecture as plain data;
+- ``grid`` is the grid the model reads, ``region`` the box it predicts (None: the
+  whole grid);
+- ``sources`` hold, per training source, the normalisation statistics (from its
+  training years only) and the variables fed and predicted; the first is the one
+  used unless another is asked for;
+- ``trained_leads`` (hours) and ``time_step_hours`` (the data's step) bound what a
+  forecast may ask for.
+
+``to_dict``/``from_dict`` turn it into plain lists and dicts (loadable with
+``torch.load(weights_only=True)``); ``from_legacy`` reads the untyped version-1
+dicts of earlier files.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from climax_nb.data.fields import is_constant
+import numpy as np
+
 from climax_nb.data.stats import Normalizer
-from climax_nb.forecast.leads import trained_leads
-from climax_nb.grid import Grid
-from climax_nb.model import Checkpoint, load_checkpoint
-from climax_nb.model.climax import ClimaXBase
-from climax_nb.variables import VARIABLES, to_ids
+from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
+from climax_nb.model.regional import Box
+from climax_nb.variables import to_ids
 
-CheckpointLike = Checkpoint | str | os.PathLike
-
-
-def is_forcing(vid: str) -> bool:
-    """True for prescribed inputs with a time axis that models do not predict (e.g. ``tisr``)."""
-    return VARIABLES[vid].kind == "forcing"
+#: Version of the spec's dict layout; 1 is the untyped dict of earlier files.
+SPEC_VERSION = 2
 
 
-def is_dynamic(vid: str) -> bool:
-    """True for variables a model must predict to feed them back in a rollout."""
-    return not is_constant(vid) and not is_forcing(vid)
+class SpecError(ValueError):
+    """A forecast spec that cannot be read or does not fit what is asked of it."""
+
+
+def grid_name(lat: Sequence[float], lon: Sequence[float]) -> str:
+    """The WeatherBench name of a grid ("5.625deg", ...), else "custom"."""
+    for res in WEATHERBENCH_RESOLUTIONS:
+        grid = Grid.weatherbench(res)
+        if grid.matches(np.asarray(lat), np.asarray(lon)):
+            return grid.name
+    return "custom"
+
+
+def make_grid(lat: Sequence[float], lon: Sequence[float]) -> Grid:
+    """A ``Grid`` of these coordinates, named after its WeatherBench resolution when it has one."""
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    return Grid(lat, lon, grid_name(lat, lon))
 
 
 @dataclass(frozen=True)
-class ForecastModel:
-    """A model ready to forecast, with the variables and statistics it was trained with."""
+class SourceSpec:
+    """One training source: its statistics and the variables fed to and predicted by the model."""
 
-    model: ClimaXBase
-    grid: Grid
+    name: str
     normalizer: Normalizer
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    trained_leads: tuple[float, ...] | None
-    name: str = "checkpoint"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(to_ids(list(self.inputs))))
+        object.__setattr__(self, "outputs", tuple(to_ids(list(self.outputs))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "stats": self.normalizer.to_dict(), "inputs": list(self.inputs),
+                "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SourceSpec:
+        return cls(str(d["name"]), Normalizer.from_dict(dict(d["stats"])), tuple(d["inputs"]), tuple(d["outputs"]))
 
 
-def _chosen_source(ckpt: Checkpoint, source: str | None) -> dict[str, Any] | None:
-    sources = (ckpt.extra or {}).get("sources") or {}
-    if source is not None:
-        if source not in sources:
-            raise ValueError(f"the checkpoint has no source {source!r}; it has {sorted(sources) or 'none'}")
-        return sources[source]
-    stored = {k: m for k, (m, _) in (ckpt.stats or {}).items()}
-    for entry in sources.values():  # the source whose statistics the file carries
-        if entry.get("stats", {}).get("mean") == stored:
-            return entry
-    return next(iter(sources.values()), None) if len(sources) == 1 else None
+@dataclass(frozen=True)
+class ForecastSpec:
+    """Everything beyond the weights that a forecast needs, typed and versioned."""
+
+    family: str
+    model_class: str
+    model_config: Mapping[str, Any] = field(repr=False)
+    grid: Grid
+    sources: tuple[SourceSpec, ...]
+    trained_leads: tuple[float, ...] | None = None
+    time_step_hours: float | None = None
+    region: Box | None = None
+    training: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    version: int = SPEC_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise SpecError("a forecast spec needs at least one source with its statistics")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise SpecError(f"source names must be unique, got {names}")
+        if self.trained_leads is not None:
+            object.__setattr__(self, "trained_leads", tuple(sorted({float(h) for h in self.trained_leads})))
+        object.__setattr__(self, "sources", tuple(self.sources))
+
+    def source(self, name: str | None = None) -> SourceSpec:
+        """The source ``name`` (default: the first, the one the model was trained or fine-tuned on last)."""
+        if name is None:
+            return self.sources[0]
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise SpecError(f"the checkpoint has no source {name!r}; it has {[s.name for s in self.sources]}")
+
+    def with_source_first(self, name: str) -> ForecastSpec:
+        """The same spec with ``name`` as its default source."""
+        chosen = self.source(name)
+        return replace(self, sources=(chosen, *[s for s in self.sources if s.name != name]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists, dicts, numbers and strings."""
+        return {
+            "version": self.version,
+            "family": self.family,
+            "model_class": self.model_class,
+            "model_config": dict(self.model_config),
+            "grid": {"lat": [float(v) for v in self.grid.lat], "lon": [float(v) for v in self.grid.lon],
+                     "name": self.grid.name},
+            "region": None if self.region is None else {
+                "name": self.region.name, "lat_range": list(self.region.lat_range),
+                "lon_range": list(self.region.lon_range)},
+            "sources": [s.to_dict() for s in self.sources],
+            "trained_leads": None if self.trained_leads is None else list(self.trained_leads),
+            "time_step_hours": self.time_step_hours,
+            "training": dict(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ForecastSpec:
+        """Read a dict written by ``to_dict`` (version 2)."""
+        version = d.get("version")
+        if version != SPEC_VERSION:
+            raise SpecError(
+                f"forecast spec version {version!r} is not {SPEC_VERSION}; version-1 files are read by "
+                "climax_nb.forecast.load_forecast_checkpoint, newer ones need a newer climax_nb"
+            )
+        region = d.get("region")
+        return cls(
+            family=str(d["family"]),
+            model_class=str(d["model_class"]),
+            model_config=dict(d["model_config"]),
+            grid=Grid(np.asarray(d["grid"]["lat"], dtype=np.float64), np.asarray(d["grid"]["lon"], dtype=np.float64),
+                      str(d["grid"].get("name", "custom"))),
+            sources=tuple(SourceSpec.from_dict(s) for s in d["sources"]),
+            trained_leads=None if d.get("trained_leads") is None else tuple(d["trained_leads"]),
+            time_step_hours=d.get("time_step_hours"),
+            region=None if region is None else Box(region["name"], tuple(region["lat_range"]),
+                                                   tuple(region["lon_range"])),
+            training=dict(d.get("training") or {}),
+        )
 
 
-def resolve(
-    checkpoint: CheckpointLike | ForecastModel,
-    *,
-    source: str | None = None,
-    inputs: Sequence[str] | None = None,
-    outputs: Sequence[str] | None = None,
-) -> ForecastModel:
-    """A ``ForecastModel`` from a checkpoint path or loaded ``Checkpoint`` (``source`` picks its statistics)."""
-    if isinstance(checkpoint, ForecastModel):
-        return checkpoint
-    name = os.fspath(checkpoint) if isinstance(checkpoint, str | os.PathLike) else "checkpoint"
-    ckpt = load_checkpoint(checkpoint) if isinstance(checkpoint, str | os.PathLike) else checkpoint
-    entry = _chosen_source(ckpt, source)
-    if entry is not None and entry.get("stats"):
-        normalizer = Normalizer.from_dict(entry["stats"])
-    elif ckpt.stats:
-        normalizer = Normalizer({k: m for k, (m, _) in ckpt.stats.items()}, {k: s for k, (_, s) in ckpt.stats.items()})
-    else:
-        raise ValueError(f"{name} holds no normalisation statistics; re-export it with its training statistics")
-    default_in = (entry or {}).get("inputs") or [v for v in ckpt.model.variables if v in normalizer.mean]
-    ins = tuple(to_ids(list(inputs if inputs is not None else default_in)))
-    default_out = (entry or {}).get("outputs") or [v for v in ins if not is_constant(v)]
-    outs = tuple(to_ids(list(outputs if outputs is not None else default_out)))
-    unknown = [v for v in (*ins, *outs) if v not in ckpt.model.variables]
-    if unknown:
-        raise ValueError(f"the model of {name} has no variable(s) {unknown}; it knows {list(ckpt.model.variables)}")
-    normalizer.vectors(sorted({*ins, *outs}))  # MissingStatsError naming any variable without statistics
-    return ForecastModel(ckpt.model, ckpt.grid, normalizer, ins, outs, trained_leads(ckpt.extra), name)
+def _legacy_sources(stats: Mapping[str, Any] | None, extra: Mapping[str, Any], variables: Sequence[str]
+                    ) -> tuple[SourceSpec, ...]:
+    """Version-1 sources: ``extra["sources"]`` per name, else the file's single ``stats`` table."""
+    stored = {k: v for k, v in (stats or {}).items()}
+    entries = dict(extra.get("sources") or {})
+    chosen_mean = {k: float(m) for k, (m, _) in stored.items()}
+    out = []
+    for name, entry in entries.items():
+        norm = Normalizer.from_dict(entry["stats"])
+        inputs = entry.get("inputs") or [v for v in variables if v in norm.mean]
+        outputs = entry.get("outputs") or [v for v in inputs if v not in ("lat", "lsm", "orography")]
+        source = SourceSpec(name, norm, tuple(inputs), tuple(outputs))
+        # the source whose statistics the file carried at top level was the default one
+        out.insert(0, source) if norm.mean == chosen_mean else out.append(source)
+    if not out and stored:
+        norm = Normalizer({k: m for k, (m, _) in stored.items()}, {k: s for k, (_, s) in stored.items()})
+        inputs = [v for v in variables if v in norm.mean]
+        out.append(SourceSpec("checkpoint", norm, tuple(inputs), tuple(v for v in inputs if v != "lat")))
+    return tuple(out)
+
+
+def from_legacy(model_class: str, config: Mapping[str, Any], grid: Grid, stats: Mapping[str, Any] | None,
+                extra: Mapping[str, Any] | None, where: str) -> ForecastSpec:
+    """The spec of a version-1 file (``format: climax_nb.model``): config, grid, stats and an untyped extra."""
+    extra = dict(extra or {})
+    sources = _legacy_sources(stats, extra, list(config.get("variables", ())))
+    if not sources:
+        raise SpecError(f"{where} holds no normalisation statistics; re-export it with its training statistics")
+    leads = extra.get("leads")
+    training = {k: extra[k] for k in ("global_step", "epoch", "optim") if extra.get(k) is not None}
+    return ForecastSpec(
+        family="climax",
+        model_class=model_class,
+        model_config=dict(config),
+        grid=grid,
+        sources=sources,
+        trained_leads=None if leads is None else tuple([leads] if isinstance(leads, int | float) else leads),
+        time_step_hours=None,
+        training=training,
+    )

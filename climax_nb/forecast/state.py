@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from climax_nb.data.fields import constant_field, is_constant
+from climax_nb.data.fields import constant_field
 from climax_nb.data.schema import validate
-from climax_nb.forecast.spec import ForecastModel
+from climax_nb.forecast.model import ForecastModel
+from climax_nb.variables import is_constant
 
 
 class InitialStateError(ValueError):
@@ -101,3 +102,19 @@ class ForcingReader:
             with dask.config.set(scheduler="synchronous"):
                 out[found] = self.ds[vid].isel(time=pos[found]).transpose("time", "lat", "lon").values
         return out, found
+
+
+def states_at_lead(fc: xr.Dataset, truth: xr.Dataset, lead: str | np.timedelta64) -> xr.Dataset:
+    """The states a rollout reached at ``lead``, as a canonical dataset on their valid times.
+
+    Forecast variables come from ``fc``; everything else it lacks (constants, forcings such as
+    ``tisr``) from ``truth`` at the same times, as the rollout itself reads them. Initial
+    times must be distinct valid times, i.e. one state per valid time.
+    """
+    one = fc.sel(lead_time=lead)
+    states = one.swap_dims(init_time="valid_time").drop_vars(["init_time", "lead_time"], errors="ignore")
+    states = states.rename(valid_time="time")
+    times = states["time"].values
+    rest = [v for v in truth.data_vars if v not in states.data_vars]
+    others = truth[rest].sel(time=times) if any("time" in truth[v].dims for v in rest) else truth[rest]
+    return xr.merge([states, others], compat="override", join="left").assign_attrs(truth.attrs)

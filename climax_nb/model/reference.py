@@ -8,11 +8,16 @@ load into it after the old-name renaming alone.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from climax_nb.model.climax import ClimaX, ClimaXBase
-from climax_nb.model.config import ClimaXConfig
+from climax_nb.model.config import ClimaXConfig, preset
+from climax_nb.model.released import canonical_state, transfer_released
+from climax_nb.variables import CLIMAX_DEFAULT_IDS
 
 
 class PatchEmbed(nn.Module):
@@ -60,8 +65,18 @@ class ReferenceClimaX(ClimaXBase):
 
     def to_fast(self) -> ClimaX:
         """A ``ClimaX`` holding these weights (mapped as released checkpoints are)."""
-        from climax_nb.model.checkpoint import canonical_state, transfer_released
-
         fast = ClimaX.from_config(self.config).to(self.pos_embed.device)
         transfer_released(fast, canonical_state(self.state_dict())[0], self.variables)
         return fast.train(self.training)
+
+
+def write_released_style_checkpoint(path: str | os.PathLike, preset_name: str = "tiny") -> Path:
+    """A Lightning-style checkpoint in the released layout (``net.`` keys, 48 variables, 5.625°), random weights.
+
+    It has the structure of the released files, so ``load_official_checkpoint`` reads it
+    exactly as it reads ``5.625deg.ckpt``; only its size and weights differ.
+    """
+    model = ReferenceClimaX.from_config(preset(preset_name, variables=tuple(CLIMAX_DEFAULT_IDS), img_size=(32, 64)))
+    state = {f"net.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, path)
+    return Path(path)

@@ -60,6 +60,22 @@ class RegionPatches:
         return x[..., self.rows[0] : self.rows[1], self.cols[0] : self.cols[1]]
 
 
+def parse_region(text: str) -> Box:
+    """A box from a name in ``REGIONS`` or ``"lat_min,lat_max,lon_min,lon_max"`` in degrees (lon in [0, 360])."""
+    if text in REGIONS:
+        return REGIONS[text]
+    parts = [p.strip() for p in str(text).strip("[]() ").split(",")]
+    try:
+        south, north, west, east = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(
+            f"region {text!r} is neither one of {sorted(REGIONS)} nor 'lat_min,lat_max,lon_min,lon_max' in degrees"
+        ) from None
+    if not -90 <= south < north <= 90:
+        raise ValueError(f"region {text!r}: need -90 <= lat_min < lat_max <= 90")
+    return Box(f"box({south:g},{north:g},{west:g},{east:g})", (south, north), (west, east))
+
+
 def _as_box(region: str | Box) -> Box:
     if isinstance(region, Box):
         return region

@@ -2,32 +2,33 @@
 
 A run killed while saving must not lose its last good checkpoint, so files are
 written to a temporary file beside the target, synced, then renamed over it.
-The Lightning file holds the training state; ``export_forecast_checkpoint`` turns
-it into one small file with the model, grid and statistics, all a forecast needs.
+The Lightning file holds the training state and the ``ForecastSpec`` under
+``climax_nb``; ``export_forecast_checkpoint`` turns it into one small forecast
+checkpoint with the weights and the spec, all a forecast needs.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_fabric.utilities.cloud_io import get_filesystem
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from climax_nb.grid import Grid
-from climax_nb.model import ClimaX, ClimaXConfig, save_checkpoint
-from climax_nb.model.checkpoint import safe_load
+from climax_nb.forecast.checkpoint import save_forecast_checkpoint
+from climax_nb.forecast.model import family_of
+from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SpecError, from_legacy, make_grid
+from climax_nb.model.safe_load import safe_load
+from climax_nb.storage import atomic_torch_save
 
 PathLike = str | os.PathLike
 
-#: Key of the forecasting metadata (config, grid, statistics) inside a Lightning checkpoint.
+#: Key of the forecast spec inside a Lightning checkpoint.
 CONTEXT_KEY = "climax_nb"
 #: File name of the newest checkpoint (Lightning's ``ckpt_path="last"`` finds it).
 LAST = "last.ckpt"
@@ -36,38 +37,6 @@ LAST = "last.ckpt"
 def _is_local(path: PathLike) -> bool:
     protocol = get_filesystem(path).protocol
     return "file" in (protocol if isinstance(protocol, tuple | list) else (protocol,))
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (not possible on every platform; harmless to skip there)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_torch_save(obj: Any, path: PathLike) -> Path:
-    """``torch.save`` to a temporary file in ``path``'s directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 def list_checkpoints(*directories: PathLike) -> list[Path]:
@@ -112,21 +81,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
 
 
-class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint that also saves the last step when it falls between two saves.
+class FinalStepCheckpoint(Callback):
+    """Save ``last.ckpt`` after the run's last step when that step falls between two periodic saves.
 
     It saves after that step's batch, not at the end of training: by then Lightning
     has closed the epoch, and a run resumed from there would start a new epoch
-    instead of finishing the interrupted one.
+    instead of finishing the interrupted one. Only ``trainer.save_checkpoint`` is
+    used, so every strategy (DDP, FSDP) writes the file its own way.
     """
+
+    def __init__(self, dirpath: PathLike, every_n_steps: int | None) -> None:
+        self.path = Path(dirpath) / LAST
+        self.every_n_steps = every_n_steps
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        final = 0 < trainer.max_steps <= trainer.global_step
-        if final and self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        step = trainer.global_step
+        if not 0 < trainer.max_steps <= step or trainer.sanity_checking:
+            return
+        if self.every_n_steps and step % self.every_n_steps == 0:
+            return  # the periodic save of this very step writes last.ckpt
+        trainer.save_checkpoint(self.path)
 
 
 def checkpoint_callback(dirpath: PathLike, every_n_steps: int | None, *, keep_all: bool = False) -> ModelCheckpoint:
@@ -137,7 +113,7 @@ def checkpoint_callback(dirpath: PathLike, every_n_steps: int | None, *, keep_al
     """
     if every_n_steps is not None and every_n_steps < 1:
         raise ValueError(f"checkpoint_every_n_steps must be >= 1 (or None for once per epoch), got {every_n_steps}")
-    return RunCheckpoint(
+    return ModelCheckpoint(
         dirpath=dirpath,
         filename="step={step:08d}",
         auto_insert_metric_name=False,
@@ -152,12 +128,25 @@ def _strip_prefix(state: dict[str, torch.Tensor], prefix: str = "net.") -> dict[
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def export_forecast_checkpoint(lightning_ckpt_path: PathLike, out_path: PathLike, *, source: str | None = None) -> Path:
-    """One file with model, grid and statistics (``climax_nb.model.save_checkpoint``) from a training checkpoint.
+def _legacy_spec(context: dict[str, Any], ckpt: dict[str, Any], path: Path) -> ForecastSpec:
+    """The spec of a version-1 training checkpoint (an untyped dict: model, grid, sources, leads, optim)."""
+    grid = context.get("grid") or {}
+    if "lon" not in grid:
+        raise ValueError(
+            f"{path} records no grid longitudes: train with ForecastDataModule, or call "
+            "ForecastModule.attach(TrainedOn(...)) before training, so checkpoints know the grid"
+        )
+    sources = context.get("sources") or {}
+    first = next(iter(sources.values()), None)
+    stats = None if first is None else {v: (first["stats"]["mean"][v], first["stats"]["std"][v])
+                                        for v in first["stats"]["mean"]}
+    extra = {"sources": sources, "leads": context.get("leads"), "global_step": int(ckpt.get("global_step", 0)),
+             "epoch": int(ckpt.get("epoch", 0)), "optim": context.get("optim")}
+    return from_legacy("ClimaX", context["model"], make_grid(grid["lat"], grid["lon"]), stats, extra, str(path))
 
-    ``stats`` of the new file are those of ``source`` (default: the first, usually
-    only, source); every source's statistics and variable lists go in ``extra``.
-    """
+
+def training_spec(lightning_ckpt_path: PathLike) -> tuple[ForecastSpec, dict[str, torch.Tensor]]:
+    """The ``ForecastSpec`` and network weights stored in a training checkpoint (either layout)."""
     path = Path(lightning_ckpt_path)
     if not path.is_file():
         raise missing_checkpoint(path)
@@ -165,27 +154,31 @@ def export_forecast_checkpoint(lightning_ckpt_path: PathLike, out_path: PathLike
     context = ckpt.get(CONTEXT_KEY) if isinstance(ckpt, dict) else None
     if not context:
         raise ValueError(f"{path} has no '{CONTEXT_KEY}' entry; it was not saved by ForecastModule")
-    grid = context.get("grid") or {}
-    if "lon" not in grid:
-        raise ValueError(
-            f"{path} records no grid longitudes: train with ForecastDataModule, or call "
-            "ForecastModule.set_forecast_context(...) before training, so checkpoints know the grid"
-        )
-    sources = context.get("sources", {})
-    if source is not None and source not in sources:
-        raise ValueError(f"no source {source!r} in {path}; it has {sorted(sources)}")
-    chosen = sources[source] if source is not None else next(iter(sources.values()), None)
-    stats = None
-    if chosen is not None:
-        stats = {v: (chosen["stats"]["mean"][v], chosen["stats"]["std"][v]) for v in chosen["stats"]["mean"]}
-    model = ClimaX.from_config(ClimaXConfig.from_dict(context["model"]))
-    model.load_state_dict(_strip_prefix(ckpt["state_dict"]))
-    extra = {
-        "sources": sources,
-        "leads": context.get("leads"),
-        "global_step": int(ckpt.get("global_step", 0)),
-        "epoch": int(ckpt.get("epoch", 0)),
-        "optim": context.get("optim"),
-    }
-    lat, lon = np.asarray(grid["lat"], dtype=np.float64), np.asarray(grid["lon"], dtype=np.float64)
-    return save_checkpoint(out_path, model, grid=Grid(lat, lon, grid.get("name", "custom")), stats=stats, extra=extra)
+    if context.get("version") == SPEC_VERSION:
+        if not context.get("spec"):
+            raise ValueError(
+                f"{path} records no grid, statistics or leads: train with ForecastDataModule, or call "
+                "ForecastModule.attach(TrainedOn(...)) before training, so checkpoints carry their forecast spec"
+            )
+        spec = ForecastSpec.from_dict(context["spec"])
+    else:
+        spec = _legacy_spec(context, ckpt, path)
+    return spec, _strip_prefix(ckpt["state_dict"])
+
+
+def export_forecast_checkpoint(lightning_ckpt_path: PathLike, out_path: PathLike, *, source: str | None = None) -> Path:
+    """One forecast checkpoint (weights + ``ForecastSpec``) from a training checkpoint.
+
+    ``source`` makes that training source the default one of the exported file
+    (default: the first, usually only, source); every source stays in the spec.
+    """
+    spec, state = training_spec(lightning_ckpt_path)
+    if source is not None:
+        try:
+            spec = spec.with_source_first(source)
+        except SpecError as err:
+            raise ValueError(f"no source {source!r} in {lightning_ckpt_path}; it has "
+                             f"{[s.name for s in spec.sources]}") from err
+    model = family_of(spec).build(spec)
+    model.load_state_dict(state)
+    return save_forecast_checkpoint(out_path, model, spec)

@@ -21,9 +21,10 @@ from climax_nb.data.pipeline.loader import make_loader
 from climax_nb.data.pipeline.multisource import MultiSourceDataset
 from climax_nb.data.select import select_years
 from climax_nb.data.stats import Normalizer, compute_stats
-from climax_nb.train.module import make_forecast_context
+from climax_nb.forecast.spec import SourceSpec, make_grid
+from climax_nb.train.module import TrainedOn
 from climax_nb.train.resumable import ResumableLoader
-from climax_nb.variables import VARIABLES
+from climax_nb.variables import is_dynamic
 
 #: ClimaX's pretraining lead times: 6 h to 7 days in steps of 6 h.
 PRETRAIN_LEADS: tuple[float, ...] = tuple(float(h) for h in range(6, 169, 6))
@@ -53,7 +54,7 @@ class SplitConfig:
 
 def dynamic_variables(ds: xr.Dataset) -> list[str]:
     """Variables that change in time (the ones a model forecasts)."""
-    return [str(v) for v in ds.data_vars if VARIABLES[str(v)].kind in ("level", "surface")]
+    return [str(v) for v in ds.data_vars if is_dynamic(str(v))]
 
 
 def input_variables(ds: xr.Dataset) -> list[str]:
@@ -113,15 +114,31 @@ class ForecastDataModule(pl.LightningDataModule):
         stream = self._stream(name, self.split.val_years, False)
         return make_loader(stream, batch_size=self.split.batch_size, num_workers=0, drop_last=False)
 
-    def forecast_context(self) -> dict:
-        """Grid, statistics and variable lists per source, for checkpoints (after ``setup``)."""
+    def trained_on(self) -> TrainedOn:
+        """Grid, statistics and variables per source and the leads: what checkpoints record (after ``setup``)."""
         if not self.stats:
             raise RuntimeError("call setup() first: statistics are computed there")
         grid = next(iter(self.sources.values()))
-        variables = {name: self._variables(ds) for name, ds in self.sources.items()}
-        return make_forecast_context(grid["lat"].values, grid["lon"].values, self.stats, variables, self.split.leads)
+        sources = []
+        for name, ds in self.sources.items():
+            inputs, outputs = self._variables(ds)
+            sources.append(SourceSpec(name, self.stats[name], tuple(inputs), tuple(outputs)))
+        return TrainedOn(make_grid(grid["lat"].values, grid["lon"].values), tuple(sources),
+                         tuple(float(h) for h in self.split.leads), time_step_hours(grid))
 
     @property
     def lat(self) -> np.ndarray:
         """The grid's latitudes (all sources share one grid)."""
         return next(iter(self.sources.values()))["lat"].values
+
+    @property
+    def lon(self) -> np.ndarray:
+        """The grid's longitudes."""
+        return next(iter(self.sources.values()))["lon"].values
+
+
+def time_step_hours(ds: xr.Dataset) -> float | None:
+    """The data's time step in hours (None for fewer than two times)."""
+    if "time" not in ds.dims or ds.sizes["time"] < 2:
+        return None
+    return float((ds["time"].values[1] - ds["time"].values[0]) / np.timedelta64(1, "h"))

@@ -7,7 +7,7 @@ normalised space, AdamW with warm-up and cosine decay.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,9 +17,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from climax_nb.data.pipeline.loader import set_loader_epoch
-from climax_nb.data.stats import Normalizer
-from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
-from climax_nb.model import ClimaX, ClimaXConfig
+from climax_nb.forecast.climax import climax_spec
+from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SourceSpec, make_grid
+from climax_nb.grid import Grid
+from climax_nb.model import Box, ClimaX, ClimaXConfig, RegionalClimaX
 from climax_nb.train.checkpointing import CONTEXT_KEY
 from climax_nb.train.loss import cos_lat_weights, lat_weighted_mse
 from climax_nb.train.optim import parameter_groups, warmup_cosine
@@ -32,57 +33,37 @@ FREEZABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-def grid_name(lat: Sequence[float], lon: Sequence[float]) -> str:
-    """The WeatherBench name of a grid ("5.625deg", ...), else "custom"."""
-    for res in WEATHERBENCH_RESOLUTIONS:
-        grid = Grid.weatherbench(res)
-        if grid.matches(np.asarray(lat), np.asarray(lon)):
-            return grid.name
-    return "custom"
+@dataclass(frozen=True)
+class TrainedOn:
+    """What the data promise a checkpoint: the grid, each source's statistics and variables, the leads."""
 
-
-def make_forecast_context(
-    lat: Sequence[float],
-    lon: Sequence[float],
-    stats: Mapping[str, Normalizer],
-    variables: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
-    leads: Sequence[float] | None = None,
-) -> dict[str, Any]:
-    """What a checkpoint needs beyond weights to forecast, as plain lists and dicts.
-
-    ``stats`` and ``variables`` (inputs, outputs) are per source name.
-    """
-    variables = variables or {}
-    sources = {
-        name: {
-            "stats": norm.to_dict(),
-            "inputs": list(variables[name][0]) if name in variables else norm.variables,
-            "outputs": list(variables[name][1]) if name in variables else None,
-        }
-        for name, norm in stats.items()
-    }
-    lat, lon = [float(v) for v in lat], [float(v) for v in lon]
-    return {
-        "grid": {"lat": lat, "lon": lon, "name": grid_name(lat, lon)},
-        "sources": sources,
-        "leads": [float(h) for h in leads] if leads is not None else None,
-    }
+    grid: Grid
+    sources: tuple[SourceSpec, ...]
+    leads: tuple[float, ...]
+    time_step_hours: float | None = None
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW and schedule settings (ClimaX's pretraining values by default)."""
+    """AdamW and schedule settings (ClimaX's pretraining values by default).
+
+    The schedule's length is the trainer's ``max_steps``, its only home: change the
+    number of steps and the cosine decay stretches with it.
+    """
 
     lr: float = 5e-4
     weight_decay: float = 1e-5
     betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = 100
-    max_steps: int = 1000
     warmup_start_factor: float = 0.01
     min_factor: float = 0.01
     freeze: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ValueError(f"optim.lr must be a positive learning rate, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
         unknown = sorted(set(self.freeze) - set(FREEZABLE))
         if unknown:
             raise ValueError(f"cannot freeze {unknown}: choose among {sorted(FREEZABLE)}")
@@ -102,62 +83,91 @@ def freeze_parts(model: torch.nn.Module, parts: Sequence[str]) -> list[str]:
 
 
 class ForecastModule(pl.LightningModule):
-    """ClimaX trained on batches of (x, y, lead_time, variables, out_variables)."""
+    """ClimaX (global, or one region's tokens) trained on batches of (x, y, lead_time, variables, out_variables).
 
-    def __init__(self, model: dict[str, Any], optim: dict[str, Any], lat: Sequence[float]) -> None:
+    ``trained_on`` (set by ``climax_nb.train.run.train``, else taken from a
+    ``ForecastDataModule`` at ``setup``) is what checkpoints record as their
+    ``ForecastSpec``; a regional model (``region``: a box) is scored on the box's cells.
+    """
+
+    def __init__(self, model: dict[str, Any], optim: dict[str, Any], lat: Sequence[float],
+                 lon: Sequence[float] | None = None, region: dict[str, Any] | None = None) -> None:
         super().__init__()
         lat = [float(v) for v in lat]  # Lightning compares init arguments; arrays cannot be compared
+        lon = [float(v) for v in lon] if lon is not None else None
+        optim = {k: v for k, v in dict(optim).items() if k != "max_steps"}  # its home is the trainer now
         # plain dicts and lists only, so checkpoints load with weights_only=True
-        self.save_hyperparameters({"model": dict(model), "optim": dict(optim), "lat": lat})
+        self.save_hyperparameters({"model": dict(model), "optim": optim, "lat": lat, "lon": lon, "region": region})
         self.model_config = ClimaXConfig.from_dict(dict(model))
         self.optim_config = OptimConfig(**optim)
         if len(lat) != self.model_config.img_size[0]:
             raise ValueError(f"{len(lat)} latitudes given for a model with img_size {self.model_config.img_size}")
-        self.net = ClimaX.from_config(self.model_config)
+        self.region = Box(region["name"], tuple(region["lat_range"]), tuple(region["lon_range"])) if region else None
+        weights = cos_lat_weights(np.asarray(lat))
+        if self.region is None:
+            self.net = ClimaX.from_config(self.model_config)
+            self.patches = None
+        else:
+            grid = make_grid(lat, lon) if lon is not None else None
+            self.net = RegionalClimaX.from_config(self.model_config, grid=grid)
+            self.patches = self.net.region(self.region)
+            weights = cos_lat_weights(np.asarray(lat)[self.patches.rows[0] : self.patches.rows[1]])
         self.frozen = freeze_parts(self.net, self.optim_config.freeze)
-        self.register_buffer("lat_weights", cos_lat_weights(np.asarray(lat)), persistent=False)
-        self.forecast_context: dict[str, Any] | None = None
+        self.register_buffer("lat_weights", weights, persistent=False)
+        self.trained_on: TrainedOn | None = None
 
     @classmethod
-    def build(cls, model: ClimaXConfig, optim: OptimConfig, lat: Sequence[float]) -> ForecastModule:
-        """A module from config objects."""
-        return cls(model.to_dict(), asdict(optim), lat)
+    def build(cls, model: ClimaXConfig, optim: OptimConfig, lat: Sequence[float], lon: Sequence[float] | None = None,
+              region: Box | None = None) -> ForecastModule:
+        """A module from config objects (``region``: fine-tune on that box's tokens only)."""
+        box = None if region is None else {"name": region.name, "lat_range": list(region.lat_range),
+                                           "lon_range": list(region.lon_range)}
+        return cls(model.to_dict(), asdict(optim), lat, lon, box)
 
-    def set_forecast_context(self, context: Mapping[str, Any]) -> None:
-        """Grid and statistics to store in checkpoints (``make_forecast_context``); set from the datamodule."""
-        lat, lon = context["grid"]["lat"], context["grid"]["lon"]
-        if (len(lat), len(lon)) != self.model_config.img_size:
+    def attach(self, trained_on: TrainedOn) -> None:
+        """Record the grid, statistics, variables and leads that checkpoints of this module will carry."""
+        if trained_on.grid.shape != self.model_config.img_size:
             raise ValueError(
-                f"the data grid is {len(lat)}x{len(lon)}; the model expects {self.model_config.img_size}"
+                f"the data grid is {trained_on.grid.shape[0]}x{trained_on.grid.shape[1]}; the model expects "
+                f"{self.model_config.img_size}"
             )
-        self.forecast_context = dict(context)
+        self.trained_on = trained_on
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        if hasattr(datamodule, "forecast_context"):
-            self.set_forecast_context(datamodule.forecast_context())
+        if self.trained_on is None and hasattr(datamodule, "trained_on"):
+            self.attach(datamodule.trained_on())
+
+    def forecast_spec(self) -> ForecastSpec | None:
+        """The contract a checkpoint of this module promises (None until ``attach``)."""
+        if self.trained_on is None:
+            return None
+        on = self.trained_on
+        training = {"global_step": int(self.global_step), "epoch": int(self.current_epoch),
+                    "optim": dict(self.hparams["optim"])}
+        return climax_spec(self.net, on.grid, on.sources, trained_leads=on.leads, time_step_hours=on.time_step_hours,
+                           region=self.region, training=training)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # plain lists and dicts: enough to forecast from this file alone, and weights_only-safe
-        context = self.forecast_context or {"grid": {"lat": list(self.hparams["lat"])}}
-        checkpoint[CONTEXT_KEY] = {
-            "version": 1,
-            "model": self.model_config.to_dict(),
-            "optim": dict(self.hparams["optim"]),
-            **context,
-        }
+        spec = self.forecast_spec()
+        checkpoint[CONTEXT_KEY] = {"version": SPEC_VERSION, "spec": None if spec is None else spec.to_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get(CONTEXT_KEY) or {}
-        if self.forecast_context is None and "sources" in saved:
-            self.forecast_context = {key: saved[key] for key in ("grid", "sources", "leads")}
+        if self.trained_on is None and saved.get("version") == SPEC_VERSION and saved.get("spec"):
+            spec = ForecastSpec.from_dict(saved["spec"])
+            self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours)
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        return self.net(batch["x"], batch["lead_time"], list(batch["variables"]), list(batch["out_variables"]))
+        x, lead, ins, outs = batch["x"], batch["lead_time"], list(batch["variables"]), list(batch["out_variables"])
+        if self.patches is None:
+            return self.net(x, lead, ins, outs)
+        return self.net(x, lead, ins, self.patches, outs)
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss and its [V_out] per-variable parts for one batch."""
-        per_var = lat_weighted_mse(self(batch), batch["y"], self.lat_weights, per_variable=True)
+        """The loss and its [V_out] per-variable parts for one batch (on the box's cells for a regional model)."""
+        target = batch["y"] if self.patches is None else self.patches.crop(batch["y"])
+        per_var = lat_weighted_mse(self(batch), target, self.lat_weights, per_variable=True)
         return per_var.mean(), per_var
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
@@ -187,5 +197,18 @@ class ForecastModule(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.optim_config
         optimizer = torch.optim.AdamW(parameter_groups(self.net, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
-        scheduler = warmup_cosine(optimizer, cfg.warmup_steps, cfg.max_steps, cfg.warmup_start_factor, cfg.min_factor)
+        total = self.schedule_steps()
+        if cfg.warmup_steps > total:
+            raise ValueError(
+                f"optim.warmup_steps ({cfg.warmup_steps}) is longer than the run ({total} steps, trainer.max_steps): "
+                "lower --optim.warmup_steps or raise --trainer.max_steps"
+            )
+        scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total, cfg.warmup_start_factor, cfg.min_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def schedule_steps(self) -> int:
+        """The schedule's length: the trainer's ``max_steps`` (or its estimate when the run is bounded by epochs)."""
+        steps = int(self.trainer.max_steps)
+        if steps < 1:
+            steps = int(self.trainer.estimated_stepping_batches)
+        return max(steps, 1)

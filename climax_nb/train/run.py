@@ -1,22 +1,28 @@
 """Pretraining and fine-tuning runs described by one config (YAML + command line).
 
 A run opens its sources, builds (or loads) the model, trains it with Lightning
-and exports a one-file forecast checkpoint (weights, grid, statistics). The
-same function serves ``climax-nb pretrain``, ``climax-nb finetune``, the
-notebooks and the experiment script.
+and exports a one-file forecast checkpoint (weights and ``ForecastSpec``). Each
+config section builds its own object (``ModelSection.build``,
+``DataSection.split``, ``TrainerSection.build``), so every setting has one home:
+the schedule's length is ``trainer.max_steps``. The same function serves
+``climax-nb pretrain``, ``climax-nb finetune``, the notebooks and the experiments.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytorch_lightning as pl
 import xarray as xr
 
 from climax_nb.config import option, save_yaml
-from climax_nb.data.open import open_dataset
-from climax_nb.model import ClimaX, ClimaXConfig, load_checkpoint, load_official_checkpoint, preset
-from climax_nb.model.checkpoint import LoadReport, safe_load, transfer_released
+from climax_nb.data.open import open_source, source_label
+from climax_nb.forecast.checkpoint import FORMAT, LEGACY_FORMAT, load_forecast_checkpoint
+from climax_nb.model import ClimaX, ClimaXConfig, load_official_checkpoint, parse_region, preset
+from climax_nb.model.regional import Box
+from climax_nb.model.released import LoadReport, transfer_released
+from climax_nb.model.safe_load import safe_load
 from climax_nb.train.checkpointing import export_forecast_checkpoint
 from climax_nb.train.datamodule import PRETRAIN_LEADS, ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
@@ -40,6 +46,24 @@ class ModelSection:
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
+    region: str | None = option(
+        None,
+        "fine-tune on one box's tokens only: a name (NorthAmerica, Europe, ...) or 'lat_min,lat_max,lon_min,lon_max'",
+    )
+
+    def build(self, sources: dict[str, xr.Dataset]) -> ClimaXConfig:
+        """The preset with overrides, on the sources' grid, over the sources' variables."""
+        grid = next(iter(sources.values()))
+        names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
+        variables = self.variables or tuple(v for v in VARIABLES if v in names)
+        overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual")
+        changes = {k: getattr(self, k) for k in overridable if getattr(self, k) is not None}
+        img_size = (grid.sizes["lat"], grid.sizes["lon"])
+        return preset(self.preset, variables=tuple(variables), img_size=img_size, **changes)
+
+    def box(self) -> Box | None:
+        """The region to fine-tune on (None: the whole globe)."""
+        return None if self.region is None else parse_region(self.region)
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,16 @@ class DataSection:
     num_workers: int = option(0, "DataLoader worker processes")
     days: int | None = option(None, "simulated days of embedded sources (default: their whole years)")
 
+    def open(self) -> dict[str, xr.Dataset]:
+        """Each source by a short name (``embedded/t31`` -> ``t31``), lazily opened."""
+        return {source_label(spec): open_source(spec, days=self.days) for spec in self.sources}
+
+    def split(self, sources: dict[str, xr.Dataset], seed: int) -> SplitConfig:
+        """Years, variables, leads and batching of this section (training years default to every year)."""
+        years = self.train_years or tuple(sorted({int(y) for ds in sources.values() for y in ds.time.dt.year.values}))
+        return SplitConfig(train_years=years, val_years=self.val_years, inputs=self.inputs, outputs=self.outputs,
+                           leads=self.leads, batch_size=self.batch_size, num_workers=self.num_workers, seed=seed)
+
 
 @dataclass(frozen=True)
 class TrainerSection:
@@ -73,6 +107,15 @@ class TrainerSection:
     resume: str | None = option(None, "resume a stopped run: 'last' or a checkpoint path")
     progress: bool = option(True, "show progress bars")
 
+    def build(self) -> pl.Trainer:
+        """The Lightning trainer of this section (``make_trainer``)."""
+        return make_trainer(
+            self.run_dir, max_steps=self.max_steps, precision=self.precision, accelerator=self.accelerator,
+            devices=_devices(self.devices), strategy=self.strategy, num_nodes=self.num_nodes,
+            log_every_n_steps=self.log_every_n_steps, checkpoint_every_n_steps=self.checkpoint_every_n_steps,
+            seed=self.seed, progress=self.progress,
+        )
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -83,46 +126,27 @@ class RunConfig:
 
 
 def open_sources(data: DataSection) -> dict[str, xr.Dataset]:
-    """Each source by a short name (``embedded/t31`` -> ``t31``), lazily opened."""
-    out = {}
-    for spec in data.sources:
-        name = Path(spec).stem if not spec.startswith("embedded/") else spec.removeprefix("embedded/")
-        if spec.startswith("embedded/"):
-            from climax_nb.data import embedded
-
-            out[name] = embedded.open_source(name, length=data.days)
-        else:
-            out[name] = open_dataset(spec)
-    return out
-
-
-def model_config(section: ModelSection, sources: dict[str, xr.Dataset]) -> ClimaXConfig:
-    """The preset with overrides, on the sources' grid, over the sources' variables."""
-    grid = next(iter(sources.values()))
-    names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
-    variables = section.variables or tuple(v for v in VARIABLES if v in names)
-    overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual")
-    changes = {k: getattr(section, k) for k in overridable}
-    changes = {k: v for k, v in changes.items() if v is not None}
-    img_size = (grid.sizes["lat"], grid.sizes["lon"])
-    return preset(section.preset, variables=tuple(variables), img_size=img_size, **changes)
+    """Each source of ``data`` by its short name, lazily opened."""
+    return data.open()
 
 
 def initialise(net: ClimaX, path: str) -> LoadReport:
-    """Copy weights from ``path`` into ``net`` by variable name (new variables keep fresh rows)."""
+    """Copy weights from ``path`` into ``net`` by variable name (new variables keep fresh rows).
+
+    ``path`` is a forecast checkpoint of ours (either layout) or a released ClimaX file; a
+    regional ``net`` takes a global model's weights as they are (its position embeddings are
+    cut to the box by the patches it selects).
+    """
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no checkpoint to initialise from at {file}")
     raw = safe_load(file)
-    if isinstance(raw, dict) and "model_class" in raw:
-        source = load_checkpoint(file).model
+    if isinstance(raw, dict) and raw.get("format") in (FORMAT, LEGACY_FORMAT):
+        source = load_forecast_checkpoint(file).model
         return transfer_released(net, source.state_dict(), source.variables)
-    _, report = load_official_checkpoint(file, model_cls=type(net), **_arch(net.config))
+    _, report = load_official_checkpoint(file, model_cls=type(net), variables=net.config.variables,
+                                         img_size=net.config.img_size)
     return report
-
-
-def _arch(cfg: ClimaXConfig) -> dict:
-    return {"variables": cfg.variables, "img_size": cfg.img_size}
 
 
 def train(config: RunConfig) -> Path:
@@ -130,40 +154,17 @@ def train(config: RunConfig) -> Path:
     run_dir = Path(config.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(config, run_dir / "config.yaml")
-    sources = open_sources(config.data)
-    d = config.data
-    train_years = d.train_years or tuple(sorted({int(y) for ds in sources.values() for y in ds.time.dt.year.values}))
-    split = SplitConfig(
-        train_years=train_years,
-        val_years=d.val_years,
-        inputs=d.inputs,
-        outputs=d.outputs,
-        leads=d.leads,
-        batch_size=d.batch_size,
-        num_workers=d.num_workers,
-        seed=config.trainer.seed,
-    )
-    datamodule = ForecastDataModule(sources, split)
-    t = config.trainer
-    trainer = make_trainer(
-        run_dir,
-        max_steps=t.max_steps,
-        precision=t.precision,
-        accelerator=t.accelerator,
-        devices=_devices(t.devices),
-        strategy=t.strategy,
-        num_nodes=t.num_nodes,
-        log_every_n_steps=t.log_every_n_steps,
-        checkpoint_every_n_steps=t.checkpoint_every_n_steps,
-        seed=t.seed,
-        progress=t.progress,
-    )
-    optim = replace(config.optim, max_steps=max(config.optim.max_steps, 1))
-    module = ForecastModule.build(model_config(config.model, sources), optim, datamodule.lat)
-    if config.model.init and not t.resume:
+    sources = config.data.open()
+    datamodule = ForecastDataModule(sources, config.data.split(sources, config.trainer.seed))
+    trainer = config.trainer.build()
+    module = ForecastModule.build(config.model.build(sources), config.optim, datamodule.lat, datamodule.lon,
+                                  region=config.model.box())
+    datamodule.setup()
+    module.attach(datamodule.trained_on())
+    if config.model.init and not config.trainer.resume:
         report = initialise(module.net, config.model.init)
         (run_dir / "init_report.txt").write_text(report.summary())
-    trainer.fit(module, datamodule=datamodule, ckpt_path=t.resume)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=config.trainer.resume)
     exported = run_dir / "model.pt"
     if trainer.is_global_zero:
         export_forecast_checkpoint(run_dir / "checkpoints" / "last.ckpt", exported)

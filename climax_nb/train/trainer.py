@@ -15,12 +15,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.strategies import FSDPStrategy, Strategy
 
 from climax_nb.model.blocks import Block
-from climax_nb.train.checkpointing import AtomicCheckpointIO, checkpoint_callback
+from climax_nb.train.checkpointing import AtomicCheckpointIO, FinalStepCheckpoint, checkpoint_callback
 from climax_nb.train.resumable import StepSeed
 
 _GPU_ACCELERATORS = ("gpu", "cuda")
@@ -41,10 +42,13 @@ def resolve_precision(precision: str = "auto", accelerator: str = "auto") -> str
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 
 
-def make_strategy(strategy: str | Strategy) -> str | Strategy:
-    """``"fsdp"`` shards each ViT ``Block`` and saves a full state dict (one file, exportable); others pass."""
+def make_strategy(strategy: str | Strategy, checkpoint_io: AtomicCheckpointIO | None = None) -> str | Strategy:
+    """``"fsdp"`` shards each ViT ``Block`` and saves a full state dict (one file, exportable); others pass.
+
+    ``checkpoint_io`` goes into a strategy built here; a strategy object given by the caller keeps its own.
+    """
     if strategy == "fsdp":
-        return FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full")
+        return FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", checkpoint_io=checkpoint_io)
     return strategy
 
 
@@ -91,12 +95,16 @@ def make_trainer(
     run_dir = Path(run_dir)
     pl.seed_everything(seed, verbose=False)
     checkpoint_dir = run_dir / "checkpoints"
-    chosen = make_strategy(strategy)
+    checkpoint_io = AtomicCheckpointIO(search_dirs=[checkpoint_dir])
+    chosen = make_strategy(strategy, checkpoint_io)
     plugins = list(trainer_kwargs.pop("plugins", []))
-    if getattr(chosen, "_checkpoint_io", None) is None:  # Lightning refuses a second one
-        plugins.append(AtomicCheckpointIO(search_dirs=[checkpoint_dir]))
+    if isinstance(chosen, str):  # a strategy Lightning builds takes the plugin
+        plugins.append(checkpoint_io)
+    elif type(chosen.checkpoint_io) is TorchCheckpointIO:  # a strategy object with Lightning's default I/O
+        chosen.checkpoint_io = checkpoint_io
     loggers = make_loggers(run_dir, tensorboard)
     every = [
+        FinalStepCheckpoint(checkpoint_dir, checkpoint_every_n_steps),
         checkpoint_callback(checkpoint_dir, checkpoint_every_n_steps, keep_all=keep_all_checkpoints),
         LearningRateMonitor(logging_interval="step"),
         StepSeed(seed),

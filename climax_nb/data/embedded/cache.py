@@ -26,24 +26,17 @@ from pathlib import Path
 import xarray as xr
 
 from climax_nb.data.embedded.configs import SourceConfig
+from climax_nb.storage import CACHE_ENV, cache_root
 
 #: Bump when post-processing changes what is written for the same configuration.
 PIPELINE_VERSION = 1
-ENV_VAR = "CLIMAX_NB_CACHE"
+ENV_VAR = CACHE_ENV
 STORE = "data.zarr"
 MANIFEST = "manifest.json"
 SERIES = "global_mean_t.nc"
 #: Zarr v2 with consolidated metadata: opens quickly and with any zarr reader.
 ZARR_FORMAT = 2
 JAX_CACHE = "jax"
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache root: ``cache_dir``, else ``$CLIMAX_NB_CACHE``, else ``~/.cache/climax_nb``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "climax_nb"
 
 
 def source_dir(name: str, cache_dir: str | os.PathLike | None = None) -> Path:

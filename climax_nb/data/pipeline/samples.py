@@ -25,13 +25,13 @@ import numpy as np
 import torch
 import xarray as xr
 
-from climax_nb.data.fields import check_variables, is_constant
+from climax_nb.data.fields import check_variables
 from climax_nb.data.pipeline.pairs import PairIndex, build_pairs
 from climax_nb.data.pipeline.reader import BlockReader, normalised_constants
 from climax_nb.data.pipeline.sharding import epoch_rng
 from climax_nb.data.schema import validate
 from climax_nb.data.stats import Normalizer
-from climax_nb.variables import to_ids
+from climax_nb.variables import is_constant, to_ids
 
 _LEAD_KEY = 1
 

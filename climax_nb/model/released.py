@@ -1,97 +1,36 @@
-"""Checkpoints: released ClimaX files in, our own self-describing files in and out.
+"""Released ClimaX checkpoints (``5.625deg.ckpt``, ``1.40625deg.ckpt``, ...): their layout and how it maps to ours.
 
-Everything is read with ``torch.load(weights_only=True)``: no arbitrary object is ever
-unpickled. Lightning files may hold a few harmless extras (hyper-parameter dicts, numpy
-scalars, paths); exactly those are allow-listed, anything else is refused with a message.
+The released files are Lightning checkpoints whose ``state_dict`` holds ``net.``-prefixed
+keys, older names (``channel_embed``, ``channel_query``, ``channel_agg.*``) and one patch
+embedding per variable. ``canonical_state`` renames them, ``transfer_released`` copies
+them into a model by variable name, ``load_official_checkpoint`` does both from a file.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import pathlib
-import pickle
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
-from climax_nb.grid import Grid
 from climax_nb.model.climax import ClimaX, ClimaXBase
 from climax_nb.model.config import ClimaXConfig
 from climax_nb.model.embed import interpolate_pos_embed
+from climax_nb.model.safe_load import safe_load
 from climax_nb.variables import CLIMAX_DEFAULT_IDS, to_id
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 
-
-# -- safe reading -------------------------------------------------------------------------
-def _allowed_globals() -> dict[str, Any]:
-    core = np._core if hasattr(np, "_core") else np.core
-    allowed: dict[str, Any] = {
-        "numpy.dtype": np.dtype,
-        "numpy.ndarray": np.ndarray,
-        "pathlib.PosixPath": pathlib.PurePosixPath,
-        "pathlib.WindowsPath": pathlib.PureWindowsPath,
-        "argparse.Namespace": argparse.Namespace,
-    }
-    for mod in ("pytorch_lightning.utilities.parsing", "lightning_fabric.utilities.data",
-                "lightning.fabric.utilities.data", "lightning.pytorch.utilities.parsing"):
-        allowed[f"{mod}.AttributeDict"] = dict  # read Lightning's hparams as a plain dict
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[f"{mod}.scalar"] = core.multiarray.scalar
-        allowed[f"{mod}._reconstruct"] = core.multiarray._reconstruct
-    for name in dir(np.dtypes):
-        if name.endswith("DType"):
-            allowed[f"numpy.dtypes.{name}"] = getattr(np.dtypes, name)
-    return allowed
+#: The released ClimaX weights (Nguyen et al. 2023) on the 5.625 degree grid.
+RELEASED_CHECKPOINT_URL = "https://huggingface.co/tungnd/climax/resolve/main/5.625deg.ckpt"
 
 
-#: Fully qualified names a checkpoint may reference beyond torch's own safe set.
-ALLOWED_GLOBALS: dict[str, Any] = _allowed_globals()
-
-
-def _unsafe_globals(path: PathLike) -> list[str] | None:
-    """Names of the non-tensor objects a checkpoint references (None: cannot tell)."""
-    try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # legacy (non-zip) files cannot be inspected
-        return None
-
-
-def safe_load(path: PathLike) -> Any:
-    """``torch.load(weights_only=True)`` plus exactly the allow-listed extras needed."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        error = err
-    needed = _unsafe_globals(path)
-    refused = [g for g in needed if g not in ALLOWED_GLOBALS] if needed is not None else None
-    if refused == []:
-        # The whole (fixed) list: numpy dtypes are built from classes the scan does not name.
-        try:
-            with torch.serialization.safe_globals([(o, g) for g, o in ALLOWED_GLOBALS.items()]):
-                return torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            error = err
-    reason = next((ln.strip() for ln in str(error).splitlines()
-                   if ln.strip().startswith(("Unsupported", "Can only"))), "")
-    raise ValueError(
-        f"{os.fspath(path)} cannot be loaded safely: it needs Python objects "
-        f"{refused or reason or '(unknown: not a zip checkpoint)'} that are not allow-listed "
-        "(climax_nb.model.checkpoint.ALLOWED_GLOBALS). Re-save only the tensors, e.g. "
-        "torch.save({'state_dict': ckpt['state_dict']}, path), in a trusted environment."
-    ) from error
-
-
-# -- released layout ----------------------------------------------------------------------
 _OLD_NAMES = (("channel_embed", "var_embed"), ("channel_query", "var_query"),
               ("channel_agg.", "var_agg."))
 _PER_VAR_TOKEN = re.compile(r"token_embeds\.(\d+)\.proj\.(weight|bias)$")
@@ -326,99 +265,3 @@ def load_official_checkpoint(path: PathLike, *, checkpoint_variables: Sequence[s
     report.renamed = renamed
     log.info("loaded %s\n%s", os.fspath(path), report.summary())
     return model, report
-
-
-# -- our own files ------------------------------------------------------------------------
-FORMAT = "climax_nb.model"
-_PLAIN = (type(None), bool, int, float, str, torch.Tensor)
-
-
-def _check_plain(value: Any, where: str) -> None:
-    if isinstance(value, _PLAIN):
-        return
-    if isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ValueError(f"{where}: keys must be strings, got {k!r}")
-            _check_plain(v, f"{where}[{k!r}]")
-        return
-    raise ValueError(f"{where} is a {type(value).__name__}; checkpoints hold only tensors, "
-                     "numbers, strings, lists and dicts (so they load with weights_only=True)")
-
-
-@dataclass
-class Checkpoint:
-    """Everything needed to forecast: model, grid, normalisation statistics, extras."""
-
-    model: ClimaXBase
-    grid: Grid
-    stats: dict[str, tuple[float, float]] | None
-    extra: dict[str, Any] | None
-
-
-def save_checkpoint(path: PathLike, model: ClimaXBase, *, grid: Grid,
-                    stats: Mapping[str, tuple[float, float]] | None = None,
-                    extra: Mapping[str, Any] | None = None) -> pathlib.Path:
-    """Write model config, weights, grid and statistics atomically (temp file + rename)."""
-    if grid.shape != model.config.img_size:
-        raise ValueError(f"grid {grid.name} is {grid.shape[0]}x{grid.shape[1]}; the model expects "
-                         f"{model.config.img_size[0]}x{model.config.img_size[1]}")
-    stats_out = None
-    if stats is not None:
-        stats_out = {to_id(k): [float(m), float(s)] for k, (m, s) in stats.items()}
-    extra_out = dict(extra) if extra is not None else None
-    _check_plain(extra_out, "extra")
-    payload = {
-        "format": FORMAT,
-        "version": 1,
-        "model_class": type(model).__name__,
-        "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "grid": {"lat": torch.from_numpy(np.asarray(grid.lat, dtype=np.float64)),
-                 "lon": torch.from_numpy(np.asarray(grid.lon, dtype=np.float64)),
-                 "name": grid.name},
-        "stats": stats_out,
-        "extra": extra_out,
-    }
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
-
-
-def load_checkpoint(path: PathLike) -> Checkpoint:
-    """Read a file written by ``save_checkpoint`` (safely) and rebuild the model."""
-    raw = safe_load(path)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)} is not a climax_nb checkpoint (no format={FORMAT!r});"
-                         " for released ClimaX files use load_official_checkpoint")
-    from climax_nb.model.reference import ReferenceClimaX
-    from climax_nb.model.regional import RegionalClimaX
-
-    classes = {c.__name__: c for c in (ClimaX, RegionalClimaX, ReferenceClimaX)}
-    if raw["model_class"] not in classes:
-        raise ValueError(f"unknown model class {raw['model_class']!r}; expected one of "
-                         f"{sorted(classes)}")
-    grid = Grid(raw["grid"]["lat"].numpy(), raw["grid"]["lon"].numpy(), raw["grid"]["name"])
-    cls = classes[raw["model_class"]]
-    kwargs = {"grid": grid} if issubclass(cls, RegionalClimaX) else {}
-    model = cls.from_config(ClimaXConfig.from_dict(raw["config"]), **kwargs)
-    try:
-        model.load_state_dict(raw["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(f"{os.fspath(path)}: weights do not fit the stored config "
-                         f"{raw['config']}: {err}") from err
-    stats = raw["stats"]
-    stats = {k: (float(m), float(s)) for k, (m, s) in stats.items()} if stats is not None else None
-    return Checkpoint(model, grid, stats, raw["extra"])
