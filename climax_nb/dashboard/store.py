@@ -25,6 +25,7 @@ from climax_nb.dashboard.data import Truth, open_truth
 from climax_nb.dashboard.discover import Entry
 from climax_nb.dashboard.errors import DashboardError
 from climax_nb.dashboard.settings import DataSpec, Settings
+from climax_nb.evaluate import on_forecast_grid
 from climax_nb.storage import atomic_write
 
 #: Bump when what is stored changes, so old caches are ignored.
@@ -223,7 +224,8 @@ class ResultStore:
         if len(missing):
             raise DashboardError(f"the data has no truth at {len(missing)} valid time(s) of {entry.label} (first "
                                  f"{missing[0]}); pass --data/--years covering {valid.min()} to {valid.max()}")
-        return truth.data[ids].sel(time=fc["valid_time"]).drop_vars("time").load()
+        verifying = on_forecast_grid(truth.data[ids], fc)  # a regional forecast is shown and scored on its box
+        return verifying.sel(time=fc["valid_time"]).drop_vars("time").load()
 
     @staticmethod
     def _cached(path: Path, make) -> xr.Dataset:

@@ -51,6 +51,7 @@ from climax_nb.data.sources._common import (
     wanted_years,
 )
 from climax_nb.data.sources.lexicons import CLIMAX_NPZ, HOURLY_ACCUMULATIONS, field_id
+from climax_nb.data.stats import Normalizer
 from climax_nb.variables import VARIABLES
 
 HOURS_PER_YEAR = 8760
@@ -228,6 +229,16 @@ def _stats(path: Path) -> xr.Dataset:
         arrays = {vid: npz[key] for key, vid in _key_ids(npz.files).items() if key not in HOURLY_ACCUMULATIONS}
     units = {vid: {"units": VARIABLES[vid].units} for vid in arrays}
     return xr.Dataset({vid: xr.DataArray(np.asarray(a).reshape(()), attrs=units[vid]) for vid, a in arrays.items()})
+
+
+def read_normalization(mean_npz: str | Path, std_npz: str | Path) -> Normalizer:
+    """ClimaX's ``normalize_mean.npz`` and ``normalize_std.npz`` as a ``Normalizer`` over registry ids."""
+    mean, std = (_stats(Path(p)) for p in (mean_npz, std_npz))
+    shared = [v for v in mean.data_vars if v in std.data_vars]
+    if not shared:
+        raise ValueError(f"{mean_npz} and {std_npz} share no variable this package knows; expected keys such as "
+                         "geopotential_500, 2m_temperature, land_sea_mask")
+    return Normalizer({v: float(mean[v]) for v in shared}, {v: float(std[v]) for v in shared})
 
 
 def read_climax_stats(root: str | Path, split: str = "train") -> ClimaxStats:
