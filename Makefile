@@ -1,5 +1,7 @@
-# Entry points: `make demo` runs the main job, `make test` runs the test suite, `make test-fast` its quick tier.
-# Each creates the virtual environment it needs on first use and does its own set-up.
+# Entry points: `make demo` runs the main job; `make test` runs everything CI runs (lint, the whole
+# test suite, the book built from the notebooks the suite executed); `make test-fast` the quick tier;
+# `make book` renders the executed notebooks. Each creates the virtual environment it needs on first use
+# and does its own set-up.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.climax_nb-installed
@@ -12,10 +14,13 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 JCM_SPEC ?= jcm==3.0.0
 DEMO_ARGS ?=
+XDIST ?= -n 2 --dist loadfile
 # The slow groups (markers in pyproject.toml) that `make test-fast` leaves out.
 FAST_MARKERS := not gcm and not notebooks and not browser and not ddp
+# Executed notebooks the book is built from; the notebook test writes them (tests/conftest.py).
+BOOK_NOTEBOOKS := book/notebooks
 
-.PHONY: env demo test test-fast lint chromium clean-env
+.PHONY: env demo test test-fast lint chromium book book-html clean-env
 
 env: $(STAMP)
 
@@ -36,14 +41,27 @@ chromium:
 
 test: env chromium
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --dist loadfile --durations=15
+	rm -rf $(BOOK_NOTEBOOKS)
+	CLIMAX_NB_KEEP_EXECUTED=$(BOOK_NOTEBOOKS) $(PY) -m pytest $(XDIST) --durations=15
+	$(PY) book/build.py
 
 test-fast: env
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 --dist loadfile -m "$(FAST_MARKERS)"
+	$(PY) -m pytest $(XDIST) -m "$(FAST_MARKERS)"
 
 lint: env
 	$(PY) -m ruff check .
+
+# Executes every notebook in the fast setting (the notebook test), then builds book/_build/html.
+# Set CLIMAX_NB_CACHE to reuse a cache of simulated data and tutorial models.
+book: env
+	rm -rf $(BOOK_NOTEBOOKS)
+	CLIMAX_NB_KEEP_EXECUTED=$(BOOK_NOTEBOOKS) $(PY) -m pytest -q -p no:cacheprovider tests/test_notebooks.py -k runs_in_fast_setting
+	$(PY) book/build.py
+
+# The book from the notebooks executed last (by `make test` or `make book`), without executing anything.
+book-html: env
+	$(PY) book/build.py
 
 clean-env:
 	rm -rf $(VENV)

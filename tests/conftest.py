@@ -1,6 +1,15 @@
-"""Shared fixtures: small canonical datasets made in the test."""
+"""Shared fixtures: small canonical datasets made in the test.
+
+With ``CLIMAX_NB_KEEP_EXECUTED=<folder>`` set, every tutorial notebook that a test executes
+(``tests/test_notebooks.py``) is also written, with its outputs, to ``<folder>/<name>.ipynb``
+once it ran without error: the book (``make book``, ``book/README.md``) is built from those
+copies, so the notebooks are executed once for both the test and the book.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,3 +66,41 @@ def offline(monkeypatch):
     monkeypatch.delenv("CARTOPY_DATA_DIR", raising=False)
     monkeypatch.setitem(cartopy.config, "pre_existing_data_dir", Path(""))
     monkeypatch.setattr(cartopy.feature, "_NATURAL_EARTH_GEOM_CACHE", {})
+
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _cell_sources(nb) -> tuple[str, ...]:
+    return tuple(cell.source for cell in nb.cells)
+
+
+def _keep_executed_notebooks(folder: Path) -> None:
+    """Wrap ``nbclient.NotebookClient.execute`` to save each executed tutorial notebook in ``folder``."""
+    import nbclient
+    import nbformat
+
+    sources = {_cell_sources(nbformat.read(path, as_version=4)): path.name
+               for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))}
+    execute = nbclient.NotebookClient.execute
+    if getattr(execute, "keeps_notebooks_in", None) == folder:
+        return
+
+    def execute_and_keep(self, *args, **kwargs):
+        result = execute(self, *args, **kwargs)  # raises on a failing cell: nothing is kept
+        name = sources.get(_cell_sources(self.nb))
+        if name is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / f".{name}.partial"
+            nbformat.write(self.nb, partial)
+            partial.replace(folder / name)
+        return result
+
+    execute_and_keep.keeps_notebooks_in = folder
+    nbclient.NotebookClient.execute = execute_and_keep
+
+
+def pytest_configure(config):
+    folder = os.environ.get("CLIMAX_NB_KEEP_EXECUTED")
+    if folder:
+        _keep_executed_notebooks(Path(folder).resolve())
