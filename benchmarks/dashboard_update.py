@@ -118,11 +118,11 @@ def main() -> None:
         model, data = known.checkpoint, known.data or "embedded/reanalysis"
     from bokeh.document import Document
 
-    from climax_nb.dashboard.options import page_parser
+    from climax_nb.dashboard.options import page_options
     from climax_nb.dashboard.serve import dashboard_from_argv
 
     argv = ["--checkpoint", model, "--data", data, "--search", str(folder / "none"), *rest]
-    if known.checkpoint is None and page_parser().parse_known_args(argv)[0].cache is None:
+    if known.checkpoint is None and page_options(argv).cache is None:
         argv += ["--cache", str(folder / "cache")]  # the tiny results stay out of the user's cache
     start = time.perf_counter()
     app = dashboard_from_argv(argv)

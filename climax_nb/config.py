@@ -1,9 +1,13 @@
 """Frozen dataclass configs that read YAML and take every field as a command-line option.
 
-A run is described by nested frozen dataclasses. ``from_dict`` builds one from
-YAML (unknown keys are refused, naming the known ones), ``add_options`` turns
-every leaf field into ``--section.field`` with the field's ``help`` metadata,
-and ``apply_options`` lays the command-line values over the YAML ones.
+Every ``climax-nb`` subcommand is described by a frozen dataclass (a run by nested
+ones). ``from_dict`` builds one from YAML (unknown keys are refused, naming the
+known ones), ``add_options`` turns every leaf field into ``--section.field`` (top
+level fields also as ``--field-name``) with the field's ``help`` metadata; tuples
+take several values (``--leads 6 24`` or ``--leads '[6, 24]'``, repeated options
+add up), booleans may stand alone (``--force``). ``apply_options`` lays the
+command-line values over a config, ``parse_options`` builds one from them alone,
+and ``to_args`` writes a config back as arguments.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse
     if isinstance(default, list | dict | set):
         raise TypeError("use tuples for sequence defaults so configs stay immutable")
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+def required(help: str) -> Any:  # noqa: A002 - mirrors argparse
+    """A dataclass field without a default: a required option on the command line."""
+    return dataclasses.field(metadata={"help": help})
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -122,29 +131,83 @@ def _leaves(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, A
     return out
 
 
+def _is_tuple(tp: Any) -> bool:
+    inner = [a for a in typing.get_args(tp) if a is not type(None)]
+    return typing.get_origin(tp) is tuple or any(typing.get_origin(a) is tuple for a in inner)
+
+
+def _is_bool(tp: Any) -> bool:
+    return tp is bool or (typing.get_origin(tp) in (typing.Union, types.UnionType) and bool in typing.get_args(tp))
+
+
 def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add ``--a.b`` for every leaf field of ``cls``; values are parsed as YAML scalars or lists."""
     for dotted, f, tp in _leaves(cls):
         default = f.default if f.default is not dataclasses.MISSING else "required"
         kind = getattr(tp, "__name__", str(tp)).replace("typing.", "")
+        names = [f"--{dotted}"]
+        if "." not in dotted and "_" in dotted:
+            names.append(f"--{dotted.replace('_', '-')}")
+        extra: dict[str, Any] = {}
+        if _is_tuple(tp):
+            extra = {"nargs": "+", "action": "extend"}
+        elif _is_bool(tp):
+            extra = {"nargs": "?", "const": "true"}
         parser.add_argument(
-            f"--{dotted}",
+            *names,
             dest=f"opt:{dotted}",
             default=argparse.SUPPRESS,
+            required=f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
             metavar=kind.upper() if kind in ("int", "float", "str", "bool") else "VALUE",
-            help=f"{f.metadata.get('help', '')} (default: {default}; lists as '[a, b]')",
+            help=f"{f.metadata.get('help', '')} (default: {default}; lists as 'a b' or '[a, b]')",
+            **extra,
         )
+
+
+def _value(raw: Any) -> Any:
+    """A command-line value as YAML: one string, or the strings of a many-valued option."""
+    if isinstance(raw, list):
+        if len(raw) == 1:
+            return yaml.safe_load(raw[0])
+        return [yaml.safe_load(v) for v in raw]
+    return yaml.safe_load(raw)
+
+
+def _overlay(data: dict[str, Any], args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    known = {dotted for dotted, _, _ in _leaves(cls)}
+    for key, raw in vars(args).items():
+        if not key.startswith("opt:") or key.removeprefix("opt:") not in known:
+            continue  # another config's option on the same command line
+        *parents, leaf = key.removeprefix("opt:").split(".")
+        node = data
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = _value(raw)
+    return data
 
 
 def apply_options(config: T, args: argparse.Namespace) -> T:
     """``config`` with every ``--a.b`` given on the command line laid over it."""
-    data = to_dict(config)
-    for key, raw in vars(args).items():
-        if not key.startswith("opt:"):
+    return from_dict(type(config), _overlay(to_dict(config), args, type(config)))
+
+
+def parse_options(cls: type[T], args: argparse.Namespace) -> T:
+    """A ``cls`` from the command-line options alone (defaults for the rest)."""
+    return from_dict(cls, _overlay({}, args, cls), "the command line")
+
+
+def to_args(config: Any) -> list[str]:
+    """The leaf fields of ``config`` that differ from their defaults, as command-line arguments."""
+    out: list[str] = []
+    for dotted, f, _ in _leaves(type(config)):
+        value: Any = config
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if f.default is not dataclasses.MISSING and value == f.default:
             continue
-        *parents, leaf = key.removeprefix("opt:").split(".")
-        node = data
-        for p in parents:
-            node = node[p]
-        node[leaf] = yaml.safe_load(raw)
-    return from_dict(type(config), data)
+        if isinstance(value, tuple | list):
+            out += [f"--{dotted}", *(yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+                                     for v in value)]
+        else:
+            out += [f"--{dotted}", yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()]
+    return out

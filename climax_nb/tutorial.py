@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 import xarray as xr
 
-from climax_nb import storage, workflow
+from climax_nb import defaults, storage, workflow
 from climax_nb.train.run import train
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Setting:
         """Short hash of the configs' text and this setting: a new key means new models."""
         digest = hashlib.sha256(repr((self.days, self.steps_scale, self.seed)).encode())
         for name in (PRETRAIN_CONFIG, FINETUNE_CONFIG):
-            digest.update((workflow.CONFIGS / f"{name}.yaml").read_bytes())
+            digest.update((defaults.CONFIGS / f"{name}.yaml").read_bytes())
         return digest.hexdigest()[:10]
 
 
@@ -185,7 +185,7 @@ def reanalysis(split: Literal["train", "test"], setting: Setting | None = None) 
     setting = setting or current_setting()
     if setting.days is not None:  # a short run has one partial year: train and test share it
         return embedded.open_source("reanalysis", length=setting.days, progress=False)
-    years = workflow.REANALYSIS_TRAIN if split == "train" else workflow.REANALYSIS_TEST
+    years = defaults.REANALYSIS_TRAIN if split == "train" else defaults.REANALYSIS_TEST
     return embedded.open_source("reanalysis", years=list(years), progress=False)
 
 
@@ -193,7 +193,7 @@ def climatology_years(setting: Setting | None = None) -> list[int]:
     """Years whose climatology is the baseline: the training years (the one partial year when fast)."""
     setting = setting or current_setting()
     if setting.days is None:
-        return list(workflow.REANALYSIS_TRAIN)
+        return list(defaults.REANALYSIS_TRAIN)
     return sorted({int(y) for y in reanalysis("train", setting).time.dt.year.values})
 
 
@@ -205,7 +205,7 @@ def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr
     """Scorecard of ``stage``'s forecast of the test period, persistence and climatology (made on first use).
 
     The main job's own step (``workflow.forecast_and_score``): initial times every 24 h,
-    leads ``workflow.EVAL_LEADS``, RMSE and ACC.
+    leads ``defaults.EVAL_LEADS``, RMSE and ACC.
     """
     setting = setting or current_setting()
     out = _scores_dir(stage, setting)
@@ -218,7 +218,7 @@ def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr
 
 
 def test_forecast(stage: Stage = "finetune", setting: Setting | None = None) -> xr.Dataset:
-    """The forecast behind ``test_scores(stage)``: test period, leads ``workflow.EVAL_LEADS``."""
+    """The forecast behind ``test_scores(stage)``: test period, leads ``defaults.EVAL_LEADS``."""
     from climax_nb.forecast import open_forecast
 
     setting = setting or current_setting()

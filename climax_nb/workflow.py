@@ -14,11 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from climax_nb.config import load_yaml
+from climax_nb.defaults import CONFIGS, EVAL_LEADS, REANALYSIS_TEST, REANALYSIS_TRAIN
 from climax_nb.train.run import RunConfig, train
-
-CONFIGS = Path(__file__).resolve().parent / "configs"
-REANALYSIS_TRAIN, REANALYSIS_VAL, REANALYSIS_TEST = (2000, 2001), (2002,), (2003,)
-EVAL_LEADS: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0)
 
 
 @dataclass

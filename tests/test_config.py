@@ -5,7 +5,18 @@ from dataclasses import dataclass
 
 import pytest
 
-from climax_nb.config import add_options, apply_options, from_dict, load_yaml, option, save_yaml, to_dict
+from climax_nb.config import (
+    add_options,
+    apply_options,
+    from_dict,
+    load_yaml,
+    option,
+    parse_options,
+    required,
+    save_yaml,
+    to_args,
+    to_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -68,3 +79,38 @@ def test_command_line_options_override_and_explain(capsys):
 def test_list_defaults_are_refused():
     with pytest.raises(TypeError, match="tuples"):
         option([1], "a list")
+
+
+@dataclass(frozen=True)
+class Command:
+    path: str = required("input file")
+    leads: tuple[float, ...] = option((6.0,), "lead times")
+    batch_size: int = option(8, "batch size")
+    show: bool = option(False, "show it")
+
+
+def _parse(cls, argv):
+    parser = argparse.ArgumentParser()
+    add_options(parser, cls)
+    return parser.parse_args(argv)
+
+
+def test_one_option_system_takes_lists_aliases_and_flags():
+    spaced = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "6", "24", "--batch-size", "2",
+                                                     "--show"]))
+    assert spaced == Command("a.nc", (6.0, 24.0), 2, True)
+    yaml_list = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "[6, 24]", "--batch_size", "2",
+                                                        "--show", "true"]))
+    assert yaml_list == spaced
+    repeated = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "6", "--leads", "24"]))
+    assert repeated.leads == (6.0, 24.0) and repeated.show is False
+    assert to_args(spaced) == ["--path", "a.nc", "--leads", "6.0", "24.0", "--batch_size", "2", "--show", "true"]
+    assert parse_options(Command, _parse(Command, to_args(spaced))) == spaced
+    nested = apply_options(Outer(), _parse(Outer, ["--inner.years", "2001", "2002", "--fast"]))
+    assert nested.inner.years == (2001, 2002) and nested.fast is True
+
+
+def test_required_options_are_named(capsys):
+    with pytest.raises(SystemExit):
+        _parse(Command, ["--leads", "6"])
+    assert "the following arguments are required: --path" in capsys.readouterr().err

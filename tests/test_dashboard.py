@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +9,7 @@ import xarray as xr
 
 from climax_nb.dashboard import DashboardError, DataSpec, ResultStore, entries, find_entries
 from climax_nb.dashboard.discover import Entry
-from climax_nb.dashboard.options import add_options, add_server_options, page_args, page_parser, settings_of
+from climax_nb.dashboard.options import PageOptions, ServerOptions, page_options
 from climax_nb.forecast import save_forecast
 from tests.dashboard_helpers import SETTINGS, write_tiny
 
@@ -243,21 +241,22 @@ def test_a_forecast_that_is_all_nan_is_named_in_the_page(tiny, results, tmp_path
 
 def test_options_round_trip_and_loopback_default():
     from climax_nb.cli import build_parser
+    from climax_nb.config import parse_options
     from climax_nb.dashboard.serve import serve_argv
 
     args = build_parser().parse_args(["dashboard", "--checkpoint", "a/model.pt", "--checkpoint", "b.pt",
                                       "--data", "d.nc", "--years", "2003", "--leads", "6", "24", "--variable", "z500"])
-    assert args.address == "127.0.0.1" and args.port is None and args.show is False
-    again = page_parser().parse_args(page_args(args))
-    for name in ("checkpoint", "forecast", "data", "years", "leads", "variable", "inits", "every", "projection"):
-        assert getattr(again, name) == getattr(args, name), name
-    data, settings = settings_of(again)
+    page, server = parse_options(PageOptions, args), parse_options(ServerOptions, args)
+    assert server.address == "127.0.0.1" and server.port is None and server.show is False
+    assert page.checkpoint == ("a/model.pt", "b.pt") and page.leads == (6.0, 24.0)
+    again = page_options(page.to_args())
+    assert again == page
+    data, settings = again.settings()
     assert data == DataSpec("d.nc", (2003,)) and settings.leads == (6.0, 24.0)
-    argv = serve_argv(args, 5999, page_args(args))
+    argv = serve_argv(server, 5999, page.to_args())
     assert argv[:2] == ["panel", "serve"] and argv[argv.index("--address") + 1] == "127.0.0.1"
-    assert "127.0.0.1:5999" in argv and argv[argv.index("--args") + 1:] == page_args(args)
-    parser = argparse.ArgumentParser()
-    add_options(parser)
-    add_server_options(parser)
-    with pytest.raises(SystemExit):
-        settings_of(parser.parse_args(["--inits", "0"]))
+    assert "127.0.0.1:5999" in argv and argv[argv.index("--args") + 1:] == page.to_args()
+    shown = parse_options(ServerOptions, build_parser().parse_args(["dashboard", "--show", "--port", "7000"]))
+    assert shown.show is True and shown.port == 7000
+    with pytest.raises(ValueError, match="--inits must be at least 1"):
+        page_options(["--inits", "0"])

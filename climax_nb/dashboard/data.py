@@ -63,7 +63,7 @@ def open_truth(spec: DataSpec) -> Truth:
     have = _years(everything)
     years, clim_years = spec.years, spec.clim_years
     if spec.path == f"{EMBEDDED}reanalysis" and spec.days is None:
-        from climax_nb.workflow import REANALYSIS_TEST, REANALYSIS_TRAIN
+        from climax_nb.defaults import REANALYSIS_TEST, REANALYSIS_TRAIN
 
         if years is None and set(REANALYSIS_TEST) <= set(have):
             years = REANALYSIS_TEST

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from climax_nb.dashboard.options import DEFAULT_PORT, page_args, page_parser, search_roots, settings_of
+from climax_nb.config import parse_options
+from climax_nb.dashboard.options import DEFAULT_PORT, PageOptions, ServerOptions, page_options
 
 PAGE = Path(__file__).resolve().parent / "pages" / "dashboard.py"
 
@@ -24,10 +25,11 @@ def dashboard_from_argv(argv: Sequence[str]):
     from climax_nb.dashboard.app import extensions, make_dashboard
 
     extensions()
-    args = page_parser().parse_args(list(argv))
-    data, settings = settings_of(args)
-    return make_dashboard(args.checkpoint, args.forecast, data=data, settings=settings, search=search_roots(args),
-                          cache_dir=args.cache, variable=args.variable, projection=args.projection)
+    opts = page_options(list(argv))
+    data, settings = opts.settings()
+    return make_dashboard(list(opts.checkpoint), list(opts.forecast), data=data, settings=settings,
+                          search=opts.search_roots(), cache_dir=opts.cache, variable=opts.variable,
+                          projection=opts.projection)
 
 
 def page_from_argv(argv: Sequence[str]):
@@ -47,30 +49,30 @@ def free_port(address: str, preferred: int = DEFAULT_PORT) -> int:
     raise OSError(f"no free port on {address}")
 
 
-def serve_argv(args: argparse.Namespace, port: int, page_options: Sequence[str]) -> list[str]:
+def serve_argv(server: ServerOptions, port: int, page_args: Sequence[str]) -> list[str]:
     """``panel serve`` arguments for the page on ``address:port``."""
-    hosts = {f"{args.address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *args.allow_websocket_origin}
-    argv = ["panel", "serve", str(PAGE), "--address", args.address, "--port", str(port)]
+    hosts = {f"{server.address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}", *server.allow_websocket_origin}
+    argv = ["panel", "serve", str(PAGE), "--address", server.address, "--port", str(port)]
     for host in sorted(hosts):
         argv += ["--allow-websocket-origin", host]
-    if args.show:
+    if server.show:
         argv.append("--show")
-    return [*argv, "--args", *page_options]
+    return [*argv, "--args", *page_args]
 
 
-def warm(args: argparse.Namespace) -> None:
+def warm(page: PageOptions) -> None:
     """Compute (or read) the first entry's results before the first visitor arrives."""
     from climax_nb.dashboard.app import shared_store
     from climax_nb.dashboard.discover import entries
     from climax_nb.dashboard.errors import DashboardError
 
-    data, settings = settings_of(args)
-    found = entries(args.checkpoint, args.forecast, search_roots(args))
+    data, settings = page.settings()
+    found = entries(list(page.checkpoint), list(page.forecast), page.search_roots())
     if not found:
         return
     print(f"preparing {found[0].label} ...", flush=True)
     try:
-        shared_store(data, settings, args.cache).get(found[0])
+        shared_store(data, settings, page.cache).get(found[0])
     except DashboardError as err:
         print(f"the page will show: {err}", flush=True)
 
@@ -79,11 +81,12 @@ def serve(args: argparse.Namespace) -> int:
     """Run ``panel serve`` in this process (same process id) until interrupted."""
     from panel.command import main as panel_main
 
-    port = args.port if args.port is not None else free_port(args.address)
-    warm(args)
-    print(f"dashboard: http://{args.address}:{port}/dashboard", flush=True)
+    page, server = parse_options(PageOptions, args), parse_options(ServerOptions, args)
+    port = server.port if server.port is not None else free_port(server.address)
+    warm(page)
+    print(f"dashboard: http://{server.address}:{port}/dashboard", flush=True)
     saved = sys.argv
-    sys.argv = serve_argv(args, port, page_args(args))
+    sys.argv = serve_argv(server, port, page.to_args())
     try:
         panel_main()
     finally:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from climax_nb.defaults import EVAL_LEADS
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -28,7 +30,7 @@ class DataSpec:
 class Settings:
     """How much to forecast: lead times (hours), how many initial times, how far apart, which mode."""
 
-    leads: tuple[float, ...] = (6.0, 24.0, 72.0, 120.0)
+    leads: tuple[float, ...] = EVAL_LEADS
     n_inits: int = 8
     every_hours: float = 24.0
     mode: str = "auto"

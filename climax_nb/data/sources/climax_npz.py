@@ -232,13 +232,23 @@ def _stats(path: Path) -> xr.Dataset:
 
 
 def read_normalization(mean_npz: str | Path, std_npz: str | Path) -> Normalizer:
-    """ClimaX's ``normalize_mean.npz`` and ``normalize_std.npz`` as a ``Normalizer`` over registry ids."""
-    mean, std = (_stats(Path(p)) for p in (mean_npz, std_npz))
-    shared = [v for v in mean.data_vars if v in std.data_vars]
+    """ClimaX's ``normalize_mean.npz`` and ``normalize_std.npz`` as a ``Normalizer`` over registry ids.
+
+    ``lattitude`` (the latitude input, no data variable of a dataset) becomes the id ``lat``.
+    """
+    tables = []
+    for path in (Path(mean_npz), Path(std_npz)):
+        values = {str(v): float(a) for v, a in _stats(path).data_vars.items()}
+        with open_file(path, np.load) as npz:
+            if "lattitude" in npz.files:
+                values["lat"] = float(np.asarray(npz["lattitude"]).reshape(-1)[0])
+        tables.append(values)
+    mean, std = tables
+    shared = [v for v in mean if v in std]
     if not shared:
         raise ValueError(f"{mean_npz} and {std_npz} share no variable this package knows; expected keys such as "
                          "geopotential_500, 2m_temperature, land_sea_mask")
-    return Normalizer({v: float(mean[v]) for v in shared}, {v: float(std[v]) for v in shared})
+    return Normalizer({v: mean[v] for v in shared}, {v: std[v] for v in shared})
 
 
 def read_climax_stats(root: str | Path, split: str = "train") -> ClimaxStats:
