@@ -1,32 +1,25 @@
-"""Models, forecasts and scores that the tutorial notebooks share: trained once, cached, reused.
+"""What the tutorial notebooks share: the cached runs, the test period's forecasts and scores.
 
 The notebooks need a pretrained, a fine-tuned and a from-scratch model, and the
-fine-tuned model's forecast of the test period. Training them takes minutes to
-tens of minutes on a CPU, so each is made the first time a notebook asks for it,
-by the same code as the command line's main job (``climax_nb.workflow``), with
-Lightning's progress bar, and later calls return the cached file at once.
+fine-tuned model's forecast of the test period. They are the main job's own runs
+(``climax_nb.runs``): trained the first time anyone asks for them, by
+``climax-nb demo`` or by a notebook, and read back afterwards.
 
 Two settings never mix:
 
 - ``default``: the packaged ``pretrain-compact`` and ``finetune-compact`` configs
-  on the whole embedded years (reanalysis test year 2003);
+  on the whole embedded years (reanalysis test year 2003), the main job's setting;
 - ``fast`` (``CLIMAX_NB_FAST=1``): ``FAST_DAYS`` simulated days and
   ``FAST_STEPS_SCALE`` of the training budgets, to check the notebooks in
   minutes (the models then learn next to nothing).
 
-Layout: ``<cache root>/tutorial/<setting>-<key>/{runs/<stage>/model.pt,
-scores/<stage>/...}``, where the cache root is the data's (``$CLIMAX_NB_CACHE``
-or ``~/.cache/climax_nb``) and ``key`` hashes the configs and the setting, so a
-changed config trains anew instead of reusing stale weights.
+Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
@@ -34,8 +27,8 @@ from typing import TYPE_CHECKING, Literal
 
 import xarray as xr
 
-from climax_nb import defaults, storage, workflow
-from climax_nb.train.run import train
+from climax_nb import defaults, runs, workflow
+from climax_nb.runs import Setting, Stage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,29 +40,10 @@ FAST_ENV = "CLIMAX_NB_FAST"
 FAST_DAYS = 12
 #: Fast setting: a hundredth of the training budgets (the minimum of 2 steps per run).
 FAST_STEPS_SCALE = 0.01
-PRETRAIN_CONFIG, FINETUNE_CONFIG = "pretrain-compact", "finetune-compact"
-Stage = Literal["pretrain", "finetune", "scratch"]
 
-
-@dataclass(frozen=True)
-class Setting:
-    """How much data and training the tutorial's models get."""
-
-    name: str
-    days: int | None  # simulated days of every embedded source (None: whole years)
-    steps_scale: float  # scale of the packaged training budgets
-    seed: int = 0
-
-    def key(self) -> str:
-        """Short hash of the configs' text and this setting: a new key means new models."""
-        digest = hashlib.sha256(repr((self.days, self.steps_scale, self.seed)).encode())
-        for name in (PRETRAIN_CONFIG, FINETUNE_CONFIG):
-            digest.update((defaults.CONFIGS / f"{name}.yaml").read_bytes())
-        return digest.hexdigest()[:10]
-
-
-FAST = Setting("fast", FAST_DAYS, FAST_STEPS_SCALE)
-DEFAULT = Setting("default", None, 1.0)
+FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE, name="fast")
+#: The main job's own setting (``climax-nb demo``), so the notebooks reuse its runs.
+DEFAULT = Setting()
 
 
 def current_setting() -> Setting:
@@ -78,66 +52,38 @@ def current_setting() -> Setting:
 
 
 def tutorial_dir(setting: Setting | None = None) -> Path:
-    """The folder of one setting's models and forecasts, under the data's cache root."""
-    setting = setting or current_setting()
-    return storage.cache_root() / "tutorial" / f"{setting.name}-{setting.key()}"
-
-
-def _run_dir(stage: Stage, setting: Setting) -> Path:
-    return tutorial_dir(setting) / "runs" / stage
+    """The folder of one setting's runs and forecasts, under the cache root."""
+    return runs.setting_dir(setting or current_setting())
 
 
 def is_cached(stage: Stage, setting: Setting | None = None) -> bool:
     """True when the model of ``stage`` exists in ``setting``'s cache (asking for it will not train)."""
-    return (_run_dir(stage, setting or current_setting()) / "model.pt").is_file()
+    return runs.is_cached(stage, setting or current_setting())
 
 
 def training_config(stage: Stage, setting: Setting | None = None) -> RunConfig:
-    """The run config of ``stage`` in ``setting``: a packaged config scaled by ``workflow.run_config``."""
-    setting = setting or current_setting()
-    init = str(_run_dir("pretrain", setting) / "model.pt") if stage == "finetune" else None
-    config = PRETRAIN_CONFIG if stage == "pretrain" else FINETUNE_CONFIG
-    cfg = workflow.run_config(config, _run_dir(stage, setting), steps_scale=setting.steps_scale, days=setting.days,
-                              init=init, seed=setting.seed)
-    if cfg.trainer.max_steps < cfg.trainer.log_every_n_steps:  # a few steps: log each, so the loss can be drawn
-        cfg = replace(cfg, trainer=replace(cfg.trainer, log_every_n_steps=1))
-    return cfg
-
-
-def _train(stage: Stage, setting: Setting) -> Path:
-    """Train one stage through the main job's configs, unless its exported model exists."""
-    run_dir = _run_dir(stage, setting)
-    exported = run_dir / "model.pt"
-    if exported.is_file():
-        return exported
-    if stage == "finetune":
-        pretrained_model(setting)
-    if run_dir.exists():  # an interrupted run: start it again cleanly
-        shutil.rmtree(run_dir)
-    print(f"training the {stage} model once ({setting.name} setting); later calls reuse {exported}")
-    return train(training_config(stage, setting))
+    """The run config of ``stage`` in ``setting`` (``climax_nb.runs.training_config``)."""
+    return runs.training_config(stage, setting or current_setting())
 
 
 def pretrained_model(setting: Setting | None = None) -> Path:
     """The compact model pretrained on the three embedded pretraining sources (trained on first use)."""
-    return _train("pretrain", setting or current_setting())
+    return model("pretrain", setting)
 
 
 def finetuned_model(setting: Setting | None = None) -> Path:
     """The pretrained model fine-tuned on the reanalysis's training years (trained on first use)."""
-    return _train("finetune", setting or current_setting())
+    return model("finetune", setting)
 
 
 def scratch_model(setting: Setting | None = None) -> Path:
     """The same fine-tuning from random weights, same budget and seed (trained on first use)."""
-    return _train("scratch", setting or current_setting())
+    return model("scratch", setting)
 
 
 def model(stage: Stage, setting: Setting | None = None) -> Path:
     """The checkpoint of ``stage``: ``pretrain``, ``finetune`` or ``scratch``."""
-    if stage not in ("pretrain", "finetune", "scratch"):
-        raise ValueError(f"unknown stage {stage!r}; choose pretrain, finetune or scratch")
-    return _train(stage, setting or current_setting())
+    return runs.trained(stage, setting or current_setting())
 
 
 def training_log(stage: Stage, setting: Setting | None = None) -> xr.Dataset:
@@ -145,7 +91,7 @@ def training_log(stage: Stage, setting: Setting | None = None) -> xr.Dataset:
     import pandas as pd
 
     model(stage, setting)
-    logs = sorted(_run_dir(stage, setting or current_setting()).glob("csv/version_*/metrics.csv"))
+    logs = sorted(runs.run_dir(stage, setting or current_setting()).glob("csv/version_*/metrics.csv"))
     frame = pd.read_csv(logs[-1])
     columns = [c for c in frame.columns if c != "step" and frame[c].notna().any()]
     frame = frame.groupby("step")[columns].mean()

@@ -1,8 +1,9 @@
 """The main job, end to end on the embedded default: data, pretraining, fine-tuning, forecast, scores.
 
 Each step is one library call, so the notebooks, the command line and the
-experiment scripts run the same code. ``steps_scale`` shrinks the training
-budgets (and ``days`` the data) to try the whole path in minutes.
+experiment scripts run the same code and share the same cached runs.
+``steps_scale`` shrinks the training budgets (and ``days`` the data) to try the
+whole path in minutes.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from climax_nb.config import load_yaml
-from climax_nb.defaults import CONFIGS, EVAL_LEADS, REANALYSIS_TEST, REANALYSIS_TRAIN
-from climax_nb.train.run import RunConfig, train
+from climax_nb import runs
+from climax_nb.defaults import EVAL_LEADS, REANALYSIS_TEST, REANALYSIS_TRAIN
+from climax_nb.runs import Setting
 
 
 @dataclass
@@ -40,43 +41,21 @@ class StepTimes:
                           f"| pretraining + fine-tuning | {trained / 60:.1f} min ({trained:.0f} s) |"])
 
 
-def run_config(name: str, run_dir: Path, *, steps_scale: float = 1.0, days: int | None = None,
-               init: str | None = None, seed: int = 0) -> RunConfig:
-    """A packaged config with its run folder, seed, budget scale, data length and starting weights."""
-    cfg = load_yaml(RunConfig, CONFIGS / f"{name}.yaml")
-    data = replace(cfg.data, days=days)
-    if days is not None:  # a short run holds only its first year: train on all of it, no validation
-        data = replace(data, train_years=(), val_years=())
-    steps = max(2, int(cfg.trainer.max_steps * steps_scale))
-    warmup = max(1, int(cfg.optim.warmup_steps * steps_scale))
-    return replace(
-        cfg,
-        model=replace(cfg.model, init=init),
-        data=data,
-        optim=replace(cfg.optim, warmup_steps=min(warmup, steps)),
-        trainer=replace(cfg.trainer, run_dir=str(run_dir), max_steps=steps, seed=seed),
-    )
-
-
-def pretrain_then_finetune(out: Path, *, steps_scale: float = 1.0, days: int | None = None,
-                           seed: int = 0, from_scratch: bool = False,
+def pretrain_then_finetune(setting: Setting, *, from_scratch: bool = False,
                            times: StepTimes | None = None) -> tuple[Path | None, Path]:
     """Pretrain on the pretraining sources, then fine-tune on the reanalysis; return both checkpoints.
 
     With ``from_scratch`` the pretraining is skipped and the same fine-tuning budget starts
-    from random weights: the comparison ClimaX's central claim rests on. ``times`` records
-    each step's wall time.
+    from random weights: the comparison ClimaX's central claim rests on. Runs come from
+    the shared cache (``climax_nb.runs``); ``times`` records each step's wall time.
     """
     times = times or StepTimes()
     pretrained = None
     if not from_scratch:
         with times.step("pretraining"):
-            pretrained = train(run_config("pretrain-compact", out / "pretrain", steps_scale=steps_scale, days=days,
-                                          seed=seed))
-    tag = "scratch" if from_scratch else "finetune"
+            pretrained = runs.trained("pretrain", setting)
     with times.step("fine-tuning"):
-        finetuned = train(run_config("finetune-compact", out / tag, steps_scale=steps_scale, days=days,
-                                     init=str(pretrained) if pretrained else None, seed=seed))
+        finetuned = runs.trained("scratch" if from_scratch else "finetune", setting)
     return pretrained, finetuned
 
 
@@ -112,13 +91,17 @@ class MainJobResult:
 
 def main_job(out: Path, *, steps_scale: float = 1.0, days: int | None = None, seed: int = 0,
              prepare_data: Callable[[], None] | None = None) -> MainJobResult:
-    """Data, pretraining, fine-tuning, forecast and scores of the test year, each step timed."""
+    """Data, pretraining, fine-tuning, forecast and scores of the test year, each step timed.
+
+    The runs are the shared cached ones (``climax_nb.runs``): a second call, or a notebook
+    in the same setting, trains nothing; forecasts and scores are written under ``out``.
+    """
     times = StepTimes()
     if prepare_data is not None:
         with times.step("data"):
             prepare_data()
-    pretrained, finetuned = pretrain_then_finetune(out / "runs", steps_scale=steps_scale, days=days, seed=seed,
-                                                   times=times)
+    setting = Setting(days, steps_scale, seed)
+    pretrained, finetuned = pretrain_then_finetune(setting, times=times)
     with times.step("forecast and scores"):
         forecast_and_score(finetuned, out, days=days)
     return MainJobResult(pretrained, finetuned, out / "scores" / "scores.md", times)

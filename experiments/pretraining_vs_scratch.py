@@ -23,6 +23,7 @@ import xarray as xr
 
 from climax_nb import workflow
 from climax_nb.evaluate import markdown_scores
+from climax_nb.runs import Setting
 
 LEADS_H = (24, 72, 120)
 TARGETS = ("z500", "t850", "t2m", "u10")
@@ -33,8 +34,8 @@ def run_seed(out: Path, seed: int, steps_scale: float, days: int | None) -> xr.D
     cards = {}
     for from_scratch in (False, True):
         tag = "scratch" if from_scratch else "pretrained"
-        _, ckpt = workflow.pretrain_then_finetune(out / f"seed{seed}" / "runs", steps_scale=steps_scale,
-                                                  days=days, seed=seed, from_scratch=from_scratch)
+        setting = Setting(days, steps_scale, seed)  # the main job's runs (cached) for the same setting
+        _, ckpt = workflow.pretrain_then_finetune(setting, from_scratch=from_scratch)
         card = workflow.forecast_and_score(ckpt, out / f"seed{seed}" / tag, days=days,
                                            leads=tuple(float(h) for h in LEADS_H))
         cards[tag] = card.assign_coords(model=[tag if m == "model" else m for m in card["model"].values])
