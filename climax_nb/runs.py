@@ -36,12 +36,10 @@ class Setting:
     days: int | None = None  # simulated days of every embedded source (None: whole years)
     steps_scale: float = 1.0  # scale of the packaged training budgets
     seed: int = 0
-    name: str = ""  # a label for the folder; derived from the values when empty
 
     @property
     def label(self) -> str:
-        if self.name:
-            return self.name
+        """The folder's name: the same values give the same folder, whoever trains first."""
         days = "years" if self.days is None else f"{self.days}d"
         return f"{days}-x{self.steps_scale:g}-seed{self.seed}"
 

@@ -41,7 +41,7 @@ FAST_DAYS = 12
 #: Fast setting: a hundredth of the training budgets (the minimum of 2 steps per run).
 FAST_STEPS_SCALE = 0.01
 
-FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE, name="fast")
+FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE)
 #: The main job's own setting (``climax-nb demo``), so the notebooks reuse its runs.
 DEFAULT = Setting()
 
