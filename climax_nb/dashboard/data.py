@@ -15,17 +15,16 @@ import xarray as xr
 from climax_nb.dashboard.errors import DashboardError
 from climax_nb.dashboard.settings import DataSpec
 
-EMBEDDED = "embedded/"
-
 
 def _open(spec: DataSpec, years: tuple[int, ...] | None) -> xr.Dataset:
     from climax_nb.data import open_dataset
+    from climax_nb.data.open import embedded_name
 
-    if spec.path.startswith(EMBEDDED):
+    name = embedded_name(spec.path)
+    if name is not None:
         from climax_nb.data import embedded
         from climax_nb.data.embedded.cache import MANIFEST, source_dir
 
-        name = spec.path.removeprefix(EMBEDDED)
         if name not in embedded.sources():
             raise DashboardError(f"unknown embedded source {name!r}; choose one of {sorted(embedded.sources())}")
         if not (source_dir(name, spec.cache_dir) / MANIFEST).exists():
@@ -62,7 +61,7 @@ def open_truth(spec: DataSpec) -> Truth:
     everything = _open(spec, None)
     have = _years(everything)
     years, clim_years = spec.years, spec.clim_years
-    if spec.path == f"{EMBEDDED}reanalysis" and spec.days is None:
+    if spec.path == "embedded/reanalysis" and spec.days is None:
         from climax_nb.defaults import REANALYSIS_TEST, REANALYSIS_TRAIN
 
         if years is None and set(REANALYSIS_TEST) <= set(have):
