@@ -42,11 +42,12 @@ import psutil
 import xarray as xr
 
 from climax_nb.data.sources.lexicons import ERA5
+from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.grid import Grid
 from climax_nb.variables import CLIMAX_DEFAULT_IDS, PRESSURE_LEVELS, VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
-LEADS = list(range(6, 169, 6))
+LEADS = list(PRETRAIN_LEADS)
 LEVEL_STEMS = {prefix: ERA5[prefix] for prefix in "zuvtrq"}  # short prefix -> long stem
 CHUNK_BYTES = 2**20  # time chunks of about 1 MiB per variable in the zarr stores
 

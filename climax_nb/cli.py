@@ -221,12 +221,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_import_climax(args: argparse.Namespace) -> int:
     """Turn a released ClimaX checkpoint and ClimaX's statistics files into a forecast checkpoint."""
-    from climax_nb.forecast.importing import CLIMAX_PRETRAINING_LEADS, import_climax
+    from climax_nb.defaults import PRETRAIN_LEADS
+    from climax_nb.forecast.importing import import_climax
 
     opts = parse_options(ImportOptions, args)
     stats = Path(opts.stats)
     path = import_climax(opts.checkpoint, stats / "normalize_mean.npz", stats / "normalize_std.npz", opts.out,
-                         checkpoint_variables=opts.variables, leads=opts.leads or CLIMAX_PRETRAINING_LEADS)
+                         checkpoint_variables=opts.variables, leads=opts.leads or PRETRAIN_LEADS)
     print(f"forecast checkpoint: {path}")
     return 0
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from climax_nb import cli
+from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast import SpecError, forecast, open_model
-from climax_nb.forecast.importing import CLIMAX_PRETRAINING_LEADS, import_climax
+from climax_nb.forecast.importing import import_climax
 from climax_nb.model import load_official_checkpoint, write_released_style_checkpoint
 from climax_nb.variables import CLIMAX_DEFAULT_IDS, CLIMAX_DEFAULT_VARS, VARIABLES, is_dynamic
 from tests.conftest import make_canonical
@@ -37,7 +38,7 @@ def test_the_command_writes_a_checkpoint_that_forecasts(released, tmp_path, caps
     assert str(out) in capsys.readouterr().out
     fm = open_model(out)
     assert fm.inputs == CLIMAX_DEFAULT_IDS and fm.outputs == tuple(v for v in CLIMAX_DEFAULT_IDS if is_dynamic(v))
-    assert fm.trained_leads == CLIMAX_PRETRAINING_LEADS and fm.grid.name == "5.625deg"
+    assert fm.trained_leads == PRETRAIN_LEADS and fm.grid.name == "5.625deg"
     assert fm.normalizer.mean["t2m"] == 280.0 and fm.normalizer.std["lat"] == 50.0
     # the imported network is the released one, weight for weight
     reference, _ = load_official_checkpoint(ckpt)

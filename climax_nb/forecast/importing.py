@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from climax_nb.data.sources.climax_npz import read_normalization
+from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.checkpoint import save_forecast_checkpoint
 from climax_nb.forecast.climax import climax_spec
 from climax_nb.forecast.spec import SourceSpec, SpecError
@@ -25,8 +26,6 @@ from climax_nb.variables import is_dynamic
 
 PathLike = str | os.PathLike
 
-#: ClimaX's pretraining leads: 6 h to 7 days, drawn at random per sample.
-CLIMAX_PRETRAINING_LEADS: tuple[float, ...] = tuple(float(h) for h in range(6, 169, 6))
 
 
 def released_grid(img_size: Sequence[int]) -> Grid:
@@ -46,7 +45,7 @@ def import_climax(
     out: PathLike,
     *,
     checkpoint_variables: Sequence[str] | None = None,
-    leads: Sequence[float] = CLIMAX_PRETRAINING_LEADS,
+    leads: Sequence[float] = PRETRAIN_LEADS,
     source: str = "climax",
 ) -> Path:
     """Write a forecast checkpoint from released ClimaX weights and its statistics files; return its path.

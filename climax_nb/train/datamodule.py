@@ -21,13 +21,11 @@ from climax_nb.data.pipeline.loader import make_loader
 from climax_nb.data.pipeline.multisource import MultiSourceDataset
 from climax_nb.data.select import select_years
 from climax_nb.data.stats import Normalizer, compute_stats
+from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.spec import SourceSpec, make_grid
 from climax_nb.train.module import TrainedOn
 from climax_nb.train.resumable import ResumableLoader
 from climax_nb.variables import is_dynamic
-
-#: ClimaX's pretraining lead times: 6 h to 7 days in steps of 6 h.
-PRETRAIN_LEADS: tuple[float, ...] = tuple(float(h) for h in range(6, 169, 6))
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import xarray as xr
 
 from climax_nb.config import option, save_yaml
 from climax_nb.data.open import open_source, source_label
+from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.checkpoint import FORMAT, LEGACY_FORMAT, load_forecast_checkpoint
 from climax_nb.model import ClimaX, ClimaXConfig, load_official_checkpoint, parse_region, preset
 from climax_nb.model.regional import Box
 from climax_nb.model.released import LoadReport, transfer_released
 from climax_nb.model.safe_load import safe_load
 from climax_nb.train.checkpointing import export_forecast_checkpoint
-from climax_nb.train.datamodule import PRETRAIN_LEADS, ForecastDataModule, SplitConfig
+from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.trainer import make_trainer
 from climax_nb.variables import VARIABLES
