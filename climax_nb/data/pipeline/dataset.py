@@ -11,7 +11,7 @@ Call ``set_epoch(epoch)`` before each epoch to reshuffle (with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,6 @@ from climax_nb.data.pipeline.sharding import (
     split_evenly,
     worker_and_count,
 )
-from climax_nb.data.stats import Normalizer
 
 _ORDER_KEY, _POOL_KEY = 2, 3
 #: Largest block (initial times per read) chosen automatically; longer blocks mix samples less.
@@ -37,23 +36,15 @@ MAX_AUTO_BLOCK = 64
 
 
 class _ForecastBase:
-    """What both datasets share: the sample builder, the epoch and the variable lists."""
+    """What both datasets share: the sample builder, the epoch and the variable lists.
 
-    def __init__(
-        self,
-        ds: xr.Dataset,
-        inputs: Sequence[str],
-        outputs: Sequence[str] | None,
-        normalizer: Normalizer,
-        leads: float | Iterable[float] = 6,
-        *,
-        history: int = 0,
-        history_step: float | None = None,
-        seed: int = 0,
-        name: str = "",
-    ):
-        self.builder = SampleBuilder(ds, inputs, outputs, normalizer, leads, history, history_step, seed, name)
-        self.seed = int(seed)
+    Their arguments are ``SampleBuilder``'s: ``ds, inputs, outputs, normalizer, leads``
+    and the keywords ``history``, ``history_step``, ``seed``, ``name``.
+    """
+
+    def __init__(self, ds: xr.Dataset, *args: Any, **kwargs: Any):
+        self.builder = SampleBuilder(ds, *args, **kwargs)
+        self.seed = self.builder.seed
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -105,25 +96,16 @@ class StreamingForecastDataset(_ForecastBase, IterableDataset):
     def __init__(
         self,
         ds: xr.Dataset,
-        inputs: Sequence[str],
-        outputs: Sequence[str] | None,
-        normalizer: Normalizer,
-        leads: float | Iterable[float] = 6,
-        *,
-        history: int = 0,
-        history_step: float | None = None,
-        seed: int = 0,
-        name: str = "",
+        *args: Any,
         block_size: int | None = None,
         buffer_blocks: int = 4,
         pool_mb: float = 512,
         shuffle: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
+        **kwargs: Any,
     ):
-        super().__init__(
-            ds, inputs, outputs, normalizer, leads, history=history, history_step=history_step, seed=seed, name=name
-        )
+        super().__init__(ds, *args, **kwargs)
         if buffer_blocks < 1 or (block_size is not None and block_size < 1):
             raise ValueError(f"block_size and buffer_blocks must be >= 1, got {block_size} and {buffer_blocks}")
         if block_size is None:  # a block reads about twice its length (inputs and targets)
