@@ -45,7 +45,7 @@ def chromium() -> str:
     """Debian's chromium, or a failure saying how to install it (the test never skips silently)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium` "
-                    "(make test does, through tools/ensure-chromium.sh), or set CLIMAX_NB_CHROMIUM to a chromium binary")
+                    "(make test does, through tools/ensure-chromium.sh), or set CLIMAX_NB_CHROMIUM to chromium")
     return CHROMIUM
 
 
