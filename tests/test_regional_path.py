@@ -95,3 +95,20 @@ def test_the_dashboard_shows_the_box(runs, tmp_path):
     attn = results.attention(results.forecast["init_time"].values[0])
     assert attn.sizes["lat"] == 2 and attn.sizes["lon"] == 3  # the box's patches
     np.testing.assert_allclose(attn.sum("variable").values, 1.0, atol=1e-5)  # weights over the inputs
+
+
+def test_the_dashboard_page_maps_the_box_only(runs, tmp_path):
+    from climax_nb.dashboard.app import Dashboard
+
+    _, data, _, box = runs
+    store = ResultStore(DataSpec(str(data)), Settings(leads=(6.0, 12.0), n_inits=2, every_hours=12.0),
+                        cache_dir=tmp_path)
+    page = Dashboard(store, [Entry("box", box, "checkpoint")], projection="Plate Carrée")
+    assert not page.alert.visible
+    fmap = page.maps["forecast"]
+    image = np.asarray(fmap.image.data["image"][0])
+    lat, lon = (np.asarray(fmap.image.data[k][0]) for k in ("lat", "lon"))
+    drawn = np.isfinite(image)
+    assert drawn.any() and not drawn.all()  # the box is drawn, the rest of the globe is not
+    assert lat[drawn].min() >= 15 - 6 and lat[drawn].max() <= 65 + 6  # within a cell of North America
+    assert np.isfinite(np.asarray(page.maps["error"].image.data["image"][0])[drawn]).all()

@@ -49,6 +49,18 @@ def _nearest_lon(grid: np.ndarray, points: np.ndarray) -> np.ndarray:
     return _nearest(extended, np.mod(points, 360.0)) % len(grid)
 
 
+def _covered(lat: np.ndarray, lon: np.ndarray, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """Pixels within the grid's cells: all of the globe for a global grid, the box for a regional one."""
+    dlat = float(np.median(np.abs(np.diff(lat)))) if len(lat) > 1 else 180.0
+    dlon = float(np.median(np.diff(np.sort(np.mod(lon, 360.0))))) if len(lon) > 1 else 360.0
+    south, north = lat.min() - dlat / 2, lat.max() + dlat / 2
+    covered = (lats >= south) & (lats <= north)
+    span = (np.mod(lon[-1] - lon[0], 360.0) + dlon) if len(lon) > 1 else dlon
+    if span < 360.0 - 1e-6:  # a regional grid: keep its longitudes only (across 0 degrees too)
+        covered &= np.mod(lons - (lon[0] - dlon / 2), 360.0) <= span
+    return covered
+
+
 @dataclass(frozen=True)
 class Raster:
     """A projected image's placement and, per pixel, the grid cell it shows (``inside`` marks the globe)."""
@@ -84,6 +96,7 @@ def raster(lat: tuple[float, ...], lon: tuple[float, ...], name: str, width: int
     lons, lats = geo[..., 0], geo[..., 1]
     inside &= np.isfinite(lons) & np.isfinite(lats)
     lons, lats = np.where(inside, lons, 0.0), np.where(inside, lats, 0.0)
+    inside &= _covered(np.asarray(lat, float), np.asarray(lon, float), lats, lons)
     i_lat = _nearest(np.asarray(lat, float), lats)
     i_lon = _nearest_lon(np.asarray(lon, float), lons)
     hide = np.where(inside, 1.0, np.nan)
