@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     from climax_nb.dashboard.options import PageOptions, ServerOptions
 
     parser = argparse.ArgumentParser(prog="climax-nb", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (by default a user error is one line, exit 2)")
     sub = parser.add_subparsers(dest="command", required=True)
     _subcommand(sub, "data", "generate or reuse the embedded GCM data", cmd_data, DataOptions)
     _subcommand(sub, "demo", "run the main job on the embedded default", cmd_demo, DemoOptions)
@@ -271,11 +273,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a user can cause and fix: bad values, missing or unreadable files, bad YAML (all named by their message).
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (a KeyError's message is its first argument)."""
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(text.split()) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``climax-nb``."""
+    """Entry point of ``climax-nb``: a user error prints one line and exits with 2 (``--debug``: the traceback)."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        print(f"climax-nb {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -111,7 +111,17 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file not found: {path}")
-    return from_dict(cls, yaml.safe_load(path.read_text()) or {}, str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}; fix the file (YAML: 'key: value', "
+                         "two-space indents)") from None
+    if data is not None and not isinstance(data, Mapping):
+        raise ValueError(f"{path} must hold sections such as 'model:' and 'data:', not a {type(data).__name__}")
+    return from_dict(cls, data or {}, str(path))
 
 
 def save_yaml(config: Any, path: str | Path) -> None:

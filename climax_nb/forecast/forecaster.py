@@ -161,6 +161,20 @@ def _single_mode_runner(
     return runner, {"mode": "iterative", "step_hours": step_h, "rollout_plan": str(plan)}
 
 
+def usable_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device, or an error saying why this machine cannot run on it."""
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{device!r} is not a device: use cpu, cuda, cuda:1, mps") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        build = "a CPU-only build of torch" if torch.version.cuda is None else "no visible GPU"
+        raise ValueError(f"device {str(device)!r} asked for, but this machine has {build}: use device='cpu'")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r} asked for, but only {torch.cuda.device_count()} GPU(s) are visible")
+    return chosen
+
+
 def forecast(
     checkpoint: CheckpointLike | ForecastModel | Mapping[Any, CheckpointLike | ForecastModel],
     initial: xr.Dataset,
@@ -204,7 +218,7 @@ def forecast(
         outputs = _check_outputs(models, variables)
         runner, attrs = _single_mode_runner(models[0], mode, leads, step, outputs, initial)
     times = check_initial_state(initial, models, init_times)
-    device = torch.device(device)
+    device = usable_device(device)
     for fm in models:
         fm.to(device)
     n_members = ensemble.members if ensemble is not None else 1

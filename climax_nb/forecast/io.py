@@ -91,6 +91,8 @@ def save_forecast(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 def open_forecast(path: str | os.PathLike) -> xr.Dataset:
     """A forecast written by ``save_forecast``, with ``lead_time`` decoded as ``timedelta64``."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no forecast at {path}: write one with `climax-nb forecast --out {path}`")
     if path.suffix == ".zarr":
         return xr.open_zarr(path, decode_timedelta=True)
     return xr.open_dataset(path, decode_timedelta=True)

@@ -30,7 +30,12 @@ def to_hours(lead: Any) -> float:
     if isinstance(lead, int | float | np.integer | np.floating) and not isinstance(lead, np.timedelta64):
         hours = float(lead)
     else:
-        hours = pd.to_timedelta(lead) / pd.Timedelta(hours=1)
+        try:
+            hours = pd.to_timedelta(lead) / pd.Timedelta(hours=1)
+        except (ValueError, TypeError):
+            raise LeadTimeError(
+                f"{lead!r} is not a lead time: give hours (6, 24.0) or a duration such as '6h' or '10D'"
+            ) from None
     if not math.isfinite(hours) or hours <= 0:
         raise LeadTimeError(f"lead times must be positive, got {lead!r}")
     return float(hours)

@@ -11,6 +11,7 @@ import argparse
 import os
 import pathlib
 import pickle
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -54,11 +55,21 @@ def _unsafe_globals(path: PathLike) -> list[str] | None:
 
 def safe_load(path: PathLike) -> Any:
     """``torch.load(weights_only=True)`` plus exactly the allow-listed extras needed."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {os.fspath(path)}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         error = err
+    except (EOFError, RuntimeError, OSError) as err:  # empty, truncated or not a checkpoint at all
+        raise ValueError(
+            f"{os.fspath(path)} is not a readable checkpoint (empty, truncated or another kind of file: "
+            f"{str(err).split('. ')[0] if str(err) else type(err).__name__}); write it again or pick another file"
+        ) from err
     needed = _unsafe_globals(path)
+    if needed is None and not zipfile.is_zipfile(path):
+        raise ValueError(f"{os.fspath(path)} is not a checkpoint (not a torch zip file) or is corrupt: pick a "
+                         "file written by torch.save, e.g. a run's model.pt or a released ClimaX .ckpt") from error
     refused = [g for g in needed if g not in ALLOWED_GLOBALS] if needed is not None else None
     if refused == []:
         # The whole (fixed) list: numpy dtypes are built from classes the scan does not name.
