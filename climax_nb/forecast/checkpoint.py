@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from climax_nb.forecast.model import family_of
@@ -83,12 +82,3 @@ def load_forecast_checkpoint(path: PathLike) -> ForecastCheckpoint:
     model = family_of(spec).build(spec)
     _load_weights(model, raw["state_dict"], str(path), spec.model_config)
     return ForecastCheckpoint(model.eval(), spec, os.fspath(path))
-
-
-def is_forecast_checkpoint(path: PathLike) -> bool:
-    """True for files ``load_forecast_checkpoint`` reads (either layout), without building the model."""
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return False
-    return isinstance(raw, dict) and raw.get("format") in (FORMAT, LEGACY_FORMAT)
