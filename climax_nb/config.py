@@ -172,6 +172,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
             help=f"{f.metadata.get('help', '')} (default: {default}; lists as 'a b' or '[a, b]')",
             **extra,
         )
+        if _is_bool(tp):  # --no-show as well as --show false
+            parser.add_argument(*[f"--no-{n.removeprefix('--')}" for n in names], dest=f"opt:{dotted}",
+                                action="store_const", const="false", default=argparse.SUPPRESS,
+                                help=argparse.SUPPRESS)
 
 
 def _value(raw: Any) -> Any:

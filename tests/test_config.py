@@ -104,6 +104,7 @@ def test_one_option_system_takes_lists_aliases_and_flags():
     assert yaml_list == spaced
     repeated = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "6", "--leads", "24"]))
     assert repeated.leads == (6.0, 24.0) and repeated.show is False
+    assert parse_options(Command, _parse(Command, ["--path", "a.nc", "--show", "--no-show"])).show is False
     assert to_args(spaced) == ["--path", "a.nc", "--leads", "6.0", "24.0", "--batch_size", "2", "--show", "true"]
     assert parse_options(Command, _parse(Command, to_args(spaced))) == spaced
     nested = apply_options(Outer(), _parse(Outer, ["--inner.years", "2001", "2002", "--fast"]))
