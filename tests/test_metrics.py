@@ -224,3 +224,15 @@ def test_corrected_spread_skill_is_one_for_a_calibrated_ensemble():
     )
     assert value(metrics.spread_skill_ratio(fc, truth)) == pytest.approx(np.sqrt(m / (m + 1)), abs=0.03)
     assert value(metrics.spread_skill_ratio(fc, truth, corrected=True)) == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("metric", ["rmse", "mae", "bias", "crps"])
+def test_nan_is_named_never_averaged_around(metric):
+    field = full(1)
+    field[0, 0] = np.nan
+    with pytest.raises(MetricInputError, match=r"the forecast has NaN or infinite values \(z500: 1 of 12\)"):
+        getattr(metrics, metric)(forecast_ds([field, full(3)]), ZERO_TRUTH)
+    truth = ZERO_TRUTH.copy(deep=True)
+    truth["z500"][1, 0, 0] = np.inf  # 06 UTC on the first day: a valid time
+    with pytest.raises(MetricInputError, match="the truth at the forecast's valid times has NaN or infinite"):
+        getattr(metrics, metric)(forecast_ds([full(1), full(3)]), truth)

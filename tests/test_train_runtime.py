@@ -2,6 +2,7 @@
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 import tqdm.auto
@@ -14,6 +15,7 @@ import climax_nb.train.trainer as trainer_mod
 from climax_nb.forecast import ForecastSpec, load_forecast_checkpoint
 from climax_nb.model.blocks import Block
 from climax_nb.train.checkpointing import CONTEXT_KEY, LAST, AtomicCheckpointIO, export_forecast_checkpoint
+from climax_nb.train.datamodule import ForecastDataModule
 from climax_nb.train.trainer import make_strategy, make_trainer, resolve_precision
 from tests.train_helpers import (  # noqa: F401  (single_thread is a fixture)
     WAVES,
@@ -124,3 +126,30 @@ def test_export_explains_what_is_missing(tmp_path):
         export_forecast_checkpoint(tmp_path / "plain.ckpt", tmp_path / "out.pt")
     with pytest.raises(FileNotFoundError, match="missing.ckpt.*plain.ckpt"):
         export_forecast_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out.pt")
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    from climax_nb.train.module import NonFiniteLossError
+
+    dm, module = waves_datamodule(), tiny_module(dropout=0.0)
+    quick_trainer(tmp_path, 2, tensorboard=False).fit(module, datamodule=dm)
+    good = torch.load(tmp_path / "checkpoints" / LAST, weights_only=True)
+    poisoned = WAVES.copy(deep=True)
+    poisoned["z500"][:] = np.nan
+    bad_dm = ForecastDataModule({"a": poisoned}, dm.split)
+    bad_dm.stats = dm.stats  # the statistics of the good data; the fields are NaN
+    expected = r"train loss is nan at step 2 \(batch from source 'a', initial times 2000-01"
+    with pytest.raises(NonFiniteLossError, match=expected):
+        quick_trainer(tmp_path, 4, tensorboard=False).fit(module, datamodule=bad_dm, ckpt_path="last")
+    kept = torch.load(tmp_path / "checkpoints" / LAST, weights_only=True)
+    assert kept["global_step"] == good["global_step"] == 2
+    for key, value in good["state_dict"].items():
+        assert torch.equal(kept["state_dict"][key], value), key
+
+
+def test_negative_or_nan_lead_times_are_refused():
+    net = tiny_module().net
+    x = torch.zeros(1, len(net.variables), *net.config.img_size)
+    for lead in (-6.0, float("nan")):
+        with pytest.raises(ValueError, match="lead times must be finite and >= 0 hours"):
+            net(x, lead, list(net.variables))

@@ -178,7 +178,11 @@ class ResultStore:
         valid_truth = self._truth_at(entry, fc, truth)
         ids = [str(v) for v in fc.data_vars if v in truth.data.data_vars]
         clim = functools.cache(lambda: self._climatology(truth, ids))  # only when a score is missing
-        scores = self._cached(folder / "scores.nc", lambda: compute.score(fc, truth.data, clim()))
+        unscorable = [str(v) for v in fc.data_vars if not bool(np.isfinite(fc[v]).all())]
+        if unscorable:  # scores never average around missing values: leave these out and say so
+            notes.append(f"not scored, NaN or infinite values in the forecast: {', '.join(unscorable)}")
+        scored = fc.drop_vars(unscorable)
+        scores = self._cached(folder / "scores.nc", lambda: compute.score(scored, truth.data, clim()))
         rollout = rollout_scores = None
         if fm is not None:
             try:

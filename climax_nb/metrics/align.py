@@ -116,7 +116,20 @@ def align(
     at = truth[ids].sel(time=vt.drop_vars("valid_time", errors="ignore")).drop_vars("time")
     at = at.assign_coords(lat=forecast["lat"].values, lon=forecast["lon"].values)
     fc = forecast[ids]
+    check_finite(fc, "forecast")
+    check_finite(at, "truth at the forecast's valid times")
     return fc, at.transpose(*[d for d in fc.dims if d in at.dims]).assign_coords(valid_time=vt)
+
+
+def check_finite(ds: xr.Dataset, side: str) -> None:
+    """Raise naming each variable with NaN or infinite values: a score is never averaged around missing values."""
+    bad = {str(v): int(n) for v, n in (~np.isfinite(ds)).sum().compute().items() if int(n)}
+    if bad:
+        counts = ", ".join(f"{v}: {n} of {ds[v].size}" for v, n in bad.items())
+        raise MetricInputError(
+            f"the {side} has NaN or infinite values ({counts}); scores would silently leave them out: fill or "
+            "mask them, or select the times and places that have values"
+        )
 
 
 def climatology_at_valid_time(forecast: xr.Dataset, clim: xr.Dataset, variables: Sequence[str]) -> xr.Dataset:

@@ -153,6 +153,8 @@ class ClimaXBase(nn.Module):
                 f"lead_times must hold one value per sample, shape ({like.shape[0]},); "
                 f"got {tuple(lead.shape)}"
             )
+        if not bool(torch.all(torch.isfinite(lead) & (lead >= 0))):
+            raise ValueError(f"lead times must be finite and >= 0 hours, got {lead.tolist()}")
         return self.lead_time_embed((lead / LEAD_TIME_SCALE).unsqueeze(-1)).unsqueeze(1)
 
     # -- forward --------------------------------------------------------------------------

@@ -33,6 +33,20 @@ FREEZABLE: dict[str, tuple[str, ...]] = {
 }
 
 
+class NonFiniteLossError(FloatingPointError):
+    """A NaN or infinite loss: training stops at once, so no bad weights are saved."""
+
+
+def _times(batch: dict[str, Any]) -> str:
+    """The batch's initial times (nanoseconds since 1970 in the pipeline's batches) as text."""
+    times = batch.get("init_time")
+    if times is None:
+        return "not recorded"
+    ns = torch.as_tensor(times).reshape(-1).tolist()
+    values = [str(np.datetime64(int(v), "ns")) for v in ns]
+    return ", ".join(values[:4]) + (" ..." if len(values) > 4 else "")
+
+
 @dataclass(frozen=True)
 class TrainedOn:
     """What the data promise a checkpoint: the grid, each source's statistics and variables, the leads."""
@@ -172,6 +186,13 @@ class ForecastModule(pl.LightningModule):
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         loss, per_var = self.compute_loss(batch)
+        if not bool(torch.isfinite(loss)):
+            raise NonFiniteLossError(
+                f"{stage} loss is {loss.item()} at step {self.global_step} (batch from source "
+                f"{batch.get('source', '?')!r}, initial times {_times(batch)}): training stopped before the weights "
+                "or any checkpoint changed; check these times for NaN (validate with check_values=True), "
+                "or lower --optim.lr"
+            )
         size = batch["x"].shape[0]
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=stage != "train")
         if stage != "train":
