@@ -155,3 +155,23 @@ def test_missing_resume_checkpoint_is_named_with_the_ones_found(tmp_path):
     fit(tmp_path, 2, "stream")
     with pytest.raises(FileNotFoundError, match=r"at .*nowhere\.ckpt; checkpoints found: .*last\.ckpt"):
         fit(tmp_path, 3, "stream", ckpt_path=tmp_path / "nowhere.ckpt")
+
+
+class Payload:
+    """Unpickling this would create a file."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_resume_never_unpickles_code_even_when_the_environment_asks(tmp_path, monkeypatch):
+    fit(tmp_path, 2, "stream")
+    last = tmp_path / "checkpoints" / LAST
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["hyper_parameters"] = Payload()
+    torch.save(ckpt, last)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(ValueError, match=r"cannot be loaded safely: it needs Python objects \['posix.system'\]"):
+        fit(tmp_path, 3, "stream", ckpt_path="last")
+    assert not (tmp_path / "pwned").exists()

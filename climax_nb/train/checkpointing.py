@@ -56,7 +56,10 @@ def missing_checkpoint(path: PathLike, *search_dirs: PathLike) -> FileNotFoundEr
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint I/O, but a file is never left half-written.
+    """Lightning's torch checkpoint I/O, but a file is never left half-written and never unpickles code.
+
+    Reading is ``safe_load`` (``weights_only=True`` and the allow-list), so a checkpoint
+    carrying pickled objects is refused even with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``.
 
     ``search_dirs`` are listed, with the missing file's own directory, when a
     checkpoint to resume from does not exist. Remote (fsspec) paths are written
@@ -76,9 +79,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: PathLike, map_location: Callable | Any = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        if _is_local(path) and not Path(path).is_file():
+        if not _is_local(path):
+            return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+        if not Path(path).is_file():
             raise missing_checkpoint(path, *self.search_dirs)
-        return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+        # always weights-only with the package's allow-list, whatever Lightning or the environment ask for
+        return safe_load(path)
 
 
 class FinalStepCheckpoint(Callback):
