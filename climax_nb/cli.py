@@ -150,6 +150,7 @@ class ForecastOptions:
     batch_size: int = option(8, "initial states per model call")
     device: str = option("cpu", "cpu, cuda, cuda:1, ...")
     out: str = option("outputs/forecast.nc", "output file (.nc or .zarr)")
+    overwrite: bool = option(False, "replace --out if it is a forecast already (other files are never replaced)")
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "continuous", "iterative"):
@@ -198,7 +199,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     ensemble = Perturbation(opts.members, scale=opts.perturbation, seed=opts.seed) if opts.members else None
     fc = forecast(model, data, list(opts.leads), mode=opts.mode, step=opts.step, init_times=inits,
                   batch_size=opts.batch_size, device=opts.device, ensemble=ensemble)
-    print(f"wrote {save_forecast(fc, opts.out)} ({len(inits)} initial times, leads {list(opts.leads)} h)")
+    path = save_forecast(fc, opts.out, overwrite=opts.overwrite)
+    print(f"wrote {path} ({len(inits)} initial times, leads {list(opts.leads)} h)")
     return 0
 
 

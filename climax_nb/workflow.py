@@ -71,7 +71,7 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     inits = initial_times(test, max(leads), every_hours)
     fc = forecast(checkpoint, test, list(leads), mode="auto", init_times=inits)
     out.mkdir(parents=True, exist_ok=True)
-    save_forecast(fc, out / "forecast.nc")
+    save_forecast(fc, out / "forecast.nc", overwrite=True)
     train_data = embedded.open_source("reanalysis", length=days)
     clim_years = [y for y in REANALYSIS_TRAIN if y in set(train_data.time.dt.year.values)] or [
         int(train_data.time.dt.year.values[0])

@@ -37,3 +37,20 @@ def test_lead_time_stored_in_hours(tmp_path, fc):
 def test_unknown_suffix(tmp_path, fc):
     with pytest.raises(ValueError, match=r"\*.nc.*\*.zarr"):
         save_forecast(fc, tmp_path / "fc.bin")
+
+
+@pytest.mark.parametrize("name", ["fc.nc", "fc.zarr"])
+def test_an_existing_file_is_replaced_only_when_asked_and_only_if_a_forecast(tmp_path, fc, name):
+    path = save_forecast(fc, tmp_path / name)
+    with pytest.raises(FileExistsError, match="exists: choose another path, or pass overwrite=True"):
+        save_forecast(fc, path)
+    save_forecast(fc * 2, path, overwrite=True)
+    xr.testing.assert_allclose(open_forecast(path).load()["t2m"], (fc * 2)["t2m"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary files left
+    data = tmp_path / f"inputs{path.suffix}"
+    inputs = initial_state(steps=3)
+    inputs.to_zarr(data) if data.suffix == ".zarr" else inputs.to_netcdf(data)
+    with pytest.raises(FileExistsError, match="is not a forecast: it is never overwritten"):
+        save_forecast(fc, data, overwrite=True)
+    xr.testing.assert_identical(
+        (xr.open_zarr(data) if data.suffix == ".zarr" else xr.open_dataset(data)).load(), inputs.load())

@@ -8,6 +8,7 @@ Zarr stores are written in format 2, readable by zarr 2 and 3.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from climax_nb.forecast.leads import as_timedelta
+from climax_nb.storage import atomic_write
 from climax_nb.variables import VARIABLES
 
 COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -75,16 +77,55 @@ TIME_ENCODING: dict[str, dict[str, str]] = {
 }
 
 
-def save_forecast(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write a forecast to NetCDF (``.nc``) or zarr (``.zarr``), with CF time encodings."""
+#: Attribute that marks a file as a forecast written by ``save_forecast``.
+FORECAST_MARK = "climax_nb_forecast"
+
+
+def _is_our_forecast(path: Path) -> bool:
+    """True for an existing forecast file or store of ours (marked, or in the forecast layout)."""
+    try:
+        with (xr.open_zarr(path) if path.suffix == ".zarr" else xr.open_dataset(path)) as ds:
+            return FORECAST_MARK in ds.attrs or {"init_time", "lead_time"} <= set(ds.dims)
+    except Exception:  # unreadable, or not a dataset at all
+        return False
+
+
+def _replace_store(tmp: Path, path: Path) -> None:
+    """Put the zarr store ``tmp`` at ``path``, moving any old store aside first (a folder cannot be renamed over)."""
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_forecast(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a forecast to NetCDF (``.nc``) or zarr (``.zarr``), with CF time encodings, atomically.
+
+    An existing ``path`` is replaced only with ``overwrite=True``, and only when it is a
+    forecast itself: a data store or any other file is never written over.
+    """
     path = Path(path)
-    encoding = {k: dict(v) for k, v in TIME_ENCODING.items() if k in ds.variables}
-    if path.suffix == ".zarr":
-        ds.to_zarr(path, mode="w", encoding=encoding, zarr_format=2)  # v2: readable by zarr 2 and 3
-    elif path.suffix in (".nc", ".nc4", ".netcdf"):
-        ds.to_netcdf(path, encoding=encoding)
-    else:
+    if path.suffix not in (".zarr", ".nc", ".nc4", ".netcdf"):
         raise ValueError(f"cannot tell the format of {path}: name it *.nc (NetCDF) or *.zarr (zarr)")
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists: choose another path, or pass overwrite=True (--overwrite) "
+                                  "to replace that forecast")
+        if not _is_our_forecast(path):
+            raise FileExistsError(f"{path} exists and is not a forecast: it is never overwritten; choose another path")
+    encoding = {k: dict(v) for k, v in TIME_ENCODING.items() if k in ds.variables}
+    marked = ds.assign_attrs({FORECAST_MARK: 1})
+    if path.suffix == ".zarr":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            marked.to_zarr(tmp, mode="w", encoding=encoding, zarr_format=2)  # v2: readable by zarr 2 and 3
+            _replace_store(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        atomic_write(path, lambda tmp: marked.to_netcdf(tmp, encoding=encoding))
     return path
 
 
@@ -93,6 +134,7 @@ def open_forecast(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no forecast at {path}: write one with `climax-nb forecast --out {path}`")
-    if path.suffix == ".zarr":
-        return xr.open_zarr(path, decode_timedelta=True)
-    return xr.open_dataset(path, decode_timedelta=True)
+    ds = xr.open_zarr(path, decode_timedelta=True) if path.suffix == ".zarr" else xr.open_dataset(
+        path, decode_timedelta=True)
+    ds.attrs.pop(FORECAST_MARK, None)  # the file's mark, not part of the forecast
+    return ds
