@@ -1,10 +1,21 @@
 """The packaged compact runs, trained once per setting and cached, shared by the main job, experiment and notebooks.
 
 A ``Setting`` says how much data and training the runs get (simulated days, a
-scale of the packaged budgets, a seed). Each stage (``pretrain``, ``finetune``
-from the pretrained model, ``scratch``: the same fine-tuning from random weights)
-is trained the first time anyone asks for it and read back afterwards, so
-``climax-nb demo`` followed by a notebook trains nothing twice.
+scale of the packaged budgets, a seed, and how the reanalysis is split). Each
+stage (``pretrain``, ``finetune`` from the pretrained model, ``scratch``: the
+same fine-tuning from random weights) is trained the first time anyone asks for
+it and read back afterwards, so ``climax-nb demo`` followed by a notebook trains
+nothing twice.
+
+The reanalysis is split in one of three ways:
+
+- whole years (``days`` and ``test_days`` None, the main job's setting): train
+  2000-2001, validate 2002, test 2003 (``climax_nb.defaults``);
+- a first year and a test period (``test_days``): the reanalysis runs through its
+  first year, which fine-tuning trains on, and ``test_days`` days into the next,
+  which it never sees and which is scored;
+- one short stretch (``days`` alone): train and test share it, which checks the
+  path and proves nothing.
 
 Layout: ``<cache root>/runs/<setting>-<key>/<stage>/model.pt`` (with the run's
 checkpoints, logs and config), where ``key`` hashes the packaged configs and the
@@ -17,38 +28,70 @@ import hashlib
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from climax_nb import storage
 from climax_nb.config import load_yaml
-from climax_nb.defaults import CONFIGS
-from climax_nb.train.run import RunConfig, train
+from climax_nb.defaults import CONFIGS, REANALYSIS_TEST, REANALYSIS_TRAIN, REANALYSIS_VAL
+
+if TYPE_CHECKING:
+    from climax_nb.train.run import RunConfig
 
 PRETRAIN_CONFIG, FINETUNE_CONFIG = "pretrain-compact", "finetune-compact"
 Stage = Literal["pretrain", "finetune", "scratch"]
 STAGES: tuple[Stage, ...] = ("pretrain", "finetune", "scratch")
+Split = Literal["train", "val", "test"]
+#: The reanalysis's first day (the embedded ``reanalysis`` source starts on it).
+REANALYSIS_START = np.datetime64(f"{REANALYSIS_TRAIN[0]}-01-01", "D")
 
 
 @dataclass(frozen=True)
 class Setting:
     """How much data and training the runs get."""
 
-    days: int | None = None  # simulated days of every embedded source (None: whole years)
+    #: simulated days of every embedded source, the reanalysis's too unless ``test_days`` (None: whole years)
+    days: int | None = None
     steps_scale: float = 1.0  # scale of the packaged training budgets
     seed: int = 0
+    #: the reanalysis runs through its first year (training) and this many days of the next (test)
+    test_days: int | None = None
 
     @property
     def label(self) -> str:
         """The folder's name: the same values give the same folder, whoever trains first."""
         days = "years" if self.days is None else f"{self.days}d"
-        return f"{days}-x{self.steps_scale:g}-seed{self.seed}"
+        test = "" if self.test_days is None else f"-test{self.test_days}d"
+        return f"{days}{test}-x{self.steps_scale:g}-seed{self.seed}"
 
     def key(self) -> str:
         """Short hash of the configs' text and this setting: a new key means new models."""
-        digest = hashlib.sha256(repr((self.days, float(self.steps_scale), self.seed)).encode())
+        values: tuple = (self.days, float(self.steps_scale), self.seed)
+        if self.test_days is not None:  # settings without it keep the keys they always had
+            values += (self.test_days,)
+        digest = hashlib.sha256(repr(values).encode())
         for name in (PRETRAIN_CONFIG, FINETUNE_CONFIG):
             digest.update((CONFIGS / f"{name}.yaml").read_bytes())
         return digest.hexdigest()[:10]
+
+    @property
+    def reanalysis_days(self) -> int | None:
+        """Simulated days of the reanalysis (None: its whole years)."""
+        if self.test_days is None:
+            return self.days
+        next_year = np.datetime64(f"{REANALYSIS_TRAIN[0] + 1}-01-01", "D")
+        return int((next_year - REANALYSIS_START) / np.timedelta64(1, "D")) + self.test_days
+
+    def reanalysis_years(self, split: Split) -> tuple[int, ...] | None:
+        """The reanalysis's years of ``split``; None: all the data there are (train and test share them)."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"unknown split {split!r}; choose train, val or test")
+        if self.test_days is not None:
+            return {"train": REANALYSIS_TRAIN[:1], "val": (), "test": (REANALYSIS_TRAIN[0] + 1,)}[split]
+        if self.days is not None:
+            return () if split == "val" else None
+        return {"train": REANALYSIS_TRAIN, "val": REANALYSIS_VAL, "test": REANALYSIS_TEST}[split]
 
 
 def setting_dir(setting: Setting) -> Path:
@@ -69,12 +112,21 @@ def is_cached(stage: Stage, setting: Setting) -> bool:
 
 
 def run_config(name: str, out: Path, *, steps_scale: float = 1.0, days: int | None = None,
-               init: str | None = None, seed: int = 0) -> RunConfig:
-    """A packaged config with its run folder, seed, budget scale, data length and starting weights."""
+               years: tuple[tuple[int, ...], tuple[int, ...]] | None = None, init: str | None = None,
+               seed: int = 0) -> RunConfig:
+    """A packaged config with its run folder, seed, budget scale, data length, years and starting weights.
+
+    ``years`` is ``(train_years, val_years)`` in place of the config's; a short run (``days``)
+    without them trains on all it has, without validation.
+    """
+    from climax_nb.train.run import RunConfig
+
     cfg = load_yaml(RunConfig, CONFIGS / f"{name}.yaml")
     data = replace(cfg.data, days=days)
-    if days is not None:  # a short run holds only its first year: train on all of it, no validation
-        data = replace(data, train_years=(), val_years=())
+    if years is None and days is not None:
+        years = ((), ())
+    if years is not None:
+        data = replace(data, train_years=tuple(years[0]), val_years=tuple(years[1]))
     steps = max(2, int(cfg.trainer.max_steps * steps_scale))
     warmup = max(1, int(cfg.optim.warmup_steps * steps_scale))
     trainer = replace(cfg.trainer, run_dir=str(out), max_steps=steps, seed=seed)
@@ -85,11 +137,24 @@ def run_config(name: str, out: Path, *, steps_scale: float = 1.0, days: int | No
 
 
 def training_config(stage: Stage, setting: Setting) -> RunConfig:
-    """The run config of ``stage`` in ``setting``."""
+    """The run config of ``stage`` in ``setting``: pretraining on ``days``, fine-tuning on the reanalysis's split."""
+    out = run_dir(stage, setting)
+    if stage == "pretrain":
+        return run_config(PRETRAIN_CONFIG, out, steps_scale=setting.steps_scale, days=setting.days,
+                          seed=setting.seed)
     init = str(run_dir("pretrain", setting) / "model.pt") if stage == "finetune" else None
-    config = PRETRAIN_CONFIG if stage == "pretrain" else FINETUNE_CONFIG
-    return run_config(config, run_dir(stage, setting), steps_scale=setting.steps_scale, days=setting.days,
-                      init=init, seed=setting.seed)
+    years = None
+    if setting.test_days is not None:
+        years = (setting.reanalysis_years("train"), setting.reanalysis_years("val"))
+    return run_config(FINETUNE_CONFIG, out, steps_scale=setting.steps_scale, days=setting.reanalysis_days,
+                      years=years, init=init, seed=setting.seed)
+
+
+def train(config: RunConfig) -> Path:
+    """``climax_nb.train.run.train`` (imported on first use: asking for cached runs needs no torch)."""
+    from climax_nb.train.run import train as train_run
+
+    return train_run(config)
 
 
 def trained(stage: Stage, setting: Setting) -> Path:

@@ -1,12 +1,14 @@
-"""The main job and the notebooks share their runs: what one trained, the other reads back."""
+"""The main job and the notebooks share their runs: what one trained, the other reads back; the settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from climax_nb import runs, tutorial, workflow
+from climax_nb.data import embedded
 from climax_nb.runs import Setting
 
 
@@ -48,3 +50,69 @@ def test_settings_and_configs_key_the_folders(trained):
     assert runs.training_config("scratch", fast).model.init is None
     with pytest.raises(ValueError, match="unknown stage 'tune'"):
         runs.run_dir("tune", fast)
+
+
+def test_the_binder_setting_tests_on_a_year_it_never_trained_on(trained):
+    binder = tutorial.BINDER
+    assert binder.reanalysis_days == 366 + tutorial.BINDER_TEST_DAYS  # 2000 is a leap year
+    train, val, test = (binder.reanalysis_years(split) for split in ("train", "val", "test"))
+    assert train == (2000,) and val == () and test == (2001,)
+    assert runs.REANALYSIS_START == np.datetime64(embedded.sources()["reanalysis"].start, "D")
+    finetune = runs.training_config("finetune", binder).data
+    assert finetune.train_years == train and finetune.val_years == () and finetune.days == binder.reanalysis_days
+    assert runs.training_config("pretrain", binder).data.days == tutorial.BINDER_DAYS
+    budgets = {stage: runs.training_config(stage, binder).trainer.max_steps for stage in runs.STAGES}
+    assert budgets == {stage: runs.training_config(stage, tutorial.DEFAULT).trainer.max_steps for stage in runs.STAGES}
+    assert tutorial.data_plan(binder) == {"warm-sst": 90, "fast-convection": 90, "t31": 90, "reanalysis": 425}
+    assert set(tutorial.data_plan(tutorial.DEFAULT).values()) == {None}
+    # the default keeps its whole-year split and its folder name; the settings never share a folder
+    assert tutorial.DEFAULT.reanalysis_years("test") == (2003,) and tutorial.DEFAULT.label == "years-x1-seed0"
+    assert tutorial.FAST.reanalysis_years("train") is None and tutorial.FAST.label == "12d-x0.01-seed0"
+    assert binder.label == "90d-test59d-x1-seed0"
+    assert len({runs.setting_dir(s) for s in tutorial.SETTINGS.values()}) == 3
+    assert Setting(90).key() != binder.key()
+    with pytest.raises(ValueError, match="unknown split"):
+        binder.reanalysis_years("validation")
+
+
+def test_the_notebooks_read_the_settings_periods(monkeypatch):
+    opened = []
+    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None, progress=True: opened.append(
+        (name, years, length)))
+    tutorial.reanalysis("train", tutorial.BINDER)
+    tutorial.reanalysis("test", tutorial.BINDER)
+    tutorial.reanalysis("test", tutorial.DEFAULT)
+    tutorial.reanalysis("test", tutorial.FAST)
+    assert opened == [("reanalysis", [2000], 425), ("reanalysis", [2001], 425), ("reanalysis", [2003], None),
+                      ("reanalysis", None, 12)]
+    assert tutorial.climatology_years(tutorial.BINDER) == [2000]
+    assert tutorial.climatology_years(tutorial.DEFAULT) == [2000, 2001]
+
+
+def test_the_environment_names_the_setting(monkeypatch):
+    monkeypatch.delenv(tutorial.FAST_ENV, raising=False)
+    monkeypatch.delenv(tutorial.SETTING_ENV, raising=False)
+    assert tutorial.setting_name() == "default" and tutorial.current_setting() == tutorial.DEFAULT
+    monkeypatch.setenv(tutorial.SETTING_ENV, "binder")
+    assert tutorial.current_setting() == tutorial.BINDER
+    monkeypatch.setenv(tutorial.FAST_ENV, "1")  # the tests' switch wins
+    assert tutorial.setting_name() == "fast" and tutorial.current_setting() == tutorial.FAST
+    monkeypatch.delenv(tutorial.FAST_ENV)
+    monkeypatch.setenv(tutorial.SETTING_ENV, "full")
+    with pytest.raises(ValueError, match="choose default, binder, fast"):
+        tutorial.current_setting()
+
+
+def test_prepare_simulates_each_source_in_its_own_process(trained, monkeypatch):
+    commands = []
+    monkeypatch.setattr(tutorial.subprocess, "run", lambda command, check: commands.append(command[1:]))
+    monkeypatch.setattr(tutorial, "test_scores", lambda stage, setting: None)
+    seconds = tutorial.prepare(tutorial.BINDER)
+    assert list(seconds) == ["data", "models and forecasts"]
+    assert commands[-1] == ["-m", "climax_nb.cli", "data", "--source", "reanalysis", "--days", "425"]
+    assert [c[4] for c in commands] == ["warm-sst", "fast-convection", "t31", "reanalysis"]
+    assert [p.parent.name for p in trained] == ["pretrain", "finetune", "scratch"]
+    assert all(tutorial.BINDER.label in str(p) for p in trained)
+    commands.clear()
+    tutorial.simulate(tutorial.DEFAULT)
+    assert all("--days" not in c for c in commands) and len(commands) == 4
