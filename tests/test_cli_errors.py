@@ -51,7 +51,7 @@ CASES = {
     "missing checkpoint": (["forecast", "--checkpoint", "{folder}/none.pt", "--data", "{data}"],
                            r"no forecast checkpoint at .*none.pt"),
     "empty checkpoint": (["forecast", "--checkpoint", "{empty}", "--data", "{data}"],
-                         r"empty.pt is not a readable checkpoint \(empty, truncated"),
+                         r"empty.pt is not a readable checkpoint \(an empty file\)"),
     "truncated checkpoint": (["forecast", "--checkpoint", "{truncated}", "--data", "{data}"],
                              r"truncated.pt is not a readable checkpoint"),
     "every zero": (["forecast", "--checkpoint", "{model}", "--data", "{data}", "--every", "0"],

@@ -57,19 +57,23 @@ def safe_load(path: PathLike) -> Any:
     """``torch.load(weights_only=True)`` plus exactly the allow-listed extras needed."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {os.fspath(path)}")
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{os.fspath(path)} is not a readable checkpoint (an empty file); write it again or pick "
+                         "another file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         error = err
-    except (EOFError, RuntimeError, OSError) as err:  # empty, truncated or not a checkpoint at all
+    except Exception as err:  # truncated, corrupt, or another kind of file altogether
+        detail = str(err).split(". ")[0] if str(err) else type(err).__name__
         raise ValueError(
-            f"{os.fspath(path)} is not a readable checkpoint (empty, truncated or another kind of file: "
-            f"{str(err).split('. ')[0] if str(err) else type(err).__name__}); write it again or pick another file"
+            f"{os.fspath(path)} is not a readable checkpoint: not a torch zip file, or a truncated or corrupt one "
+            f"({detail}); write it again or pick another file"
         ) from err
     needed = _unsafe_globals(path)
     if needed is None and not zipfile.is_zipfile(path):
-        raise ValueError(f"{os.fspath(path)} is not a checkpoint (not a torch zip file) or is corrupt: pick a "
-                         "file written by torch.save, e.g. a run's model.pt or a released ClimaX .ckpt") from error
+        raise ValueError(f"{os.fspath(path)} is not a readable checkpoint: not a torch zip file, or a truncated or "
+                         "corrupt one; pick a file written by torch.save (a run's model.pt, a .ckpt)") from error
     refused = [g for g in needed if g not in ALLOWED_GLOBALS] if needed is not None else None
     if refused == []:
         # The whole (fixed) list: numpy dtypes are built from classes the scan does not name.
