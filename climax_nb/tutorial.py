@@ -11,8 +11,7 @@ Three settings, chosen by ``$CLIMAX_NB_SETTING``, never mix (each has its own ru
 - ``default``: the packaged ``pretrain-compact`` and ``finetune-compact`` configs
   on the whole embedded years: pretraining sources one year each, reanalysis
   2000-2003 (train 2000-2001, validate 2002, test 2003). The main job's setting,
-  so the notebooks reuse ``climax-nb demo``'s runs. About 14 minutes of simulation
-  and 2.5 GB of data, then 7 minutes of training, on 2 CPU cores.
+  so the notebooks reuse ``climax-nb demo``'s runs.
 - ``binder`` (``binder/postBuild`` builds it, ``binder/start`` selects it): the same
   configs and training budgets on less simulated data. Each pretraining source
   gives ``BINDER_DAYS`` days (one season, after the same spin-up), and the
@@ -26,9 +25,10 @@ Three settings, chosen by ``$CLIMAX_NB_SETTING``, never mix (each has its own ru
 Why ``binder`` is built that way. Binder builds the image once and gives each
 session 2 GB, so the build must be short and the cache small, but the notebooks
 must still make honest claims: a score is only worth showing on data the models
-never trained on. Most of the default's cost is data, not training: simulating
-the four-year, 51-variable reanalysis is about half of the simulation time and
-almost all of the 2.5 GB, and the T31 source a third of the time. So the Binder
+never trained on. Most of the default's cost is data, not training (measured on
+2 cores: 14.5 minutes of simulation, then 7 of training and forecasts): the
+four-year, 51-variable reanalysis is 40 % of the simulation time and two thirds
+of the 2.5 GB, and the T31 source another third of the time. So the Binder
 setting keeps what the notebooks' points rest on (the packaged configs, all three
 heterogeneous pretraining sources, every training step, the pretrained against
 scratch comparison with the same budget and seed, a test period after the
@@ -40,7 +40,9 @@ still see each of their frames a few times), one training year of reanalysis
 What it gives up: its test months are winter only, scores over two months are
 noisier than over a year, and the one-year climatology is a noisier (weaker)
 baseline than the default's two-year one; the default setting, one command away
-(``python -m climax_nb.tutorial --setting default``), scores the whole 2003.
+(``python -m climax_nb.tutorial --setting default``), scores the whole 2003. Built
+here from an empty cache, the binder setting took 9.7 minutes and 749 MB, the
+default 21.7 minutes and 2.6 GB (``benchmarks/notebooks.py``, notebooks/README.md).
 
 Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``.
 """
