@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         if args.debug:
             raise
-        print(f"climax-nb {args.command}: error: {one_line(err)}", file=sys.stderr)
+        print(f"climax-nb {args.command}: error: {one_line(err)} (--debug shows the traceback)", file=sys.stderr)
         return 2
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from climax_nb.data.stats import Normalizer
 from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
 from climax_nb.model.regional import Box
-from climax_nb.variables import to_ids
+from climax_nb.variables import is_constant, to_ids
 
 #: Version of the spec's dict layout; 1 is the untyped dict of earlier files.
 SPEC_VERSION = 2
@@ -163,21 +163,23 @@ class ForecastSpec:
 def _legacy_sources(stats: Mapping[str, Any] | None, extra: Mapping[str, Any], variables: Sequence[str]
                     ) -> tuple[SourceSpec, ...]:
     """Version-1 sources: ``extra["sources"]`` per name, else the file's single ``stats`` table."""
-    stored = {k: v for k, v in (stats or {}).items()}
+    stored = dict(stats or {})
     entries = dict(extra.get("sources") or {})
     chosen_mean = {k: float(m) for k, (m, _) in stored.items()}
     out = []
     for name, entry in entries.items():
         norm = Normalizer.from_dict(entry["stats"])
         inputs = entry.get("inputs") or [v for v in variables if v in norm.mean]
-        outputs = entry.get("outputs") or [v for v in inputs if v not in ("lat", "lsm", "orography")]
+        outputs = entry.get("outputs") or [v for v in inputs if not is_constant(v)]
         source = SourceSpec(name, norm, tuple(inputs), tuple(outputs))
-        # the source whose statistics the file carried at top level was the default one
-        out.insert(0, source) if norm.mean == chosen_mean else out.append(source)
+        if norm.mean == chosen_mean:  # the source whose statistics the file carried at top level was the default
+            out.insert(0, source)
+        else:
+            out.append(source)
     if not out and stored:
         norm = Normalizer({k: m for k, (m, _) in stored.items()}, {k: s for k, (_, s) in stored.items()})
         inputs = [v for v in variables if v in norm.mean]
-        out.append(SourceSpec("checkpoint", norm, tuple(inputs), tuple(v for v in inputs if v != "lat")))
+        out.append(SourceSpec("checkpoint", norm, tuple(inputs), tuple(v for v in inputs if not is_constant(v))))
     return tuple(out)
 
 
