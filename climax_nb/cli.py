@@ -151,6 +151,7 @@ class ForecastOptions:
     device: str = option("cpu", "cpu, cuda, cuda:1, ...")
     out: str = option("outputs/forecast.nc", "output file (.nc or .zarr)")
     overwrite: bool = option(False, "replace --out if it is a forecast already (other files are never replaced)")
+    check_ranges: bool = option(True, "refuse values outside each variable's plausible range (--no-check-ranges)")
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "continuous", "iterative"):
@@ -175,6 +176,8 @@ class EvaluateOptions:
     )
     reference: str = option("persistence", "reference of the relative table")
     out: str = option("outputs/scores", "folder for scorecard, tables and plot")
+    in_sample: bool = option(False, "allow climatology years that are years of the forecast (refused otherwise)")
+    check_ranges: bool = option(True, "refuse values outside each variable's plausible range (--no-check-ranges)")
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     opts = parse_options(ForecastOptions, args)
     model = open_model(opts.checkpoint, source=opts.source)
-    data = open_source(opts.data, years=opts.years, days=opts.days)
+    data = open_source(opts.data, years=opts.years, days=opts.days, check_ranges=opts.check_ranges)
     inits = initial_times(data, max(opts.leads), opts.every)
     ensemble = Perturbation(opts.members, scale=opts.perturbation, seed=opts.seed) if opts.members else None
     fc = forecast(model, data, list(opts.leads), mode=opts.mode, step=opts.step, init_times=inits,
@@ -212,10 +215,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     opts = parse_options(EvaluateOptions, args)
     fc = open_forecast(opts.forecast)
-    truth = open_source(opts.truth, years=opts.years, days=opts.days)
-    clim_source = open_source(opts.truth, years=opts.clim_years, days=opts.days)
+    truth = open_source(opts.truth, years=opts.years, days=opts.days, check_ranges=opts.check_ranges)
+    clim_source = open_source(opts.truth, years=opts.clim_years, days=opts.days, check_ranges=opts.check_ranges)
     card = evaluate(fc, truth, clim_source, opts.clim_years, variables=opts.variables, metrics=opts.metrics,
-                    baselines=opts.baselines)
+                    baselines=opts.baselines, in_sample=opts.in_sample)
     for kind, path in write_scores(card, opts.out, opts.reference).items():
         print(f"{kind}: {path}")
     return 0

@@ -19,7 +19,7 @@ import xarray as xr
 
 from climax_nb.baselines import climatology_forecast, persistence, weekly_climatology
 from climax_nb.data.climatology import climatology
-from climax_nb.metrics.align import MetricInputError
+from climax_nb.metrics.align import MetricInputError, check_time_index
 from climax_nb.scorecard import plot_skill, relative_table, scorecard
 
 
@@ -90,6 +90,7 @@ def score(
     missing = [v for v in ids if v not in truth.data_vars]
     if missing:
         raise MetricInputError(f"the truth has no variable(s) {missing} to score; it has {list(truth.data_vars)}")
+    check_time_index(truth)
     truth = on_forecast_grid(truth[ids], first).load()  # every score reads the verifying fields: read them once
     clim = None if clim is None else on_forecast_grid(clim[[v for v in ids if v in clim.data_vars]], first)
     inits = first["init_time"].values
@@ -113,11 +114,33 @@ def evaluate(
     variables: Sequence[str] | None = None,
     name: str = "model",
     baselines: Sequence[str] = DEFAULT_BASELINES,
+    in_sample: bool = False,
 ) -> xr.Dataset:
-    """``score`` of ``forecast`` with a climatology of ``clim_years`` of ``clim_source`` (training years only)."""
+    """``score`` of ``forecast`` with a climatology of ``clim_years`` of ``clim_source`` (training years only).
+
+    A climatology that includes the years being forecast has seen the answers; it is refused
+    unless ``in_sample=True`` says that is meant.
+    """
+    if not in_sample:
+        check_out_of_sample(forecast, clim_years)
     ids = list(variables) if variables else [str(v) for v in forecast.data_vars]
     clim = climatology(clim_source, years=clim_years, variables=ids)
     return score({name: forecast}, truth, clim, baselines=baselines, metrics=metrics, variables=ids)
+
+
+def check_out_of_sample(forecast: xr.Dataset, clim_years: Sequence[int]) -> None:
+    """Raise when a climatology year is a year the forecast starts in or verifies in."""
+    from climax_nb.metrics.align import valid_time
+
+    inits = pd.DatetimeIndex(np.ravel(forecast["init_time"].values))
+    valid = pd.DatetimeIndex(np.ravel(valid_time(forecast).values))
+    shared = sorted({int(y) for y in clim_years} & (set(inits.year) | set(valid.year)))
+    if shared:
+        raise ValueError(
+            f"climatology year(s) {shared} are years of the forecast: an in-sample climatology has seen the answers "
+            "and flatters the climatology baseline and ACC; give training years only (--clim-years), or pass "
+            "in_sample=True (--in-sample) if that is meant"
+        )
 
 
 def write_scores(card: xr.Dataset, out: str | Path, reference: str = "persistence") -> dict[str, Path]:

@@ -76,7 +76,7 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     clim_years = [y for y in REANALYSIS_TRAIN if y in set(train_data.time.dt.year.values)] or [
         int(train_data.time.dt.year.values[0])
     ]
-    card = evaluate(fc, test, train_data, clim_years)
+    card = evaluate(fc, test, train_data, clim_years, in_sample=days is not None)  # a short run checks the path
     write_scores(card, out / "scores")
     return card
 

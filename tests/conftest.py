@@ -16,8 +16,16 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from climax_nb.data.ranges import PLAUSIBLE
 from climax_nb.grid import WB5625
 from climax_nb.variables import VARIABLES
+
+
+def typical(vid: str) -> tuple[float, float]:
+    """A plausible ``(centre, spread)`` of ``vid`` for synthetic fields: 280 +- 1 where that is plausible."""
+    low, high = PLAUSIBLE[vid]
+    centre = 280.0 if low < 270 and high > 290 else (low + high) / 2
+    return centre, min(1.0, (high - low) / 100)
 
 
 def make_canonical(ids=("z500", "t850", "t2m", "lsm"), steps: int = 8, start: str = "2000-01-01") -> xr.Dataset:
@@ -31,7 +39,8 @@ def make_canonical(ids=("z500", "t850", "t2m", "lsm"), steps: int = 8, start: st
         if var.kind == "constant":
             data, dims = rng.random((len(lat), len(lon))), ("lat", "lon")
         else:
-            data, dims = 280 + rng.standard_normal((steps, len(lat), len(lon))), ("time", "lat", "lon")
+            centre, spread = typical(vid)
+            data, dims = centre + spread * rng.standard_normal((steps, len(lat), len(lon))), ("time", "lat", "lon")
         fields[vid] = xr.DataArray(data.astype(np.float32), dims=dims, attrs={"units": var.units})
     return xr.Dataset(fields, coords={"time": time, "lat": lat, "lon": lon})
 
@@ -80,8 +89,9 @@ def _keep_executed_notebooks(folder: Path) -> None:
     import nbclient
     import nbformat
 
-    sources = {_cell_sources(nbformat.read(path, as_version=4)): path.name
-               for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))}
+    sources = {
+        _cell_sources(nbformat.read(path, as_version=4)): path.name for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+    }
     execute = nbclient.NotebookClient.execute
     if getattr(execute, "keeps_notebooks_in", None) == folder:
         return

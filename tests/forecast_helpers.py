@@ -10,12 +10,12 @@ from climax_nb.data.stats import Normalizer
 from climax_nb.forecast import ForecastCheckpoint, SourceSpec, climax_spec
 from climax_nb.grid import WB5625
 from climax_nb.model import ClimaX, preset
-from tests.conftest import make_canonical
+from tests.conftest import make_canonical, typical
 
 INPUTS = ("lsm", "lat", "tisr", "t2m", "z500", "t850")
 OUTPUTS = ("t2m", "z500", "t850")
-STATS = {"lsm": (0.5, 0.3), "lat": (0.0, 50.0), "tisr": (280.0, 1.5), "t2m": (279.0, 2.0),
-         "z500": (281.0, 0.5), "t850": (280.5, 3.0)}
+STATS = {"lsm": (0.5, 0.3), "lat": (0.0, 50.0), "tisr": (typical("tisr")[0], 1.5), "t2m": (279.0, 2.0),
+         "z500": (typical("z500")[0] + 1.0, 0.5), "t850": (280.5, 3.0)}
 
 
 def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> ForecastCheckpoint:

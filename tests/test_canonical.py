@@ -121,7 +121,9 @@ def _level_fields(level_dim: str, time_dim: str, levels) -> dict:
     rng = np.random.default_rng(0)
     shape = (len(TIMES), len(levels), len(LAT), len(LON))
     dims = (time_dim, level_dim, "latitude", "longitude")
-    z = 9.80665 * (5500 + 100 * np.asarray(levels, float)[None, :, None, None] / 100) + rng.random(shape)
+    # standard-atmosphere heights (m) of the levels, as geopotential
+    height = np.interp(np.log(np.asarray(levels, float)), np.log([500.0, 850.0, 1000.0]), [5570.0, 1460.0, 110.0])
+    z = 9.80665 * height[None, :, None, None] + rng.random(shape)
     # a field that varies with latitude, so orientation errors show
     t = 200 + np.broadcast_to(np.cos(np.deg2rad(LAT))[None, None, :, None] * 80, shape) + rng.random(shape)
     return {
@@ -247,7 +249,13 @@ def test_era5_surface_fields_need_no_lexicon(layout):
     assert list(ds.data_vars) == ["lsm", "orography", "t2m", "u10", "v10", "sp", "tisr"]
     units = {vid: ds[vid].attrs["units"] for vid in ds.data_vars}
     assert units == {
-        "lsm": "1", "orography": "m", "t2m": "K", "u10": "m s-1", "v10": "m s-1", "sp": "Pa", "tisr": "J m-2"
+        "lsm": "1",
+        "orography": "m",
+        "t2m": "K",
+        "u10": "m s-1",
+        "v10": "m s-1",
+        "sp": "Pa",
+        "tisr": "J m-2",
     }
     assert ds["lsm"].dims == ("lat", "lon") and ds["orography"].dims == ("lat", "lon")
     assert ds["t2m"].dims == ("time", "lat", "lon") and ds.sizes["time"] == 3
@@ -282,8 +290,15 @@ def test_cfgrib_accumulations_on_forecast_steps_get_valid_times():
     data = np.broadcast_to(np.arange(24.0).reshape(2, 12)[:, :, None, None], (2, 12, 33, 64))
     raw = xr.Dataset(
         {"tisr": _grib_var(("time", "step", "latitude", "longitude"), data * 1e5, "tisr", "J m**-2", "surface")},
-        coords={"number": 0, "time": start, "step": steps, "surface": 0.0, "latitude": LAT, "longitude": LON,
-                "valid_time": (("time", "step"), valid)},
+        coords={
+            "number": 0,
+            "time": start,
+            "step": steps,
+            "surface": 0.0,
+            "latitude": LAT,
+            "longitude": LON,
+            "valid_time": (("time", "step"), valid),
+        },
     )
     ds = validate(canonicalize(raw))
     assert ds["tisr"].dims == ("time", "lat", "lon") and ds.sizes["time"] == 24

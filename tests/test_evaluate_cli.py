@@ -32,7 +32,8 @@ def test_an_ensemble_is_scored_with_crps_beside_every_baseline(files, tmp_path):
     assert fc.sizes["member"] == 3
     out = tmp_path / "scores"
     assert cli.main(["evaluate", "--forecast", str(fc_path), "--truth", str(data), "--clim-years", "2000",
-                     "--baselines", "persistence", "climatology", "weekly_climatology", "--out", str(out)]) == 0
+                     "--in-sample", "--baselines", "persistence", "climatology", "weekly_climatology",
+                     "--out", str(out)]) == 0
     card = xr.open_dataset(out / "scorecard.nc")
     assert list(card["model"].values) == ["model", "persistence", "climatology", "weekly_climatology"]
     assert list(card["metric"].values) == ["rmse", "acc", "crps", "spread_skill_ratio"]

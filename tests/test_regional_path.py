@@ -65,7 +65,7 @@ def test_forecast_and_scores_are_on_the_box(runs, tmp_path):
 
     scores = tmp_path / "scores"
     assert cli.main(["evaluate", "--forecast", str(fc_path), "--truth", str(data), "--clim-years", "2000",
-                     "--out", str(scores)]) == 0
+                     "--in-sample", "--out", str(scores)]) == 0
     card = xr.open_dataset(scores / "scorecard.nc")
     # persistence's RMSE computed by hand on the box's cells, with the box's own area weights
     box_truth = truth.sel(lat=lat, lon=lon)

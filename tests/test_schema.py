@@ -93,3 +93,56 @@ def test_all_problems_are_reported_at_once(canonical):
 def test_not_a_dataset():
     with pytest.raises(TypeError, match="xarray.Dataset"):
         validate(np.zeros(3))
+
+
+def test_celsius_marked_kelvin_and_metres_marked_geopotential_are_implausible(canonical):
+    canonical["t2m"] = canonical["t2m"] - 273.15  # degC under units "K"
+    canonical["z500"] = canonical["z500"] / 9.80665  # metres under units "m2 s-2"
+    found = {p.variable: p for p in problems_of(canonical)}
+    assert set(found) == {"t2m", "z500"}
+    assert "outside the plausible 170..350" in found["t2m"].what and "wrong units" in found["t2m"].what
+    assert "degC + 273.15" in found["t2m"].fix and "check_ranges=False" in found["t2m"].fix
+    assert "metres x 9.80665" in found["z500"].fix
+
+
+def test_plausible_ranges_can_be_changed_or_switched_off(canonical):
+    canonical["t2m"] = canonical["t2m"] - 273.15
+    assert validate(canonical, check_ranges=False) is canonical
+    assert validate(canonical, ranges={"t2m": (-100.0, 100.0)}) is canonical
+    (p,) = problems_of(canonical.assign(t2m=canonical["t2m"] + 273.15 + 200))  # hotter than anywhere on Earth
+    assert p.variable == "t2m" and "476.1" in p.what and "484.7" in p.what
+    with pytest.raises(ValueError, match="low < high"):
+        validate(canonical, ranges={"t2m": (10.0, -10.0)})
+
+
+def test_ranges_are_read_only_with_the_values(canonical):
+    """check_values=False reads no data, so it checks no range either (lazy stores stay lazy)."""
+    canonical["t2m"] = canonical["t2m"] - 273.15
+    assert validate(canonical, check_values=False) is canonical
+
+
+def test_every_registry_variable_with_a_range_is_bounded_sensibly():
+    from climax_nb.data.ranges import PLAUSIBLE
+    from climax_nb.variables import VARIABLES
+
+    assert set(PLAUSIBLE) == set(VARIABLES)
+    heights = [PLAUSIBLE[f"z{level}"] for level in (925, 850, 700, 600, 500, 250, 50)]
+    assert all(lo < hi for lo, hi in heights)
+    assert [lo for lo, _ in heights] == sorted(lo for lo, _ in heights)  # geopotential grows upwards
+
+
+def test_pixel_index_coordinates_are_not_degrees():
+    ds = make_canonical(steps=2)
+    ds = ds.assign_coords(lat=np.arange(ds.sizes["lat"], dtype=float), lon=np.arange(ds.sizes["lon"], dtype=float))
+    (p,) = problems_of(ds)
+    assert p.variable == "lat/lon" and "pixel indices" in p.what and "0..31 and 0..63" in p.what
+    assert "assign_coords" in p.fix
+    assert validate(ds, check_ranges=False) is ds
+
+
+def test_coordinates_in_other_units_are_named(canonical):
+    canonical["lon"].attrs["units"] = "radians"
+    (p,) = problems_of(canonical)
+    assert p.variable == "lon" and "radians" in p.what
+    canonical["lon"].attrs["units"] = "degrees_E"
+    assert validate(canonical) is canonical

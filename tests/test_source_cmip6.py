@@ -50,7 +50,7 @@ def write_cmip6(folder, run=RUN, steps=8):
     field = np.broadcast_to(_smooth(LAT, LON), (steps, len(PLEV), len(LAT), len(LON)))
     level_dims = ("time", "plev", "lat", "lon")
     _write(folder / f"ta_6hrPlevPt_{run}_{period}.nc", "ta", field, level_dims, "K", time, plev=PLEV)
-    zg = np.broadcast_to(np.arange(steps)[:, None, None, None] * 10.0 + 1500, field.shape)
+    zg = np.broadcast_to(np.arange(steps)[:, None, None, None] * 10.0 + 5500, field.shape)
     _write(folder / f"zg_6hrPlevPt_{run}_{period}.nc", "zg", zg, level_dims, "m", time, plev=PLEV)
     _write(
         folder / f"hus_6hrPlevPt_{run}_{period}.nc",
@@ -82,7 +82,7 @@ def test_converts_and_regrids_to_the_weatherbench_grid(cmip6):
     ds = open_dataset(str(cmip6), variables=["t850", "z500", "q850", "t2m", "tp6h", "lsm", "orography"])
     assert WB5625.matches(ds.lat.values, ds.lon.values) and ds.sizes["time"] == 8
     assert ds.time.values[0] == np.datetime64("2000-01-01T06") and ds.time.dtype.kind == "M"
-    np.testing.assert_allclose(ds["z500"].isel(time=2).values, (1500 + 20) * G, rtol=1e-6)
+    np.testing.assert_allclose(ds["z500"].isel(time=2).values, (5500 + 20) * G, rtol=1e-6)
     assert ds["z500"].attrs["units"] == "m2 s-2" and ds["q850"].attrs["units"] == "kg kg-1"
     np.testing.assert_allclose(ds["lsm"].values, 0.4, rtol=1e-6)
     np.testing.assert_allclose(ds["orography"].values, 300.0, rtol=1e-6)

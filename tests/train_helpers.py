@@ -12,7 +12,7 @@ from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.resumable import ResumableLoader
 from climax_nb.train.trainer import make_trainer
-from tests.conftest import make_canonical
+from tests.conftest import make_canonical, typical
 
 VARS = ("z500", "t850", "t2m", "lsm")
 
@@ -23,7 +23,8 @@ def moving_waves(steps=24):
     lat, lon = np.deg2rad(ds.lat.values)[:, None], np.deg2rad(ds.lon.values)[None, :]
     for k, vid in enumerate(VARS[:3]):
         wave = np.stack([np.cos(lat) * np.cos(2 * lon - 0.3 * t + k) for t in range(steps)])
-        ds[vid].values[:] = (280 + 10 * wave).astype(np.float32)
+        centre, spread = typical(vid)
+        ds[vid].values[:] = (centre + 10 * spread * wave).astype(np.float32)
     return ds
 
 

@@ -2,10 +2,11 @@
 
 from climax_nb.data.canonical import canonicalize
 from climax_nb.data.open import open_dataset
-from climax_nb.data.schema import Problem, SchemaError, validate
+from climax_nb.data.schema import DataReadError, Problem, SchemaError, validate
 from climax_nb.data.select import NotInSourceError, available_years, select_variables, select_years
 
 __all__ = [
+    "DataReadError",
     "NotInSourceError",
     "Problem",
     "SchemaError",

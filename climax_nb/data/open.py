@@ -33,18 +33,27 @@ def source_label(spec: str) -> str:
     return name if name is not None else Path(str(spec).rstrip("/")).stem
 
 
-def open_source(spec: str, *, years: Iterable[int] | None = None, days: int | None = None,
-                cache_dir: str | None = None, progress: bool = True) -> xr.Dataset:
+def open_source(
+    spec: str,
+    *,
+    years: Iterable[int] | None = None,
+    days: int | None = None,
+    cache_dir: str | None = None,
+    progress: bool = True,
+    check_ranges: bool = True,
+) -> xr.Dataset:
     """``open_dataset`` for a data argument of the command line or a config: ``embedded/<name>`` or a path.
 
-    ``days`` (simulated days), ``cache_dir`` and ``progress`` apply to embedded sources only.
+    ``days`` (simulated days), ``cache_dir`` and ``progress`` apply to embedded sources only
+    (checked for plausible values when they are simulated).
     """
     if embedded_name(spec) is not None:
         return open_dataset(spec, years=years, length=days, cache_dir=cache_dir, progress=progress)
     if days is not None:
-        raise ValueError(f"days={days} applies to embedded sources only, not to {spec}: leave it out, or select "
-                         "times with years=")
-    return open_dataset(spec, years=years)
+        raise ValueError(
+            f"days={days} applies to embedded sources only, not to {spec}: leave it out, or select times with years="
+        )
+    return open_dataset(spec, years=years, check_ranges=check_ranges)
 
 
 def _guess_format(path: str) -> str:
@@ -81,6 +90,7 @@ def open_dataset(
     *,
     standardize: bool = False,
     check_values: bool = True,
+    check_ranges: bool = True,
     step: str | None = None,
     **options: Any,
 ) -> xr.Dataset:
@@ -95,7 +105,8 @@ def open_dataset(
     ``time_step=``, ``pattern=``). ``step`` (e.g. ``"6h"``) keeps only the stamps on
     a coarser step: WeatherBench 1 and ClimaX's shards are hourly. Embedded sources take
     ``length=`` (simulated days), ``cache_dir=`` and ``progress=``.
-    ``check_values`` reads every value once (chunk by chunk) to look for NaN.
+    ``check_values`` reads every value once (chunk by chunk) to look for NaN and, with
+    ``check_ranges``, for values outside each variable's plausible range (``climax_nb.data.ranges``).
     """
     fmt = format or _guess_format(str(path_or_url))
     embedded_options = {"length", "cache_dir", "progress"}
@@ -120,4 +131,4 @@ def open_dataset(
     else:
         raise ValueError(f"unknown format {fmt!r}: choose one of {FORMATS}")
     ds = subsample(select_variables(ds, variables, path_or_url), step)
-    return validate(ds, check_values=check_values, allow_gaps=gaps)
+    return validate(ds, check_values=check_values, allow_gaps=gaps, check_ranges=check_ranges, where=str(path_or_url))

@@ -8,11 +8,14 @@ wrong and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import dask
 import numpy as np
 import xarray as xr
 
+from climax_nb.data.ranges import Range, plausible_range
 from climax_nb.variables import UnknownVariableError, resolve
 
 TIME_DIMS: tuple[str, ...] = ("time", "lat", "lon")
@@ -62,13 +65,18 @@ class Problem:
 class SchemaError(ValueError):
     """A dataset is not in the canonical layout; ``.problems`` lists each issue."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], where: str | None = None):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"dataset is not in the canonical layout ({len(problems)} problem(s)):\n{lines}")
+        what = f"{where} is" if where else "dataset is"
+        super().__init__(f"{what} not in the canonical layout ({len(problems)} problem(s)):\n{lines}")
 
 
-def _check_coords(ds: xr.Dataset) -> list[Problem]:
+class DataReadError(OSError):
+    """Stored values that cannot be read: a truncated or corrupt chunk or file."""
+
+
+def _check_coords(ds: xr.Dataset, plausible: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     for name, alias in (("lat", "latitude"), ("lon", "longitude")):
         if name not in ds.coords:
@@ -103,6 +111,26 @@ def _check_coords(ds: xr.Dataset) -> list[Problem]:
         )
     elif len(lon) > 1 and not np.all(np.diff(lon) > 0):
         problems.append(Problem("lon", "longitude is not ascending", "ds.sortby('lon')"))
+    return problems + (_check_degrees(ds) if plausible else [])
+
+
+def _check_degrees(ds: xr.Dataset) -> list[Problem]:
+    """Coordinates that are not degrees: other units, or the pixel indices 0, 1, 2, ... of both axes."""
+    problems = []
+    for name, units in (("lat", "degrees_north"), ("lon", "degrees_east")):
+        given = ds[name].attrs.get("units")
+        if given is not None and not str(given).strip().lower().startswith("deg"):
+            problems.append(Problem(name, f"{name} has units '{given}', not {units}", f"give {name} in {units}"))
+    lat, lon = ds["lat"].values, ds["lon"].values
+    if len(lat) > 2 and len(lon) > 2 and all(np.array_equal(c, np.arange(len(c))) for c in (lat, lon)):
+        problems.append(
+            Problem(
+                "lat/lon",
+                f"coordinates are 0..{len(lat) - 1} and 0..{len(lon) - 1}: pixel indices, not degrees",
+                "assign the grid's degrees, e.g. ds.assign_coords(lat=grid.lat, lon=grid.lon) with a "
+                "climax_nb.grid.Grid (or check_ranges=False if this really is a 1-degree box from 0N, 0E)",
+            )
+        )
     return problems
 
 
@@ -114,6 +142,8 @@ def _check_time(ds: xr.Dataset, allow_gaps: bool) -> list[Problem]:
     time = ds["time"].values
     if not np.issubdtype(time.dtype, np.datetime64):
         return [Problem("time", f"time has dtype {time.dtype}, not datetime64", "decode times with xr.decode_cf")]
+    if len(time) == 0:
+        return [Problem("time", "no time steps", "select times the data have (check the years and days asked for)")]
     if len(time) < 2:
         return []
     steps = np.diff(time)
@@ -139,7 +169,14 @@ def _check_time(ds: xr.Dataset, allow_gaps: bool) -> list[Problem]:
     return []
 
 
-def _check_variable(name: str, da: xr.DataArray, check_values: bool) -> list[Problem]:
+def _check_variable(
+    name: str,
+    da: xr.DataArray,
+    check_values: bool,
+    check_ranges: bool,
+    ranges: Mapping[str, Range] | None,
+    where: str | None,
+) -> list[Problem]:
     try:
         var = resolve(str(name))
     except UnknownVariableError:
@@ -169,29 +206,68 @@ def _check_variable(name: str, da: xr.DataArray, check_values: bool) -> list[Pro
         problems.append(
             Problem(str(name), f"units are '{units}', expected '{var.units}'", f"convert the values to {var.units}")
         )
-    if check_values:
-        bad = int((~np.isfinite(da)).sum().values)
-        if bad:
-            problems.append(
-                Problem(str(name), f"{bad} NaN or infinite value(s)", "fill or mask them before use (e.g. interpolate)")
-            )
+    if check_values and da.size:
+        problems += _check_values(str(name), da, plausible_range(var.id, ranges) if check_ranges else None, where)
     return problems
 
 
-def validate(ds: xr.Dataset, *, check_values: bool = True, allow_gaps: bool = False) -> xr.Dataset:
+def _check_values(name: str, da: xr.DataArray, bounds: Range | None, where: str | None) -> list[Problem]:
+    """NaN/inf count and, where ``bounds`` are given, values outside them (one read of the data)."""
+    finite = np.isfinite(da)
+    try:
+        bad, low, high = dask.compute((~finite).sum(), da.where(finite).min(), da.where(finite).max())
+    except Exception as err:  # a codec or file error, whatever the backend
+        raise DataReadError(
+            f"cannot read the values of {name} in {where or 'the dataset'} ({type(err).__name__}: {err}): a chunk "
+            "or file is truncated or corrupt; download or write it again"
+        ) from err
+    bad, low, high = int(bad.values), float(low.values), float(high.values)
+    problems = []
+    if bad:
+        problems.append(
+            Problem(
+                name,
+                f"{bad} NaN or infinite value(s) (a zarr store's missing chunk files read as NaN)",
+                "fill or mask them before use (e.g. interpolate), or restore the missing chunks",
+            )
+        )
+    if bounds is not None and np.isfinite(low) and (low < bounds[0] or high > bounds[1]):
+        units = da.attrs.get("units", "")
+        problems.append(
+            Problem(
+                name,
+                f"values {low:.6g}..{high:.6g} {units} lie outside the plausible {bounds[0]:.6g}..{bounds[1]:.6g}: "
+                "wrong units under the right 'units' attribute?",
+                "convert the values (e.g. degC + 273.15, metres x 9.80665), or pass ranges={...} or "
+                "check_ranges=False (--no-check-ranges) if they are right",
+            )
+        )
+    return problems
+
+
+def validate(
+    ds: xr.Dataset,
+    *,
+    check_values: bool = True,
+    allow_gaps: bool = False,
+    check_ranges: bool = True,
+    ranges: Mapping[str, Range] | None = None,
+    where: str | None = None,
+) -> xr.Dataset:
     """Check ``ds`` is canonical and return it unchanged; raise ``SchemaError`` otherwise.
 
-    ``check_values`` scans every value for NaN/inf (a full read of lazy data);
-    ``allow_gaps`` accepts missing whole time steps, as after selecting years.
+    ``check_values`` scans every value for NaN/inf (a full read of lazy data) and, with
+    ``check_ranges``, for values outside the plausible range of the variable
+    (``climax_nb.data.ranges``; ``ranges`` overrides some); ``allow_gaps`` accepts missing
+    whole time steps, as after selecting years. ``where`` (a path) names the data in errors.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"validate expects an xarray.Dataset, got {type(ds).__name__}")
-    problems = _check_coords(ds) + _check_time(ds, allow_gaps)
+    problems = _check_coords(ds, check_ranges) + _check_time(ds, allow_gaps)
     if not ds.data_vars:
         problems.append(Problem("dataset", "no data variables", "add variables named by registry ids"))
     for name, da in ds.data_vars.items():
-        problems += _check_variable(str(name), da, check_values)
+        problems += _check_variable(str(name), da, check_values, check_ranges, ranges, where)
     if problems:
-        raise SchemaError(problems)
+        raise SchemaError(problems, where)
     return ds
-

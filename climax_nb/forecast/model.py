@@ -28,6 +28,38 @@ from climax_nb.forecast.spec import ForecastSpec, SpecError
 from climax_nb.grid import Grid
 from climax_nb.variables import is_constant, to_ids
 
+#: Median distance (in training standard deviations) beyond which inputs are reported as unlike the training data.
+OUT_OF_DISTRIBUTION_SIGMAS = 6.0
+
+
+class OutOfDistributionWarning(UserWarning):
+    """Inputs far from the training statistics: wrong units, another climate, or another source's data."""
+
+
+def warn_out_of_distribution(x: np.ndarray, variables: Sequence[str], normalizer: Normalizer,
+                             sigmas: float = OUT_OF_DISTRIBUTION_SIGMAS) -> None:
+    """Warn naming each variable whose normalised inputs ``[B, V, H, W]`` sit a median ``sigmas`` or more away.
+
+    The median, not the maximum, so that heavy tails (heavy rain, jet cores) do not warn, and a
+    shifted field (degC under ``K``, metres under ``m2 s-2``) does.
+    """
+    typical = np.median(np.abs(x), axis=(0, 2, 3))
+    far = [(v, float(typical[j]), float(np.mean(x[:, j]))) for j, v in enumerate(variables) if typical[j] >= sigmas]
+    if far:
+        import warnings
+
+        listed = "; ".join(
+            f"{v}: median |z| {z:.1f} (mean z {m:+.1f}; training mean {normalizer.mean[v]:.6g}, "
+            f"std {normalizer.std[v]:.3g})"
+            for v, z, m in far
+        )
+        warnings.warn(
+            f"inputs far outside the training statistics ({listed}): check their units and source; the forecast "
+            "extrapolates and is unlikely to be meaningful",
+            OutOfDistributionWarning,
+            stacklevel=3,
+        )
+
 
 class ForecastModel:
     """A trained network, its statistics and variables, ready to forecast; subclassed per model family."""
@@ -85,7 +117,9 @@ class ForecastModel:
         """Normalised inputs ``[B, V, H, W]`` (float32) of ``ds`` at ``times``; errors name the bad variable."""
         from climax_nb.forecast.state import read_fields
 
-        return self.normalizer.normalize(read_fields(ds, self.inputs, np.asarray(times)), self.inputs)
+        x = self.normalizer.normalize(read_fields(ds, self.inputs, np.asarray(times)), self.inputs)
+        warn_out_of_distribution(x, self.inputs, self.normalizer)
+        return x
 
     def input_tensor(self, ds: xr.Dataset, times: np.ndarray) -> torch.Tensor:
         """``read_inputs`` as a tensor on the model's device."""

@@ -55,6 +55,10 @@ def check_initial_state(
         raise InitialStateError(f"the initial state has no time dimension for {', '.join(timed)}")
     available = pd.DatetimeIndex(ds["time"].values)
     chosen = available if init_times is None else pd.DatetimeIndex(pd.to_datetime(list(np.atleast_1d(init_times))))
+    if not len(chosen):
+        raise InitialStateError(
+            "no initial times to forecast from: the initial state has no time steps, or init_times is empty"
+        )
     absent = chosen[available.get_indexer(chosen) < 0]
     if len(absent):
         raise InitialStateError(

@@ -102,11 +102,25 @@ def _missing_message(vt: xr.DataArray, present: np.ndarray, truth: xr.Dataset) -
     )
 
 
+def check_time_index(truth: xr.Dataset, side: str = "truth") -> None:
+    """Raise naming repeated times: a valid time must pick one verifying state, not several."""
+    if "time" not in truth.indexes:
+        raise MetricInputError(f"the {side} has no 'time' coordinate to verify forecasts against")
+    times = truth.indexes["time"]
+    if not times.is_unique:
+        repeated = times[times.duplicated()].unique()
+        raise MetricInputError(
+            f"the {side} has {len(repeated)} repeated time(s) (first {repeated[0]}): keep one state per time, "
+            "e.g. truth.drop_duplicates('time')"
+        )
+
+
 def align(
     forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | None = None
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """(forecast, truth at each valid time), both with the forecast's dims and only the scored variables."""
     check_forecast(forecast)
+    check_time_index(truth)
     ids = common_variables(forecast, truth, variables)
     check_grid(forecast, truth, "forecast", "truth")
     vt = valid_time(forecast).transpose("init_time", "lead_time")

@@ -1,0 +1,78 @@
+"""Plausible physical ranges per variable: the check that catches right units on wrong values.
+
+A ``units`` attribute says what the values should be, not what they are: t2m in
+degrees Celsius marked ``K``, or z500 as a height in metres marked ``m2 s-2``,
+pass every layout check and are then forecast tens of standard deviations away
+from anything the model saw. These bounds are wide (they hold for any weather on
+Earth, and for climate-model worlds a few kelvin warmer or colder) and tight
+enough to catch a unit slip. ``validate`` checks them; pass ``ranges=`` to change
+one, or ``check_ranges=False`` to switch the check off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from climax_nb.variables import VARIABLES
+
+Range = tuple[float, float]
+
+_G = 9.80665
+
+#: Geopotential (m2 s-2) per pressure level: wide around the standard atmosphere, and
+#: below the height in metres (the usual slip) from 850 hPa up.
+_GEOPOTENTIAL: dict[int, Range] = {
+    50: (15_000 * _G, 23_000 * _G),
+    250: (8_500 * _G, 12_000 * _G),
+    500: (4_300 * _G, 6_300 * _G),
+    600: (3_300 * _G, 4_900 * _G),
+    700: (2_300 * _G, 3_600 * _G),
+    850: (200 * _G, 2_500 * _G),
+    925: (-1_500 * _G, 2_500 * _G),
+}
+
+_BY_PREFIX: dict[str, Range] = {
+    "t": (150.0, 340.0),
+    "u": (-150.0, 150.0),
+    "v": (-150.0, 150.0),
+    "r": (-5.0, 160.0),
+    "q": (-1e-3, 0.05),
+}
+
+_SINGLE: dict[str, Range] = {
+    "t2m": (170.0, 350.0),
+    "u10": (-80.0, 80.0),
+    "v10": (-80.0, 80.0),
+    "sp": (30_000.0, 110_000.0),
+    "tp6h": (-1e-3, 1.0),
+    "tisr": (-1.0, 6e6),
+    "lsm": (-0.01, 1.01),
+    "orography": (-1_000.0, 9_000.0),
+    "lat": (-90.0, 90.0),
+}
+
+
+def _default(vid: str) -> Range | None:
+    var = VARIABLES.get(vid)
+    if var is None:
+        return None
+    if var.level is None:
+        return _SINGLE.get(vid)
+    prefix = vid[: -len(str(var.level))]
+    if prefix == "z":
+        return _GEOPOTENTIAL.get(var.level)
+    return _BY_PREFIX.get(prefix)
+
+
+#: id -> (lowest, highest) plausible value in the registry's units.
+PLAUSIBLE: dict[str, Range] = {vid: r for vid in VARIABLES if (r := _default(vid)) is not None}
+
+
+def plausible_range(vid: str, ranges: Mapping[str, Range] | None = None) -> Range | None:
+    """The plausible ``(low, high)`` of ``vid``: ``ranges`` first, then ``PLAUSIBLE``; None if unbounded."""
+    if ranges is not None and vid in ranges:
+        low, high = ranges[vid]
+        if not low < high:
+            raise ValueError(f"the plausible range of {vid} must be (low, high) with low < high, got {ranges[vid]}")
+        return float(low), float(high)
+    return PLAUSIBLE.get(vid)
