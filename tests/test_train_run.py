@@ -54,7 +54,7 @@ def test_pretrain_then_finetune_from_the_pretrained_model(tmp_path, sources, cap
     fc = open_forecast(fc_path)
     assert fc.sizes["lead_time"] == 2 and set(fc.data_vars) == {"z500", "t850"}
     scores = tmp_path / "scores"
-    assert run("evaluate", "--forecast", str(fc_path), "--truth", sources[0], "--clim-years", "2000",
+    assert run("evaluate", "--forecast", str(fc_path), "--truth", sources[0], "--clim-years", "2000", "--in-sample",
                "--out", str(scores)) == 0
     card = xr.open_dataset(scores / "scorecard.nc")
     assert list(card["model"].values) == ["model", "persistence", "climatology"]
