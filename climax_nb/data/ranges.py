@@ -35,7 +35,7 @@ _BY_PREFIX: dict[str, Range] = {
     "t": (150.0, 340.0),
     "u": (-150.0, 150.0),
     "v": (-150.0, 150.0),
-    "r": (-5.0, 160.0),
+    "r": (-10.0, 1_000.0),  # the GCM's upper levels hold supersaturated air (306 % seen at 250 hPa)
     "q": (-1e-3, 0.05),
 }
 
