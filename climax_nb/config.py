@@ -7,7 +7,8 @@ level fields also as ``--field-name``) with the field's ``help`` metadata; tuple
 take several values (``--leads 6 24`` or ``--leads '[6, 24]'``, repeated options
 add up), booleans may stand alone (``--force``). ``apply_options`` lays the
 command-line values over a config, ``parse_options`` builds one from them alone,
-and ``to_args`` writes a config back as arguments.
+``to_args`` writes a config back as arguments and ``differences`` names what two
+configs do not share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,12 +72,27 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 raise ValueError(f"{where} must be true or false, got {value!r}")
             return value.lower() in ("true", "1", "yes")
         return bool(value)
-    if tp in (int, float, str):
-        try:
-            return tp(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where} must be {tp.__name__}, got {value!r}") from None
+    if tp in (int, float):
+        return _number(value, tp, where)
+    if tp is str:
+        return str(value)  # a YAML list too: trainer.devices takes '[0, 1]'
     return value
+
+
+def _number(value: Any, tp: type, where: str) -> int | float:
+    """An int or float option: a fraction for an integer is refused, not truncated (2.7 steps is not 2)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tp(value)
+    number = None
+    if isinstance(value, float | str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None or (tp is int and not number.is_integer()):
+        kind = "int (a whole number)" if tp is int else "float (a number)"
+        raise ValueError(f"{where} must be {kind}, got {value!r}")
+    return tp(number)
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:
@@ -179,11 +195,16 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def _value(raw: Any) -> Any:
-    """A command-line value as YAML: one string, or the strings of a many-valued option."""
+    """A command-line value as YAML: one string, or the strings of a many-valued option.
+
+    The strings of a many-valued option add up whether each is one value or a YAML list,
+    so ``--leads [6] --leads [12]`` is ``[6, 12]`` as ``--leads 6 --leads 12`` is.
+    """
     if isinstance(raw, list):
         if len(raw) == 1:
             return yaml.safe_load(raw[0])
-        return [yaml.safe_load(v) for v in raw]
+        values = [yaml.safe_load(v) for v in raw]
+        return [item for v in values for item in (v if isinstance(v, list) else [v])]
     return yaml.safe_load(raw)
 
 
@@ -210,18 +231,38 @@ def parse_options(cls: type[T], args: argparse.Namespace) -> T:
     return from_dict(cls, _overlay({}, args, cls), "the command line")
 
 
-def to_args(config: Any) -> list[str]:
-    """The leaf fields of ``config`` that differ from their defaults, as command-line arguments."""
-    out: list[str] = []
+def _leaf_values(config: Any) -> list[tuple[str, dataclasses.Field, Any]]:
+    """Each leaf field of ``config`` as (dotted name, field, value)."""
+    out = []
     for dotted, f, _ in _leaves(type(config)):
         value: Any = config
         for part in dotted.split("."):
             value = getattr(value, part)
+        out.append((dotted, f, value))
+    return out
+
+
+def _flow(value: Any) -> str:
+    """One value as YAML on one line (``6.0``, ``[6.0, 12.0]``, ``null``)."""
+    return yaml.safe_dump(to_dict(value), default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def to_args(config: Any) -> list[str]:
+    """The leaf fields of ``config`` that differ from their defaults, as command-line arguments."""
+    out: list[str] = []
+    for dotted, f, value in _leaf_values(config):
         if f.default is not dataclasses.MISSING and value == f.default:
             continue
-        if isinstance(value, tuple | list):
-            out += [f"--{dotted}", *(yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
-                                     for v in value)]
-        else:
-            out += [f"--{dotted}", yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()]
+        out += [f"--{dotted}", *(map(_flow, value) if isinstance(value, tuple | list) else [_flow(value)])]
     return out
+
+
+def differences(old: T, new: T, ignore: Iterable[str] = ()) -> list[str]:
+    """``key: old -> new`` for each leaf field two configs of one class do not share, but those in ``ignore``."""
+    skip = set(ignore)
+    before = {dotted: value for dotted, _, value in _leaf_values(old)}
+    return [
+        f"{dotted}: {_flow(before[dotted])} -> {_flow(value)}"
+        for dotted, _, value in _leaf_values(new)
+        if dotted not in skip and value != before[dotted]
+    ]

@@ -8,6 +8,7 @@ import pytest
 from climax_nb.config import (
     add_options,
     apply_options,
+    differences,
     from_dict,
     load_yaml,
     option,
@@ -50,6 +51,27 @@ def test_bad_values_name_the_field():
         from_dict(Outer, {"steps": "many"})
     with pytest.raises(ValueError, match="config.fast must be true or false"):
         from_dict(Outer, {"fast": "maybe"})
+
+
+def test_numbers_are_refused_rather_than_cast():
+    assert from_dict(Outer, {"steps": 2.0, "inner": {"lr": "1e-3", "years": ["2001"]}}) == Outer(
+        steps=2, inner=Inner(lr=1e-3, years=(2001,))
+    )
+    for data, expected in (
+        ({"steps": 2.7}, r"config.steps must be int \(a whole number\), got 2.7"),
+        ({"steps": True}, r"config.steps must be int"),
+        ({"steps": [3]}, r"config.steps must be int"),
+        ({"inner": {"years": [2000.5]}}, r"config.inner.years\[0\] must be int"),
+        ({"inner": {"lr": "abc"}}, r"config.inner.lr must be float \(a number\), got 'abc'"),
+    ):
+        with pytest.raises(ValueError, match=expected):
+            from_dict(Outer, data)
+
+
+def test_differences_name_each_changed_key():
+    old, new = Outer(), Outer(name="other", steps=3, inner=Inner(years=(2001, 2002)))
+    assert differences(old, new, ignore=["name"]) == ["steps: 10 -> 3", "inner.years: [2000] -> [2001, 2002]"]
+    assert differences(old, old) == []
 
 
 def test_yaml_round_trip(tmp_path):
@@ -104,6 +126,8 @@ def test_one_option_system_takes_lists_aliases_and_flags():
     assert yaml_list == spaced
     repeated = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "6", "--leads", "24"]))
     assert repeated.leads == (6.0, 24.0) and repeated.show is False
+    lists = parse_options(Command, _parse(Command, ["--path", "a.nc", "--leads", "[6]", "--leads", "[24, 48]"]))
+    assert lists.leads == (6.0, 24.0, 48.0)
     assert parse_options(Command, _parse(Command, ["--path", "a.nc", "--show", "--no-show"])).show is False
     assert to_args(spaced) == ["--path", "a.nc", "--leads", "6.0", "24.0", "--batch_size", "2", "--show", "true"]
     assert parse_options(Command, _parse(Command, to_args(spaced))) == spaced
