@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from climax_nb.forecast import save_forecast_checkpoint
+from climax_nb.model import write_released_style_checkpoint
 from tests.forecast_helpers import initial_state, tiny_checkpoint
 
 
@@ -28,13 +31,22 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "yaml": folder / "broken.yaml",
         "empty": folder / "empty.pt",
         "truncated": folder / "truncated.pt",
+        "released": write_released_style_checkpoint(folder / "released.ckpt"),  # patch size 2
+        "wide": folder / "wide.pt",
+        "typo": folder / "typo.yaml",
+        "ten": folder / "ten.yaml",
         "folder": folder,
     }
-    initial_state(steps=12).to_netcdf(paths["data"])
+    initial_state(steps=12).to_netcdf(paths["data"])  # 12 six-hourly times: 11 pairs at a 6 h lead
     paths["yaml"].write_text("model:\n  preset: tiny\n data: [oops\n")
+    paths["typo"].write_text("optim:\n  learning_rate: 0.001\n")
+    paths["ten"].write_text("trainer:\n  max_steps: ten\n")
     paths["empty"].write_bytes(b"")
     whole = paths["model"].read_bytes()
     paths["truncated"].write_bytes(whole[: len(whole) // 2])
+    raw = torch.load(paths["model"], weights_only=True)
+    raw["spec"]["model_config"]["embed_dim"] *= 2  # weights of another architecture than the spec says
+    torch.save(raw, paths["wide"])
     return paths
 
 
@@ -43,6 +55,10 @@ def climax_nb(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "climax_nb.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
+
+#: A tiny training run on the fixture's data (leads, run_dir and the case's option follow).
+TRAIN = ["pretrain", "--config", "pretrain-tiny", "--data.sources", "[{data}]", "--data.batch_size", "2",
+         "--model.embed_dim", "32", "--model.patch_size", "4", "--trainer.progress", "false"]
 
 CASES = {
     "yaml syntax": (["pretrain", "--config", "{yaml}"], r"broken.yaml is not valid YAML at line 3"),
@@ -71,7 +87,51 @@ CASES = {
                         "--trainer.progress", "false"], r"no checkpoint at .*gone.ckpt; checkpoints found"),
     "missing data": (["forecast", "--checkpoint", "{model}", "--data", "{folder}/nothing.nc"],
                      r"no such file or directory: .*nothing.nc"),
+    "fractional max_steps": ([*TRAIN, "--trainer.max_steps", "2.7", "--trainer.run_dir", "{folder}/run3"],
+                             r"trainer.max_steps must be int \(a whole number\), got 2.7"),
+    "lr not a number": (["pretrain", "--config", "pretrain-tiny", "--optim.lr", "abc"],
+                        r"optim.lr must be float \(a number\), got 'abc'"),
+    "max_steps text in YAML": (["pretrain", "--config", "{ten}"],
+                               r"ten.yaml.trainer.max_steps must be int \(a whole number\), got 'ten'"),
+    "unknown YAML key": (["pretrain", "--config", "{typo}"],
+                         r"unknown key\(s\) \['learning_rate'\] in .*typo.yaml.optim; known: \[.*'lr'"),
+    "batch larger than the data": ([*TRAIN, "--data.leads", "[6]", "--data.batch_size", "50", "--trainer.run_dir",
+                                    "{folder}/run4"],
+                                   r"enough valid \(input, target\) pairs for one batch of 50 \(data: 11 pairs\)"
+                                   r".* a smaller batch size"),
+    "unknown variable": ([*TRAIN, "--data.leads", "[6]", "--data.outputs", "[z500, foo]", "--trainer.run_dir",
+                          "{folder}/run5"], r"unknown variable 'foo': use a registry id"),
+    "variable not in the data": ([*TRAIN, "--data.leads", "[6]", "--data.inputs", "[z500, t850, q700]",
+                                  "--trainer.run_dir", "{folder}/run6"], r"has no variable\(s\) q700; it has: lsm"),
+    "model without the data's variables": ([*TRAIN, "--data.leads", "[6]", "--model.variables", "[z500, lat]",
+                                            "--trainer.run_dir", "{folder}/run7"],
+                                           r"source 'data' has input or output variable\(s\) \['lsm', .* that the "
+                                           r"model does not know .* add them to --model.variables"),
+    "lead not a multiple of the step": ([*TRAIN, "--data.leads", "[7]", "--trainer.run_dir", "{folder}/run8"],
+                                        r"lead time 7 h is not a positive multiple of the data interval \(6 h\)"),
+    "lead longer than the data": ([*TRAIN, "--data.leads", "[6, 600]", "--trainer.run_dir", "{folder}/run9"],
+                                  r"lead time\(s\) 600 h are longer than the training data of source 'data' "
+                                  r"\(12 times 6 h apart: 66 h\); use --data.leads of at most 66 h"),
+    "init of another depth": ([*TRAIN, "--data.leads", "[6]", "--model.init", "{model}", "--model.depth", "1",
+                               "--trainer.run_dir", "{folder}/run10"],
+                              r"model.pt is a model of another architecture: depth 2 \(this run: 1\); build its "
+                              r"architecture \(--model.depth 2\)"),
+    "init from released weights of another patch size": (
+        [*TRAIN, "--data.leads", "[6]", "--model.init", "{released}", "--trainer.run_dir", "{folder}/run11"],
+        r"released.ckpt is a model of another architecture: patch_size 2 \(this run: 4\)"),
+    "forecast with weights of another architecture": (
+        ["forecast", "--checkpoint", "{wide}", "--data", "{data}", "--leads", "6", "--every", "6"],
+        r"wide.pt: the weights do not fit the stored architecture"),
 }
+
+
+def assert_one_line(result: subprocess.CompletedProcess, expected: str) -> None:
+    """Status 2, one ``climax-nb <cmd>: error:`` line matching ``expected``, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("climax-nb ")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert re.search(expected, errors[0]), errors[0]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -79,12 +139,44 @@ def test_a_user_error_is_one_line_with_status_2(files, case):
     if case == "cuda on a CPU build" and torch.cuda.is_available():
         pytest.fail("this case needs a machine without a GPU; run it where torch has no CUDA device")
     args, expected = CASES[case]
-    result = climax_nb(*(a.format(**files) for a in args), cwd=files["folder"])
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("climax-nb ")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert re.search(expected, errors[0]), errors[0]
+    assert_one_line(climax_nb(*(a.format(**files) for a in args), cwd=files["folder"]), expected)
+
+
+@pytest.fixture(scope="module")
+def stopped_run(files) -> list[str]:
+    """The options of a one-step run (but its run_dir), trained once in ``stopped``; tests resume copies of it."""
+    steps = ["--data.leads", "[6]", "--trainer.max_steps", "1", "--optim.warmup_steps", "1"]
+    args = [a.format(**files) for a in TRAIN] + steps
+    result = climax_nb(*args, "--trainer.run_dir", str(files["folder"] / "stopped"), cwd=files["folder"])
+    assert result.returncode == 0, result.stderr
+    return args
+
+
+def resumable_copy(files, args: list[str], name: str) -> tuple[Path, list[str]]:
+    """A copy of the stopped run and the options that resume it."""
+    run_dir = shutil.copytree(files["folder"] / "stopped", files["folder"] / name)
+    return run_dir, [*args, "--trainer.run_dir", str(run_dir), "--trainer.resume", "last"]
+
+
+def test_resuming_with_changed_settings_is_refused_naming_each_change(files, stopped_run):
+    run_dir, args = resumable_copy(files, stopped_run, "refused")
+    before = (run_dir / "config.yaml").read_bytes()
+    result = climax_nb(*args, "--data.batch_size", "3", "--trainer.seed", "1", "--trainer.max_steps", "2",
+                       cwd=files["folder"])
+    assert_one_line(result, r"resuming .*refused with settings other than its config.yaml: data.batch_size: 2 -> 3; "
+                            r"trainer.max_steps: 1 -> 2; trainer.seed: 0 -> 1; .*--trainer.allow_changed_config true")
+    assert (run_dir / "config.yaml").read_bytes() == before
+    assert not list(run_dir.glob("config.*.yaml")) and len(list((run_dir / "csv").iterdir())) == 1
+
+
+def test_resuming_with_changed_settings_when_allowed_keeps_the_earlier_config(files, stopped_run):
+    run_dir, args = resumable_copy(files, stopped_run, "allowed")
+    before = (run_dir / "config.yaml").read_bytes()
+    result = climax_nb(*args, "--trainer.max_steps", "2", "--trainer.allow_changed_config", "true",
+                       cwd=files["folder"])
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "config.1.yaml").read_bytes() == before
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_steps"] == 2
 
 
 def test_debug_shows_the_traceback(files):

@@ -80,6 +80,7 @@ class ForecastDataModule(pl.LightningDataModule):
         if self.stats:
             return
         for name, ds in self.sources.items():
+            check_leads(select_years(ds, self.split.train_years, name), self.split.leads, name)
             inputs, outputs = self._variables(ds)
             needed = inputs + [v for v in outputs if v not in inputs]
             self.stats[name] = compute_stats(ds, needed, years=self.split.train_years)
@@ -133,6 +134,26 @@ class ForecastDataModule(pl.LightningDataModule):
     def lon(self) -> np.ndarray:
         """The grid's longitudes."""
         return next(iter(self.sources.values()))["lon"].values
+
+
+def check_leads(ds: xr.Dataset, leads: Sequence[float], name: str) -> None:
+    """Refuse lead times longer than a source's training period, naming the period and its time step.
+
+    No (input, target) pair spans such a lead, and every pair needs the longest one, so the
+    epoch would be empty; saying so here names the data's length instead of a count of 0 pairs.
+    """
+    times = ds["time"].values if "time" in ds.dims else np.array([], dtype="datetime64[ns]")
+    span = float((times[-1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 0.0
+    too_long = [float(h) for h in leads if float(h) > span]
+    if not too_long:
+        return
+    step = time_step_hours(ds)
+    period = f"{len(times)} times {step:g} h apart" if step else f"{len(times)} time(s)"
+    raise ValueError(
+        f"lead time(s) {', '.join(f'{h:g}' for h in too_long)} h are longer than the training data of source "
+        f"'{name}' ({period}: {span:g} h); use --data.leads of at most {span:g} h"
+        f"{f' (multiples of {step:g} h)' if step else ''}, or train on more data"
+    )
 
 
 def time_step_hours(ds: xr.Dataset) -> float | None:

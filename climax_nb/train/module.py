@@ -139,12 +139,24 @@ class ForecastModule(pl.LightningModule):
         return cls(model.to_dict(), asdict(optim), lat, lon, box)
 
     def attach(self, trained_on: TrainedOn) -> None:
-        """Record the grid, statistics, variables and leads that checkpoints of this module will carry."""
+        """Record the grid, statistics, variables and leads that checkpoints of this module will carry.
+
+        Refuses data the model cannot take here, before training, rather than at the first step.
+        """
         if trained_on.grid.shape != self.model_config.img_size:
             raise ValueError(
                 f"the data grid is {trained_on.grid.shape[0]}x{trained_on.grid.shape[1]}; the model expects "
                 f"{self.model_config.img_size}"
             )
+        known = self.model_config.variables
+        for source in trained_on.sources:
+            missing = [v for v in dict.fromkeys((*source.inputs, *source.outputs)) if v not in known]
+            if missing:
+                raise ValueError(
+                    f"source '{source.name}' has input or output variable(s) {missing} that the model does not "
+                    f"know (model variables: {list(known)}); add them to --model.variables, or leave them out "
+                    "with --data.inputs and --data.outputs"
+                )
         self.trained_on = trained_on
 
     def setup(self, stage: str) -> None:

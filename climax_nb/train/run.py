@@ -16,7 +16,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import xarray as xr
 
-from climax_nb.config import option, save_yaml
+from climax_nb.config import differences, load_yaml, option, save_yaml
 from climax_nb.data.open import open_source, source_label
 from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.checkpoint import FORMAT, LEGACY_FORMAT, load_forecast_checkpoint
@@ -106,6 +106,9 @@ class TrainerSection:
     log_every_n_steps: int = option(10, "steps between log lines")
     checkpoint_every_n_steps: int = option(200, "steps between checkpoints (the last one is always kept)")
     resume: str | None = option(None, "resume a stopped run: 'last' or a checkpoint path")
+    allow_changed_config: bool = option(
+        False, "resume even if settings differ from run_dir/config.yaml (the earlier one is kept as config.N.yaml)"
+    )
     progress: bool = option(True, "show progress bars")
 
     def build(self) -> pl.Trainer:
@@ -131,12 +134,35 @@ def open_sources(data: DataSection) -> dict[str, xr.Dataset]:
     return data.open()
 
 
+#: ``ClimaXConfig`` fields that fix the shapes or meaning of the weights: a run initialised from a
+#: checkpoint shares them (variables are matched by name, position embeddings interpolated to the grid).
+ARCHITECTURE = ("patch_size", "embed_dim", "depth", "decoder_depth", "num_heads", "mlp_ratio")
+
+
+def check_same_architecture(path: Path, stored: ClimaXConfig, wanted: ClimaXConfig) -> None:
+    """Refuse to start from weights of another architecture, naming each difference and the options that fix it.
+
+    Without this a deeper checkpoint would load with blocks silently dropped, and others fail on a tensor shape.
+    """
+    differ = [k for k in ARCHITECTURE if getattr(stored, k) != getattr(wanted, k)]
+    if not differ:
+        return
+    settings = ", ".join(f"{k} {getattr(stored, k)} (this run: {getattr(wanted, k)})" for k in differ)
+    options = [f"--model.{k} {getattr(stored, k)}" for k in differ if k in ModelSection.__dataclass_fields__]
+    if len(options) < len(differ):  # decoder_depth and mlp_ratio come with a preset only
+        options.insert(0, "the checkpoint's --model.preset")
+    raise ValueError(
+        f"--model.init {path} is a model of another architecture: {settings}; build its architecture "
+        f"({' '.join(options)}), or leave out --model.init to train from scratch"
+    )
+
+
 def initialise(net: ClimaX, path: str) -> LoadReport:
     """Copy weights from ``path`` into ``net`` by variable name (new variables keep fresh rows).
 
-    ``path`` is a forecast checkpoint of ours (either layout) or a released ClimaX file; a
-    regional ``net`` takes a global model's weights as they are (its position embeddings are
-    cut to the box by the patches it selects).
+    ``path`` is a forecast checkpoint of ours (either layout) or a released ClimaX file of the
+    same architecture (``check_same_architecture``); a regional ``net`` takes a global model's
+    weights as they are (its position embeddings are cut to the box by the patches it selects).
     """
     file = Path(path)
     if not file.is_file():
@@ -144,17 +170,64 @@ def initialise(net: ClimaX, path: str) -> LoadReport:
     raw = safe_load(file)
     if isinstance(raw, dict) and raw.get("format") in (FORMAT, LEGACY_FORMAT):
         source = load_forecast_checkpoint(file).model
+        check_same_architecture(file, source.config, net.config)
         return transfer_released(net, source.state_dict(), source.variables)
-    _, report = load_official_checkpoint(file, model_cls=type(net), variables=net.config.variables,
-                                         img_size=net.config.img_size)
+    released, report = load_official_checkpoint(
+        file, variables=net.config.variables, img_size=net.config.img_size, num_heads=net.config.num_heads
+    )
+    check_same_architecture(file, released.config, net.config)
+    net.load_state_dict(released.state_dict())
     return report
+
+
+#: Settings a resumed run may change without ``trainer.allow_changed_config``: they shape logs and
+#: files, not the training (``model.init`` is not read on resume).
+RESUME_MAY_CHANGE = (
+    "trainer.resume",
+    "trainer.allow_changed_config",
+    "trainer.run_dir",
+    "trainer.progress",
+    "trainer.log_every_n_steps",
+    "trainer.checkpoint_every_n_steps",
+    "model.init",
+)
+
+
+def record_config(config: RunConfig) -> Path:
+    """Write ``run_dir/config.yaml``, so the run can be repeated; a resume must not change the run silently.
+
+    A resumed run whose settings differ from those in ``run_dir/config.yaml`` (batch size, leads,
+    seed, learning rate, max_steps, ...) continues a checkpoint made under other ones, so it is
+    refused, naming each difference, and the file is left as it is. With
+    ``trainer.allow_changed_config`` it goes on: the earlier file is kept as ``config.N.yaml``
+    (N = 1, 2, ... in the order they were replaced) and ``config.yaml`` holds the new settings.
+    Lightning restores the optimizer from the checkpoint, its learning rate included, so a
+    changed ``optim.lr`` does not take effect on resume.
+    """
+    run_dir = Path(config.trainer.run_dir)
+    path = run_dir / "config.yaml"
+    if config.trainer.resume and path.is_file():
+        changes = differences(load_yaml(RunConfig, path), config, ignore=RESUME_MAY_CHANGE)
+        if changes and not config.trainer.allow_changed_config:
+            raise ValueError(
+                f"resuming {run_dir} with settings other than its {path.name}: {'; '.join(changes)}; resume with "
+                "the same settings, or pass --trainer.allow_changed_config true to go on with these "
+                f"({path.name} is then kept as config.N.yaml)"
+            )
+        if changes:
+            n = 1
+            while (run_dir / f"config.{n}.yaml").exists():
+                n += 1
+            path.replace(run_dir / f"config.{n}.yaml")
+    save_yaml(config, path)
+    return path
 
 
 def train(config: RunConfig) -> Path:
     """Run one training job; return the exported forecast checkpoint (``run_dir/model.pt``)."""
     run_dir = Path(config.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, run_dir / "config.yaml")
+    record_config(config)
     sources = config.data.open()
     datamodule = ForecastDataModule(sources, config.data.split(sources, config.trainer.seed))
     trainer = config.trainer.build()
