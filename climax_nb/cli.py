@@ -246,7 +246,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 # -- the parser ----------------------------------------------------------------------------------
 def _subcommand(sub, name: str, text: str, handler: Handler, *options: type) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=text, description=handler.__doc__)
+    parser = sub.add_parser(name, help=text, description=handler.__doc__, allow_abbrev=False)
     for cls in options:
         add_options(parser, cls)
     parser.set_defaults(handler=handler)
@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from climax_nb.dashboard.options import PageOptions, ServerOptions
 
-    parser = argparse.ArgumentParser(prog="climax-nb", description=__doc__.split("\n\n")[0])
+    # no abbreviations: a mistyped --trainer.max_step must not silently mean --trainer.max_steps
+    parser = argparse.ArgumentParser(prog="climax-nb", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (by default a user error is one line, exit 2)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("pretrain", "pretrain-compact", "pretrain on heterogeneous sources with random lead times"),
         ("finetune", "finetune-compact", "fine-tune for forecasting, from a checkpoint or from scratch"),
     ):
-        sub_parser = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. {cmd_train.__doc__}")
+        sub_parser = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. {cmd_train.__doc__}",
+                                    allow_abbrev=False)
         _add_run_options(sub_parser, default)
         sub_parser.set_defaults(handler=cmd_train)
     _subcommand(sub, "forecast", "forecast with a checkpoint", cmd_forecast, ForecastOptions)

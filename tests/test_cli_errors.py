@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from climax_nb.forecast import save_forecast_checkpoint
+from climax_nb.forecast import forecast, save_forecast, save_forecast_checkpoint
 from climax_nb.model import write_released_style_checkpoint
 from tests.forecast_helpers import initial_state, tiny_checkpoint
 
@@ -35,9 +35,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "wide": folder / "wide.pt",
         "typo": folder / "typo.yaml",
         "ten": folder / "ten.yaml",
+        "celsius": folder / "celsius.nc",
+        "fc": folder / "fc.nc",
         "folder": folder,
     }
-    initial_state(steps=12).to_netcdf(paths["data"])  # 12 six-hourly times: 11 pairs at a 6 h lead
+    state = initial_state(steps=12)
+    state.to_netcdf(paths["data"])  # 12 six-hourly times: 11 pairs at a 6 h lead
+    state.assign(t2m=state["t2m"] - 273.15).to_netcdf(paths["celsius"])  # degC under units "K"
+    save_forecast(forecast(ckpt, state, [6], init_times=state.time.values[:2]), paths["fc"])
     paths["yaml"].write_text("model:\n  preset: tiny\n data: [oops\n")
     paths["typo"].write_text("optim:\n  learning_rate: 0.001\n")
     paths["ten"].write_text("trainer:\n  max_steps: ten\n")
@@ -121,7 +126,13 @@ CASES = {
         r"released.ckpt is a model of another architecture: patch_size 2 \(this run: 4\)"),
     "forecast with weights of another architecture": (
         ["forecast", "--checkpoint", "{wide}", "--data", "{data}", "--leads", "6", "--every", "6"],
-        r"wide.pt: the weights do not fit the stored architecture"),
+        r"wide.pt: the weights do not fit the architecture stored beside them \(\d+ problem\(s\), first: size "
+        r"mismatch .*export it again"),
+    "values in the wrong units": (["forecast", "--checkpoint", "{model}", "--data", "{celsius}", "--leads", "6"],
+                                  r"celsius.nc is not in the canonical layout .* t2m: values .* K lie outside the "
+                                  r"plausible 170..350: wrong units"),
+    "in-sample climatology": (["evaluate", "--forecast", "{fc}", "--truth", "{data}", "--clim-years", "2000"],
+                              r"climatology year\(s\) \[2000\] are years of the forecast: .*--in-sample"),
 }
 
 
@@ -177,6 +188,23 @@ def test_resuming_with_changed_settings_when_allowed_keeps_the_earlier_config(fi
     assert result.returncode == 0, result.stderr
     assert (run_dir / "config.1.yaml").read_bytes() == before
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_steps"] == 2
+
+
+def test_checks_asked_off_let_the_same_inputs_through(files, tmp_path):
+    out = tmp_path / "fc.nc"
+    forecast_args = ["forecast", "--checkpoint", str(files["model"]), "--leads", "6", "--every", "6"]
+    result = climax_nb(*forecast_args, "--data", str(files["celsius"]), "--no-check-ranges", "--out", str(out),
+                       cwd=files["folder"])
+    assert result.returncode == 0 and out.is_file(), result.stderr
+    assert "inputs far outside the training statistics (t2m" in result.stderr  # still warned about
+    result = climax_nb("evaluate", "--forecast", str(files["fc"]), "--truth", str(files["data"]), "--clim-years",
+                       "2000", "--in-sample", "--out", str(tmp_path / "scores"), cwd=files["folder"])
+    assert result.returncode == 0 and (tmp_path / "scores" / "scorecard.nc").is_file(), result.stderr
+
+
+def test_an_abbreviated_option_is_not_taken_for_the_full_one(files):
+    result = climax_nb(*[a.format(**files) for a in TRAIN], "--trainer.max_step", "3", cwd=files["folder"])
+    assert result.returncode == 2 and "unrecognized arguments: --trainer.max_step 3" in result.stderr, result.stderr
 
 
 def test_debug_shows_the_traceback(files):

@@ -110,5 +110,6 @@ def test_a_missing_zarr_chunk_is_reported_as_missing_values(tmp_path):
     from climax_nb.data import SchemaError, open_dataset
 
     store = _zarr_with_damaged_chunks(tmp_path / "inputs.zarr", lambda p: p.unlink())
-    with pytest.raises(SchemaError, match=r"(?s)inputs.zarr is not in the canonical.*t2m: 4096 NaN .*missing chunk files"):
+    expected = r"(?s)inputs.zarr is not in the canonical.*t2m: 4096 NaN .*missing chunk files"
+    with pytest.raises(SchemaError, match=expected):
         open_dataset(str(store))

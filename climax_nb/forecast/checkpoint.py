@@ -53,7 +53,14 @@ def _load_weights(model: nn.Module, state: dict, where: str, config: object) -> 
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise SpecError(f"{where}: the weights do not fit the stored architecture {config}: {err}") from err
+        odd = [line.strip() for line in str(err).splitlines() if "size mismatch" in line or "Missing key" in line
+               or "Unexpected key" in line]
+        first = odd[0][:200] if odd else str(err).splitlines()[0][:200]
+        raise SpecError(
+            f"{where}: the weights do not fit the architecture stored beside them ({len(odd) or 1} problem(s), "
+            f"first: {first}); the file was edited or written by other code: export it again from its training run "
+            "(export_forecast_checkpoint) or import it with climax-nb import-climax"
+        ) from err
 
 
 def _legacy_spec(raw: dict, where: str) -> ForecastSpec:

@@ -105,6 +105,7 @@ class TrainerSection:
     seed: int = option(0, "seed for initialisation, sampling and dropout")
     log_every_n_steps: int = option(10, "steps between log lines")
     checkpoint_every_n_steps: int = option(200, "steps between checkpoints (the last one is always kept)")
+    keep_all_checkpoints: bool = option(False, "keep every checkpoint as step=N.ckpt, e.g. to draw learning curves")
     resume: str | None = option(None, "resume a stopped run: 'last' or a checkpoint path")
     allow_changed_config: bool = option(
         False, "resume even if settings differ from run_dir/config.yaml (the earlier one is kept as config.N.yaml)"
@@ -117,7 +118,7 @@ class TrainerSection:
             self.run_dir, max_steps=self.max_steps, precision=self.precision, accelerator=self.accelerator,
             devices=_devices(self.devices), strategy=self.strategy, num_nodes=self.num_nodes,
             log_every_n_steps=self.log_every_n_steps, checkpoint_every_n_steps=self.checkpoint_every_n_steps,
-            seed=self.seed, progress=self.progress,
+            keep_all_checkpoints=self.keep_all_checkpoints, seed=self.seed, progress=self.progress,
         )
 
 
@@ -187,6 +188,7 @@ RESUME_MAY_CHANGE = (
     "trainer.allow_changed_config",
     "trainer.run_dir",
     "trainer.progress",
+    "trainer.keep_all_checkpoints",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",
     "model.init",

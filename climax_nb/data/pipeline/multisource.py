@@ -111,7 +111,7 @@ class MultiSourceDataset(IterableDataset):
                 shares.append(f"at most {max(src.worker_lengths(workers))} per DataLoader worker of {workers}")
             counts.append(f"{name}: {pairs[name]} pairs" + (f" ({', '.join(shares)})" if shares else ""))
         longest = max(float(np.max(src.pairs.leads)) for src in self.sources.values())
-        fixes = "more days of data, a smaller batch size, or shorter lead times"
+        fixes = "more days of data, a smaller batch size (--data.batch_size), or shorter lead times (--data.leads)"
         if workers > 1 and any(len(src) >= self.batch_size for src in self.sources.values()):
             fixes += ", or fewer DataLoader workers"
         raise EmptyEpochError(
