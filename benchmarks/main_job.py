@@ -2,7 +2,8 @@
 
 Runs ``climax_nb.workflow.main_job`` (what ``climax-nb demo`` runs, without the
 summary figures): the embedded data (generated unless cached), compact pretraining,
-fine-tuning, the forecast of the test year and its scores. Prints one row per step
+fine-tuning, the forecast of the test year and its scores. The sources are simulated
+side by side, one per core (``--workers 1``: one after another, to compare). Prints one row per step
 and the training total, which should stay under 20 minutes on 2 CPU cores.
 
     python benchmarks/main_job.py --out outputs/main_job_benchmark
@@ -30,11 +31,12 @@ def main() -> None:
     parser.add_argument("--steps-scale", type=float, default=1.0, help="scale of the packaged step budgets")
     parser.add_argument("--days", type=int, default=None, help="embedded days (default: the full years)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="sources simulated at once (default: one per core; 1: one after another)")
     args = parser.parse_args()
 
     def prepare_data() -> None:
-        for name in embedded.sources():
-            embedded.open_source(name, length=args.days)
+        embedded.generate_all(embedded.sources(), length=args.days, workers=args.workers)
 
     load = os.getloadavg()[0]
     job = workflow.main_job(Path(args.out), steps_scale=args.steps_scale, days=args.days, seed=args.seed,

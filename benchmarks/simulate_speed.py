@@ -10,15 +10,23 @@ compilation cache is left off, so compile times are honest.
 
     python benchmarks/simulate_speed.py                 # T21 and T31, 3 x 10-day chunks
     python benchmarks/simulate_speed.py --truncations 21 --chunks 2 --chunk-days 5
+    python benchmarks/simulate_speed.py --side-by-side 30   # two sources one after another, then at once
+
+``--side-by-side DAYS`` generates two T21 sources (no spin-up) with
+``generate_all`` into fresh caches, first with one worker and then with one per
+core, and prints both wall times: what the main job gains from simulating its
+sources in parallel processes.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import tempfile
 import time
 
-from climax_nb.data.embedded import sources
+from climax_nb.data.embedded import generate_all, sources
 from climax_nb.data.embedded.configs import get_config
 from climax_nb.data.embedded.postprocess import Postprocessor
 from climax_nb.data.embedded.simulate import Simulation
@@ -83,12 +91,34 @@ def project(timings: dict[int, dict], clock: int) -> None:
     print(f"  total (measured truncations): {total / 60:.1f} min")
 
 
+def side_by_side(days: int) -> None:
+    """Wall time of generating two T21 sources with one worker, then with one per core."""
+    configs = [dataclasses.replace(get_config(name), name=f"bench-{name}", spinup_days=0)
+               for name in ("warm-sst", "fast-convection")]
+    seconds = {}
+    for workers in (1, os.cpu_count() or 1):
+        with tempfile.TemporaryDirectory() as cache:
+            start = time.perf_counter()
+            generate_all(configs, length=days, cache_dir=cache, workers=workers, progress=False)
+            seconds[workers] = time.perf_counter() - start
+        print(f"{len(configs)} sources x {days} days, {workers} worker(s): {seconds[workers]:.0f} s wall "
+              "(compilation included, no compilation cache)")
+    one, many = seconds[1], seconds[max(seconds)]
+    print(f"speed-up {one / many:.2f}x with {max(seconds)} workers on {os.cpu_count()} cores; "
+          f"load average now {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truncations", type=int, nargs="+", default=[21, 31])
     parser.add_argument("--chunk-days", type=int, default=10)
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks after the first")
+    parser.add_argument("--side-by-side", type=int, default=None, metavar="DAYS",
+                        help="only time generating two sources of DAYS days serially and in parallel")
     args = parser.parse_args()
+    if args.side_by_side:
+        side_by_side(args.side_by_side)
+        return
 
     timings = {}
     for truncation in args.truncations:

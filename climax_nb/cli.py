@@ -65,8 +65,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         for name, cfg in embedded.sources().items():
             print(f"{name}: {cfg.description}\n  variables: {' '.join(cfg.variables)}")
         return 0
-    for name in opts.sources():
-        path = embedded.generate(name, length=opts.days, cache_dir=opts.cache, force=opts.force)
+    if opts.force:
+        for name in opts.sources():
+            embedded.generate(name, length=opts.days, cache_dir=opts.cache, force=True)
+    for name, path in embedded.generate_all(opts.sources(), length=opts.days, cache_dir=opts.cache).items():
         print(f"{name}: {path}")
     return 0
 
@@ -85,6 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     chosen = DataOptions(source=opts.source).sources()
 
     def prepare_data() -> None:
+        embedded.generate_all(chosen, length=opts.days, cache_dir=opts.cache)  # side by side, one per core
         for name in chosen:
             ds = embedded.open_source(name, length=opts.days, cache_dir=opts.cache)
             path = out / f"summary_{name}.png"

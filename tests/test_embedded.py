@@ -325,3 +325,21 @@ def test_legacy_runtime_is_asked_for_only_before_jax_starts(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_thunk_runtime=true")
     simulate.prefer_legacy_cpu_runtime()  # the user's choice wins
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"
+
+
+def test_sources_generated_side_by_side_match_one_generated_alone(cache_dir, tmp_path):
+    """``generate_all`` runs stale sources in parallel processes, skips cached ones, and changes no value."""
+    root = tmp_path / "parallel"
+    shutil.copytree(cache_dir, root)
+    cached = cache.read_manifest(cache.source_dir("reanalysis", root))["created"]
+    pair = [dataclasses.replace(CONFIG, name=name, sst_offset=offset, spinup_days=0)
+            for name, offset in (("side-a", 1.0), ("side-b", -1.0))]
+    paths = embedded.generate_all([CONFIG, *pair], length=CHUNK_DAYS, cache_dir=root, workers=2, progress=False)
+    assert list(paths) == ["reanalysis", "side-a", "side-b"]
+    assert cache.read_manifest(paths["reanalysis"])["created"] == cached  # cached: not simulated again
+    alone = embedded.open_source(pair[1], length=CHUNK_DAYS, cache_dir=tmp_path / "alone", progress=False)
+    side = embedded.open_source(pair[1], length=CHUNK_DAYS, cache_dir=root)
+    for vid in ("z500", "t2m", "tp6h"):
+        np.testing.assert_array_equal(side[vid].values, alone[vid].values)
+    warmer = embedded.open_source(pair[0], length=CHUNK_DAYS, cache_dir=root)
+    assert float(warmer["t2m"].mean()) > float(side["t2m"].mean())  # the +1 K world is warmer than the -1 K one

@@ -5,7 +5,7 @@ returns one as a canonical dataset (simulating it on first use) and
 ``generate`` builds the cache explicitly. See docs/embedded.md.
 """
 
-from climax_nb.data.embedded.api import generate, global_mean_temperature, open_source, sources
+from climax_nb.data.embedded.api import generate, generate_all, global_mean_temperature, open_source, sources
 from climax_nb.data.embedded.configs import SOURCES, SourceConfig, UnknownSourceError, get_config
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "SourceConfig",
     "UnknownSourceError",
     "generate",
+    "generate_all",
     "get_config",
     "global_mean_temperature",
     "open_source",
