@@ -241,7 +241,22 @@ class Simulation:
         )
         return self.grid
 
-    def _initial_state(self):
+    @property
+    def model(self):
+        """The jcm ``Model`` (built on first use): its ``run_state`` is where the run stands."""
+        if self._model is None:
+            self.build()
+        return self._model
+
+    @property
+    def forcing(self):
+        """The boundary forcing every ``run``/``resume`` of this model takes."""
+        if self._model is None:
+            self.build()
+        return self._forcing
+
+    def initial_state(self):
+        """The idealised ``PhysicsState`` the run starts from (``initial.idealised_state``)."""
         import jax.numpy as jnp
         from jcm.physics_interface import PhysicsState
 
@@ -269,15 +284,15 @@ class Simulation:
             "total_time": self.chunk_days,
         }
         pred = (
-            model.run(initial_state=self._initial_state(), **kwargs)
+            model.run(initial_state=self.initial_state(), **kwargs)
             if first
             else model.resume(**kwargs)
         )
-        chunk = _native_chunk(pred, spinup)
-        self._reset_accumulator()
+        chunk = native_chunk(pred, spinup)
+        self.reset_accumulator()
         return chunk
 
-    def _reset_accumulator(self) -> None:
+    def reset_accumulator(self) -> None:
         """Zero the precipitation total so each chunk starts from 0 (keeps float32 exact)."""
         import jax.numpy as jnp
 
@@ -305,7 +320,7 @@ class Simulation:
                 yield chunk
 
 
-def _native_chunk(pred, spinup: bool) -> NativeChunk:
+def native_chunk(pred, spinup: bool) -> NativeChunk:
     """jcm predictions -> numpy arrays (time, [level,] lat, lon), latitudes ascending."""
     dyn, phys = pred.dynamics, pred.physics
 
