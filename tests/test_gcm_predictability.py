@@ -210,5 +210,7 @@ def test_bad_requests_are_refused_before_any_run(forecaster):
         forecaster.forecasts(INITS, [6], variables=["lsm"])
     with pytest.raises(ValueError, match="perturbation"):
         forecaster.forecasts(INITS, [6], perturbation=-0.1)
+    with pytest.raises(ValueError, match="regrid it first"):
+        forecaster.forecasts(INITS, [6], kinds="analysis", analysis=forecaster.data.isel(lat=slice(0, 16)))
     with pytest.raises(ValueError, match="chunk_days"):
         GCMForecaster(CONFIG, length=DAYS, cache_dir=forecaster.cache_dir, chunk_days=3, progress=False)

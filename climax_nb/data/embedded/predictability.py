@@ -532,6 +532,13 @@ class GCMForecaster:
         if seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         source = self.data if analysis is None else analysis
+        if analysis is not None and (
+            analysis.sizes.get("lat") != self.data.sizes["lat"] or analysis.sizes.get("lon") != self.data.sizes["lon"]
+        ):
+            raise ValueError(
+                f"the analysis is on a {analysis.sizes.get('lat')}x{analysis.sizes.get('lon')} grid, the data on "
+                f"{self.data.sizes['lat']}x{self.data.sizes['lon']}: regrid it first (climax_nb.data.regrid.regrid)"
+            )
         if "analysis" in kinds:
             missing = [t for t in times if t not in source["time"].values]
             if missing:
