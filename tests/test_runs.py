@@ -62,13 +62,14 @@ def test_the_binder_setting_tests_on_a_year_it_never_trained_on(trained):
     assert finetune.train_years == train and finetune.val_years == () and finetune.days == binder.reanalysis_days
     assert runs.training_config("pretrain", binder).data.days == tutorial.BINDER_DAYS
     budgets = {stage: runs.training_config(stage, binder).trainer.max_steps for stage in runs.STAGES}
-    assert budgets == {stage: runs.training_config(stage, tutorial.DEFAULT).trainer.max_steps for stage in runs.STAGES}
+    full = {stage: runs.training_config(stage, tutorial.DEFAULT).trainer.max_steps for stage in runs.STAGES}
+    assert budgets == {stage: int(steps * tutorial.BINDER_STEPS_SCALE) for stage, steps in full.items()}
     assert tutorial.data_plan(binder) == {"warm-sst": 90, "fast-convection": 90, "t31": 90, "reanalysis": 425}
     assert set(tutorial.data_plan(tutorial.DEFAULT).values()) == {None}
     # the default keeps its whole-year split and its folder name; the settings never share a folder
     assert tutorial.DEFAULT.reanalysis_years("test") == (2003,) and tutorial.DEFAULT.label == "years-x1-seed0"
     assert tutorial.FAST.reanalysis_years("train") is None and tutorial.FAST.label == "12d-x0.01-seed0"
-    assert binder.label == "90d-test59d-x1-seed0"
+    assert binder.label == "90d-test59d-x0.25-seed0"
     assert len({runs.setting_dir(s) for s in tutorial.SETTINGS.values()}) == 3
     assert Setting(90).key() != binder.key()
     with pytest.raises(ValueError, match="unknown split"):
