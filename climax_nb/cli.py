@@ -54,6 +54,10 @@ class DemoOptions:
     steps_scale: float = option(
         1.0, "scale the training budgets of the packaged compact configs (e.g. 0.01 to try the path)"
     )
+    gcm_rows: bool = option(
+        True, "score the embedded GCM's own forecasts (gcm-analysis, gcm-twin, every 7 days) beside the model; "
+        "--no-gcm-rows leaves them out"
+    )
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -97,7 +101,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if opts.data_only:
         prepare_data()
         return 0
-    job = workflow.main_job(out, steps_scale=opts.steps_scale, days=opts.days, prepare_data=prepare_data)
+    job = workflow.main_job(out, steps_scale=opts.steps_scale, days=opts.days, prepare_data=prepare_data,
+                            gcm_rows=opts.gcm_rows)
     print(f"forecast checkpoint: {job.finetuned}\nscores: {job.scores}\n\n{job.times.table()}")
     return 0
 

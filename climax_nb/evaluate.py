@@ -115,17 +115,25 @@ def evaluate(
     name: str = "model",
     baselines: Sequence[str] = DEFAULT_BASELINES,
     in_sample: bool = False,
+    others: Mapping[str, xr.Dataset] | None = None,
 ) -> xr.Dataset:
     """``score`` of ``forecast`` with a climatology of ``clim_years`` of ``clim_source`` (training years only).
 
     A climatology that includes the years being forecast has seen the answers; it is refused
-    unless ``in_sample=True`` says that is meant.
+    unless ``in_sample=True`` says that is meant. ``others`` (``{name: Dataset}``) are scored
+    beside ``forecast``, each on its own initial times, after it and before the baselines (which
+    start from ``forecast``'s initial times).
     """
+    others = dict(others or {})
+    clash = [n for n in others if n == name or n in baselines]
+    if clash:
+        raise ValueError(f"forecast name(s) {clash} are already taken by the forecast or a baseline")
     if not in_sample:
-        check_out_of_sample(forecast, clim_years)
+        for fc in (forecast, *others.values()):
+            check_out_of_sample(fc, clim_years)
     ids = list(variables) if variables else [str(v) for v in forecast.data_vars]
     clim = climatology(clim_source, years=clim_years, variables=ids)
-    return score({name: forecast}, truth, clim, baselines=baselines, metrics=metrics, variables=ids)
+    return score({name: forecast, **others}, truth, clim, baselines=baselines, metrics=metrics, variables=ids)
 
 
 def check_out_of_sample(forecast: xr.Dataset, clim_years: Sequence[int]) -> None:
@@ -143,15 +151,20 @@ def check_out_of_sample(forecast: xr.Dataset, clim_years: Sequence[int]) -> None
         )
 
 
-def write_scores(card: xr.Dataset, out: str | Path, reference: str = "persistence") -> dict[str, Path]:
-    """Save the scorecard (NetCDF), the relative table (CSV and Markdown) and the skill plot (PNG)."""
+def write_scores(
+    card: xr.Dataset, out: str | Path, reference: str = "persistence", note: str = ""
+) -> dict[str, Path]:
+    """Save the scorecard (NetCDF), the relative table (CSV and Markdown) and the skill plot (PNG).
+
+    ``note`` (say, which initial times each row was scored on) goes above the tables of ``scores.md``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"scorecard": out / "scorecard.nc", "table": out / "relative.csv", "markdown": out / "scores.md"}
     card.drop_attrs().to_netcdf(paths["scorecard"])
     table = relative_table(card, reference=reference)
     table.to_csv(paths["table"])
-    paths["markdown"].write_text(markdown_scores(card))
+    paths["markdown"].write_text((f"{note.strip()}\n\n" if note.strip() else "") + markdown_scores(card))
     paths["plot"] = out / "skill.png"
     plot_skill(card, path=paths["plot"])
     return paths

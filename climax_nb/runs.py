@@ -19,7 +19,9 @@ The reanalysis is split in one of three ways:
 
 Layout: ``<cache root>/runs/<setting>-<key>/<stage>/model.pt`` (with the run's
 checkpoints, logs and config), where ``key`` hashes the packaged configs and the
-setting, so a changed config trains anew instead of reusing stale weights.
+setting, so a changed config trains anew instead of reusing stale weights; the
+embedded GCM's own forecasts of the test period, the scorecards' ``gcm-analysis`` and
+``gcm-twin`` rows, go to ``<setting>-<key>/scores/gcm/`` (``gcm_dir``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ class Setting:
 def setting_dir(setting: Setting) -> Path:
     """The folder of one setting's runs, under the cache root."""
     return storage.cache_root() / "runs" / f"{setting.label}-{setting.key()}"
+
+
+def gcm_dir(setting: Setting) -> Path:
+    """The folder of the setting's GCM rows: the embedded GCM's own forecasts of the test period
+    (``climax_nb.workflow.gcm_forecasts``), made once and shared by the main job and the notebooks."""
+    return setting_dir(setting) / "scores" / "gcm"
 
 
 def run_dir(stage: Stage, setting: Setting) -> Path:

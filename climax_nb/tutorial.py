@@ -44,7 +44,10 @@ baseline than the default's two-year one; the default setting, one command away
 here from an empty cache, the binder setting took 9.7 minutes and 749 MB, the
 default 21.7 minutes and 2.6 GB (``benchmarks/notebooks.py``, notebooks/README.md).
 
-Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``.
+Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``. Every
+scorecard also has the embedded GCM's own forecasts of the test period (``gcm_forecasts``:
+``gcm-analysis``, the GCM from the analysis, and ``gcm-twin``, its perfect-model twin), made
+once per setting in ``<runs folder>/scores/gcm/`` from initial times every 7 days.
 """
 
 from __future__ import annotations
@@ -207,30 +210,70 @@ def _scores_dir(stage: Stage, setting: Setting) -> Path:
     return tutorial_dir(setting) / "scores" / stage
 
 
+def gcm_forecasts(setting: Setting | None = None, variables: Sequence[str] | None = None) -> dict[str, xr.Dataset]:
+    """The embedded GCM's own forecasts of the test period, ``{"gcm-analysis": ..., "gcm-twin": ...}`` (made once).
+
+    What a model of this world could reach (``climax_nb.data.embedded.predictability``):
+    ``gcm-analysis`` is the GCM itself started from the 5.625 degree analysis (the fields the
+    trained models start from; WeatherBench's "IFS" row), ``gcm-twin`` the GCM from the data's
+    own model state perturbed by 0.1 K (the intrinsic limit). Initial times: the test forecast's
+    first and every ``workflow.GCM_EVERY_DAYS`` (7) days after it; leads ``defaults.EVAL_LEADS``;
+    ``variables`` (default: the fine-tuned model's outputs). Kept in the setting's
+    ``runs.gcm_dir``, which the main job shares, so ``test_scores`` and ``climax-nb demo`` run
+    the GCM once per setting. Measured on 2 cores shared with other jobs (load average 3-6),
+    the first time: the fast setting's one initial time 51 s in a fresh cache (25 s once jcm's
+    programs are in the persistent compilation cache), the binder setting's 8 initial times
+    130 s (2.0 GB peak resident; every day, 54 initial times, would take 233 s), the default's
+    52 initial times 492 s; most of it is the twin's re-run of the reanalysis from its start.
+    """
+    from climax_nb import workflow
+    from climax_nb.evaluate import initial_times
+
+    setting = setting or current_setting()
+    test, leads = reanalysis("test", setting), list(defaults.EVAL_LEADS)
+    if variables is None:
+        variables = training_config("finetune", setting).data.outputs
+    inits = workflow.gcm_initial_times(initial_times(test, max(leads), 24.0))
+    return workflow.gcm_forecasts(inits, leads, runs.gcm_dir(setting), variables=list(variables),
+                                  length=setting.reanalysis_days)
+
+
 def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr.Dataset:
-    """Scorecard of ``stage``'s forecast of the test period, persistence and climatology (made on first use).
+    """Scorecard of ``stage``'s forecast of the test period beside the GCM rows, persistence and climatology.
 
     As the main job's step (``workflow.forecast_and_score``), on the setting's periods
     (``reanalysis``, ``climatology_years``): initial times every 24 h, leads
-    ``defaults.EVAL_LEADS``, RMSE and ACC.
+    ``defaults.EVAL_LEADS``, RMSE and ACC; rows ``model``, ``gcm-analysis`` and ``gcm-twin``
+    (``gcm_forecasts``, scored on their initial times every 7 days), ``persistence`` and
+    ``climatology``. Made on first use and cached; a scorecard cached without the GCM rows is
+    scored again from its cached forecast.
     """
+    from climax_nb import workflow
     from climax_nb.evaluate import evaluate, initial_times, write_scores
-    from climax_nb.forecast import forecast, save_forecast
+    from climax_nb.forecast import forecast, open_forecast, save_forecast
 
     setting = setting or current_setting()
     out = _scores_dir(stage, setting)
     path = out / "scores" / "scorecard.nc"
-    if not path.is_file():
-        checkpoint = model(stage, setting)
+    if path.is_file():
+        card = xr.open_dataset(path).load()
+        if set(workflow.GCM_ROWS) <= {str(m) for m in card["model"].values}:
+            return card
+    checkpoint = model(stage, setting)
+    test, leads = reanalysis("test", setting), list(defaults.EVAL_LEADS)
+    cached = out / "forecast.nc"
+    if cached.is_file() and cached.stat().st_mtime >= checkpoint.stat().st_mtime:
+        fc = open_forecast(cached).load()
+    else:
         print(f"forecasting the test period with the {stage} model once; later calls reuse {out}")
-        test, leads = reanalysis("test", setting), list(defaults.EVAL_LEADS)
         fc = forecast(checkpoint, test, leads, mode="auto", init_times=initial_times(test, max(leads), 24.0))
         out.mkdir(parents=True, exist_ok=True)
-        save_forecast(fc, out / "forecast.nc", overwrite=True)
-        # the fast setting has no separate test year: its scores check the path, in sample
-        card = evaluate(fc, test, reanalysis("train", setting), climatology_years(setting),
-                        in_sample=setting.reanalysis_years("train") is None)
-        write_scores(card, out / "scores")
+        save_forecast(fc, cached, overwrite=True)
+    gcm = gcm_forecasts(setting, [str(v) for v in fc.data_vars])
+    # the fast setting has no separate test year: its scores check the path, in sample
+    card = evaluate(fc, test, reanalysis("train", setting), climatology_years(setting),
+                    in_sample=setting.reanalysis_years("train") is None, others=gcm)
+    write_scores(card, out / "scores", note=workflow.gcm_note(fc, gcm))
     return xr.open_dataset(path).load()
 
 
@@ -262,10 +305,10 @@ def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse",
 
 
 def comparison(setting: Setting | None = None) -> xr.Dataset:
-    """One scorecard of the pretrained-then-fine-tuned and the scratch model, with both baselines."""
+    """One scorecard of the pretrained-then-fine-tuned and the scratch model, with the GCM rows and both baselines."""
     cards = {"pretrained": test_scores("finetune", setting), "scratch": test_scores("scratch", setting)}
     models = [card.sel(model=["model"]).assign_coords(model=[name]) for name, card in cards.items()]
-    baselines = cards["scratch"].sel(model=["persistence", "climatology"])
+    baselines = cards["scratch"].sel(model=["gcm-analysis", "gcm-twin", "persistence", "climatology"])
     return xr.concat([*models, baselines], "model")
 
 
@@ -291,7 +334,7 @@ def simulate(setting: Setting | None = None) -> None:
 
 
 def build_all(setting: Setting | None = None) -> dict[str, Path]:
-    """Train and forecast everything the notebooks use (what a first notebook run would do)."""
+    """Train and forecast everything the notebooks use (what a first notebook run would do), the GCM rows too."""
     setting = setting or current_setting()
     paths = {stage: model(stage, setting) for stage in ("pretrain", "finetune", "scratch")}
     for stage in ("finetune", "scratch"):

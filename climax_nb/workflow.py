@@ -9,14 +9,26 @@ whole path in minutes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from climax_nb import runs
 from climax_nb.defaults import EVAL_LEADS, REANALYSIS_TEST, REANALYSIS_TRAIN
 from climax_nb.runs import Setting
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+#: The scorecards' GCM rows (``climax_nb.data.embedded.predictability``): the embedded GCM started from
+#: the 5.625 degree analysis (WeatherBench's "IFS" row of this world) and its perfect-model twin (the limit).
+GCM_ROWS: tuple[str, ...] = ("gcm-analysis", "gcm-twin")
+#: Days between the GCM rows' initial times: the test forecast's first and every 7 days after it.
+GCM_EVERY_DAYS = 7.0
 
 
 @dataclass
@@ -59,9 +71,104 @@ def pretrain_then_finetune(setting: Setting, *, from_scratch: bool = False,
     return pretrained, finetuned
 
 
+def gcm_initial_times(inits: Any, every_days: float = GCM_EVERY_DAYS) -> np.ndarray:
+    """The GCM rows' initial times: the first of ``inits`` and those a whole number of ``every_days`` after it."""
+    inits = np.atleast_1d(np.asarray(inits, dtype="datetime64[ns]"))
+    if every_days <= 0:
+        raise ValueError(f"every_days must be positive, got {every_days}")
+    stride = np.timedelta64(int(round(every_days * 86400)), "s").astype("timedelta64[ns]")
+    return inits[(inits - inits[0]) % stride == np.timedelta64(0, "ns")]
+
+
+def _gcm_leads(leads: Sequence[float]) -> list[float]:
+    """The leads the GCM saves (multiples of its 6-hour output step); others are NaN in its rows."""
+    return sorted({float(h) for h in leads if float(h) > 0 and abs(float(h) / 6.0 - round(float(h) / 6.0)) < 1e-9})
+
+
+def gcm_forecasts(inits: Any, leads: Sequence[float], folder: Path, *, variables: Sequence[str],
+                  length: int | None = None, progress: bool = True, **options: Any) -> dict[str, xr.Dataset]:
+    """The embedded GCM's own forecasts of the reanalysis, ``{"gcm-analysis": ..., "gcm-twin": ...}``, made once.
+
+    ``climax_nb.data.embedded.predictability.gcm_forecast_pair`` from ``inits`` to ``leads``
+    (hours; those not a multiple of 6 h are left out) for ``variables``, on the reanalysis of
+    ``length`` simulated days (None: its whole years), with the default 0.1 K twin perturbation
+    and seed. Written to ``folder/<name>.nc`` and read back by any later call that asks for the
+    same initial times and leads (and no variable more) of the same reanalysis configuration.
+    ``options`` go to ``gcm_forecast_pair`` (``source``, ``cache_dir``, ``chunk_days``).
+
+    Cost (2 cores): the twin re-runs the reanalysis from its start (60 days of spin-up) to the
+    last initial time, then each kind runs ``max(leads)`` from every initial time, at 0.25-0.35 s
+    per simulated day, plus jcm's compilations (kept in the persistent compilation cache).
+    """
+    from climax_nb.data.embedded import get_config
+    from climax_nb.data.embedded.predictability import DEFAULT_PERTURBATION_K, KINDS, gcm_forecast_pair
+    from climax_nb.forecast import open_forecast, save_forecast
+
+    folder = Path(folder)
+    inits = np.atleast_1d(np.asarray(inits, dtype="datetime64[ns]"))
+    hours = _gcm_leads(leads)
+    variables = list(variables)
+    if not hours:
+        raise ValueError(f"no lead of {list(leads)} h is a multiple of the GCM's 6-hour output step")
+    config_hash = get_config(options.get("source", "reanalysis")).config_hash()
+    lead_times = np.array([np.timedelta64(round(h * 3600), "s") for h in hours], dtype="timedelta64[ns]")
+
+    def fits(fc: xr.Dataset) -> bool:
+        return (fc.attrs.get("config_hash") == config_hash and np.array_equal(fc["init_time"].values, inits)
+                and np.array_equal(fc["lead_time"].values.astype("timedelta64[ns]"), lead_times)
+                and set(variables) <= set(map(str, fc.data_vars))
+                and float(fc.attrs.get("perturbation_K", DEFAULT_PERTURBATION_K)) == DEFAULT_PERTURBATION_K)
+
+    paths = {name: folder / f"{name}.nc" for name in GCM_ROWS}
+    cached = {name: open_forecast(path) for name, path in paths.items() if path.is_file()}
+    if len(cached) == len(paths) and all(fits(fc) for fc in cached.values()):
+        return {name: cached[name][variables] for name in GCM_ROWS}
+    print(f"running the embedded GCM's own forecasts once ({len(inits)} initial times, leads {hours} h); "
+          f"later calls reuse {folder}", flush=True)
+    kinds = [kind for name in GCM_ROWS for kind, kind_name in KINDS.items() if kind_name == name]
+    pair = gcm_forecast_pair(inits, hours, kinds=kinds, variables=variables, length=length, progress=progress,
+                             **options)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, fc in pair.items():
+        save_forecast(fc, paths[name], overwrite=True)
+    if "gcm-twin" in pair:
+        print(pair["gcm-twin"].attrs.get("rerun_check", ""), flush=True)
+    return {name: pair[name] for name in GCM_ROWS}
+
+
+def gcm_note(forecast: xr.Dataset, gcm: dict[str, xr.Dataset], every_days: float = GCM_EVERY_DAYS) -> str:
+    """A line for ``scores.md``: what the GCM rows are and which initial times they were scored on."""
+    if not gcm:
+        return ""
+    inits = next(iter(gcm.values()))["init_time"].values
+    if len(inits) > 1:
+        when = f"{len(inits)} initial times every {every_days:g} days, {str(inits[0])[:10]} to {str(inits[-1])[:10]}"
+    else:
+        when = f"1 initial time, {str(inits[0])[:13]}"
+    return (f"{' and '.join(gcm)}: the embedded GCM's own forecasts (`climax_nb.data.embedded.predictability`; "
+            "gcm-analysis from the 5.625 degree analysis, gcm-twin from the data's exact model state perturbed by "
+            f"0.1 K), from {when}; the other rows from all {forecast.sizes['init_time']} of the model's.")
+
+
 def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, every_hours: float = 24.0,
-                       leads: tuple[float, ...] = EVAL_LEADS):
-    """Forecast the reanalysis test year and score it against persistence and climatology."""
+                       leads: tuple[float, ...] = EVAL_LEADS, gcm_rows: bool = True,
+                       gcm_every_days: float = GCM_EVERY_DAYS, gcm_dir: Path | None = None,
+                       times: StepTimes | None = None):
+    """Forecast the reanalysis test year and score it against persistence, climatology and the GCM rows.
+
+    With ``gcm_rows`` (the default) the scorecard also has ``gcm-analysis`` and ``gcm-twin``,
+    the embedded GCM's own forecasts (``gcm_forecasts``), from the model's first initial time
+    and every ``gcm_every_days`` days after it (scored on those; the other rows on all of the
+    model's), kept in ``gcm_dir`` (default ``out/gcm``; the main job uses the setting's
+    ``runs.gcm_dir``, which the notebooks share). Measured on 2 cores shared with other jobs
+    (load average 3-6): the default's 2003, 52 initial times every 7 days, added 492 s
+    (8.2 minutes) the first time, most of it the twin's re-run of 2000-2003 (peak 1.6 GB
+    resident), and adds nothing once they are cached; every day (360) would add about 11
+    minutes more (3,080 more simulated days at the 0.22 s a day measured). A short run
+    (``days``, as in the tests) has one initial time, its first day, and adds about 50 s in a
+    fresh cache (25 s once jcm's programs are in the persistent compilation cache).
+    ``times`` records the GCM rows' wall time as the step ``GCM rows``.
+    """
     from climax_nb.data import embedded
     from climax_nb.evaluate import evaluate, initial_times, write_scores
     from climax_nb.forecast import forecast, save_forecast
@@ -72,12 +179,18 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     fc = forecast(checkpoint, test, list(leads), mode="auto", init_times=inits)
     out.mkdir(parents=True, exist_ok=True)
     save_forecast(fc, out / "forecast.nc", overwrite=True)
+    gcm = {}
+    if gcm_rows:
+        with (times or StepTimes()).step("GCM rows"):
+            gcm = gcm_forecasts(gcm_initial_times(inits, gcm_every_days), leads, gcm_dir or out / "gcm",
+                                variables=[str(v) for v in fc.data_vars], length=days)
     train_data = embedded.open_source("reanalysis", length=days)
     clim_years = [y for y in REANALYSIS_TRAIN if y in set(train_data.time.dt.year.values)] or [
         int(train_data.time.dt.year.values[0])
     ]
-    card = evaluate(fc, test, train_data, clim_years, in_sample=days is not None)  # a short run checks the path
-    write_scores(card, out / "scores")
+    # a short run checks the path
+    card = evaluate(fc, test, train_data, clim_years, in_sample=days is not None, others=gcm)
+    write_scores(card, out / "scores", note=gcm_note(fc, gcm, gcm_every_days))
     return card
 
 
@@ -90,11 +203,14 @@ class MainJobResult:
 
 
 def main_job(out: Path, *, steps_scale: float = 1.0, days: int | None = None, seed: int = 0,
-             prepare_data: Callable[[], None] | None = None) -> MainJobResult:
+             prepare_data: Callable[[], None] | None = None, gcm_rows: bool = True) -> MainJobResult:
     """Data, pretraining, fine-tuning, forecast and scores of the test year, each step timed.
 
     The runs are the shared cached ones (``climax_nb.runs``): a second call, or a notebook
     in the same setting, trains nothing; forecasts and scores are written under ``out``.
+    With ``gcm_rows`` the scores also have the embedded GCM's own forecasts
+    (``forecast_and_score``), kept in the setting's ``runs.gcm_dir`` so a notebook in the
+    same setting reuses them; their wall time is the step ``GCM rows``, apart from ``forecast and scores``.
     """
     times = StepTimes()
     if prepare_data is not None:
@@ -102,6 +218,9 @@ def main_job(out: Path, *, steps_scale: float = 1.0, days: int | None = None, se
             prepare_data()
     setting = Setting(days, steps_scale, seed)
     pretrained, finetuned = pretrain_then_finetune(setting, times=times)
-    with times.step("forecast and scores"):
-        forecast_and_score(finetuned, out, days=days)
+    start = time.perf_counter()
+    try:
+        forecast_and_score(finetuned, out, days=days, gcm_rows=gcm_rows, gcm_dir=runs.gcm_dir(setting), times=times)
+    finally:
+        times.seconds["forecast and scores"] = time.perf_counter() - start - times.seconds.get("GCM rows", 0.0)
     return MainJobResult(pretrained, finetuned, out / "scores" / "scores.md", times)

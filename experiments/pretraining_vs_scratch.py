@@ -36,8 +36,8 @@ def run_seed(out: Path, seed: int, steps_scale: float, days: int | None) -> xr.D
         tag = "scratch" if from_scratch else "pretrained"
         setting = Setting(days, steps_scale, seed)  # the main job's runs (cached) for the same setting
         _, ckpt = workflow.pretrain_then_finetune(setting, from_scratch=from_scratch)
-        card = workflow.forecast_and_score(ckpt, out / f"seed{seed}" / tag, days=days,
-                                           leads=tuple(float(h) for h in LEADS_H))
+        card = workflow.forecast_and_score(ckpt, out / f"seed{seed}" / tag, days=days,  # the two arms only
+                                           leads=tuple(float(h) for h in LEADS_H), gcm_rows=False)
         cards[tag] = card.assign_coords(model=[tag if m == "model" else m for m in card["model"].values])
     baselines = cards["scratch"].sel(model=["persistence", "climatology"])
     return xr.concat([cards["pretrained"].sel(model=["pretrained"]), cards["scratch"].sel(model=["scratch"]),

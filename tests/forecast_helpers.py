@@ -1,4 +1,4 @@
-"""A tiny ClimaX checkpoint and matching canonical data for the forecast tests."""
+"""A tiny ClimaX checkpoint and matching canonical data for the forecast tests; a stand-in for the GCM rows."""
 
 from __future__ import annotations
 
@@ -33,3 +33,27 @@ def tiny_checkpoint(leads=(6.0, 24.0), outputs=OUTPUTS, seed: int = 0) -> Foreca
 def initial_state(steps: int = 8) -> xr.Dataset:
     ds = make_canonical(("lsm", "tisr", "t2m", "z500", "t850"), steps=steps)
     return ds.assign(tisr=ds["tisr"] + np.arange(steps, dtype=np.float32)[:, None, None])
+
+
+def fake_gcm_pair(calls: list, truth: xr.Dataset | None = None):
+    """``gcm_forecast_pair`` without the GCM: the truth itself (twin) and the truth plus 1 (analysis)."""
+    from climax_nb.data.embedded import get_config
+    from climax_nb.data.embedded.predictability import KINDS
+    from climax_nb.forecast.io import forecast_dataset
+
+    def pair(inits, leads, *, kinds, variables, length, progress, **options):
+        calls.append((np.asarray(inits), list(leads), list(kinds), list(variables), length))
+        attrs = {"config_hash": get_config("reanalysis").config_hash(), "perturbation_K": 0.1}
+        out = {}
+        for kind in kinds:
+            if truth is None:
+                values = np.zeros((len(inits), len(leads), len(variables), 32, 64), np.float32)
+            else:
+                valid = np.asarray(inits)[:, None] + np.array([np.timedelta64(int(h), "h") for h in leads])[None]
+                values = np.stack([truth[v].sel(time=xr.DataArray(valid, dims=("i", "l"))).values
+                                   for v in variables], axis=2) + (1.0 if kind == "analysis" else 0.0)
+            out[KINDS[kind]] = forecast_dataset(values.astype(np.float32), variables, inits, leads, WB5625.lat,
+                                                WB5625.lon, attrs=attrs)
+        return out
+
+    return pair

@@ -214,3 +214,30 @@ def test_bad_requests_are_refused_before_any_run(forecaster):
         forecaster.forecasts(INITS, [6], kinds="analysis", analysis=forecaster.data.isel(lat=slice(0, 16)))
     with pytest.raises(ValueError, match="chunk_days"):
         GCMForecaster(CONFIG, length=DAYS, cache_dir=forecaster.cache_dir, chunk_days=3, progress=False)
+
+
+def test_the_scorecards_gcm_rows_beat_persistence_and_are_made_once(root, data, tmp_path, monkeypatch):
+    from climax_nb import workflow
+    from climax_nb.data.embedded import predictability
+    from climax_nb.evaluate import score
+
+    options = dict(variables=list(TARGETS), length=DAYS, progress=False, source=CONFIG, cache_dir=root,
+                   chunk_days=CHUNK_DAYS)
+    gcm = workflow.gcm_forecasts(INITS, LEADS, tmp_path / "gcm", **options)  # what the main job and tutorial call
+    assert list(gcm) == list(workflow.GCM_ROWS)
+    card = score(gcm, data, None, baselines=("persistence",), metrics=("rmse",))
+    assert [str(m) for m in card["model"].values] == ["gcm-analysis", "gcm-twin", "persistence"]
+    rmse = card.sel(metric="rmse")
+    for vid in TARGETS:
+        assert np.isfinite(rmse[vid].values).all(), vid
+        first = rmse[vid].isel(lead_time=0)
+        assert float(first.sel(model="gcm-twin")) < float(first.sel(model="persistence")), vid
+        assert float(first.sel(model="gcm-twin")) < float(first.sel(model="gcm-analysis")), vid
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the cached GCM rows should be read back")
+
+    monkeypatch.setattr(predictability, "gcm_forecast_pair", no_run)
+    again = workflow.gcm_forecasts(INITS, LEADS, tmp_path / "gcm", **options)
+    for name in gcm:
+        xr.testing.assert_identical(again[name].load().drop_attrs(), gcm[name].load().drop_attrs())

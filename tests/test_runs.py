@@ -1,4 +1,4 @@
-"""The main job and the notebooks share their runs: what one trained, the other reads back; the settings."""
+"""The main job and the notebooks share their runs (and GCM rows): what one made, the other reads back; the settings."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from climax_nb import runs, tutorial, workflow
 from climax_nb.data import embedded
+from climax_nb.defaults import EVAL_LEADS
 from climax_nb.runs import Setting
+from tests.conftest import make_canonical
+from tests.forecast_helpers import fake_gcm_pair
 
 
 @pytest.fixture
@@ -26,13 +30,21 @@ def trained(monkeypatch, tmp_path):
         return out
 
     monkeypatch.setattr(runs, "train", fake_train)
-    monkeypatch.setattr(workflow, "forecast_and_score", lambda checkpoint, out, days=None: None)
+    monkeypatch.setattr(workflow, "forecast_and_score", lambda checkpoint, out, **options: None)
     return calls
 
 
 def test_the_notebooks_reuse_the_main_jobs_runs(trained, tmp_path, monkeypatch):
+    scored = []
+    monkeypatch.setattr(workflow, "forecast_and_score", lambda checkpoint, out, **options: scored.append(options))
     job = workflow.main_job(tmp_path / "out", steps_scale=tutorial.FAST_STEPS_SCALE, days=tutorial.FAST_DAYS)
     assert [p.parent.name for p in trained] == ["pretrain", "finetune"]
+    # the GCM rows on by default, kept where the notebooks of the same setting look for them
+    assert scored[0]["gcm_rows"] is True and scored[0]["days"] == tutorial.FAST_DAYS
+    shared = tutorial.tutorial_dir(tutorial.FAST) / "scores" / "gcm"
+    assert scored[0]["gcm_dir"] == runs.gcm_dir(tutorial.FAST) == shared
+    workflow.main_job(tmp_path / "out", steps_scale=tutorial.FAST_STEPS_SCALE, days=tutorial.FAST_DAYS, gcm_rows=False)
+    assert scored[1]["gcm_rows"] is False
     monkeypatch.setenv(tutorial.FAST_ENV, "1")
     assert tutorial.finetuned_model() == job.finetuned and tutorial.pretrained_model() == job.pretrained
     assert len(trained) == 2  # nothing trained twice
@@ -117,3 +129,59 @@ def test_prepare_simulates_each_source_in_its_own_process(trained, monkeypatch):
     commands.clear()
     tutorial.simulate(tutorial.DEFAULT)
     assert all("--days" not in c for c in commands) and len(commands) == 4
+
+
+@pytest.fixture
+def small_reanalysis(monkeypatch):
+    """12 days of canonical fields in place of the embedded reanalysis, and the GCM replaced by a stand-in."""
+    from climax_nb.data.embedded import predictability
+
+    truth = make_canonical(("z500", "t850", "t2m", "u10"), steps=4 * tutorial.FAST_DAYS)
+    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None, progress=True: truth)
+    calls: list = []
+    monkeypatch.setattr(predictability, "gcm_forecast_pair", fake_gcm_pair(calls, truth))
+    return truth, calls
+
+
+def test_the_notebooks_gcm_rows_are_made_once_per_setting(trained, small_reanalysis):
+    truth, calls = small_reanalysis
+    gcm = tutorial.gcm_forecasts(tutorial.FAST)
+    assert list(gcm) == ["gcm-analysis", "gcm-twin"]
+    inits, leads, kinds, variables, length = calls[0]
+    # 12 days leave 7 daily initial times for 5-day leads: every 7 days is the first one
+    np.testing.assert_array_equal(inits, truth["time"].values[:1])
+    assert leads == list(EVAL_LEADS) and variables == ["z500", "t850", "t2m", "u10"] and length == tutorial.FAST_DAYS
+    assert (runs.gcm_dir(tutorial.FAST) / "gcm-twin.nc").is_file()
+    tutorial.gcm_forecasts(tutorial.FAST)
+    assert len(calls) == 1
+
+
+def test_a_cached_scorecard_without_the_gcm_rows_is_scored_again_from_its_forecast(trained, small_reanalysis,
+                                                                                   monkeypatch):
+    import climax_nb.forecast
+    from climax_nb.baselines import persistence
+    from climax_nb.evaluate import initial_times, score, write_scores
+    from climax_nb.forecast import save_forecast
+
+    truth, calls = small_reanalysis
+    tutorial.finetuned_model(tutorial.FAST)
+    out = tutorial._scores_dir("finetune", tutorial.FAST)
+    fc = persistence(truth, initial_times(truth, 120), np.array(EVAL_LEADS) * np.timedelta64(1, "h")) + 0.5
+    out.mkdir(parents=True)
+    save_forecast(fc, out / "forecast.nc")
+    write_scores(score(fc, truth, None, baselines=("persistence",), metrics=("rmse",)), out / "scores")
+
+    def no_forecast(*args, **kwargs):
+        raise AssertionError("the cached forecast should be scored again, not made again")
+
+    monkeypatch.setattr(climax_nb.forecast, "forecast", no_forecast)
+    card = tutorial.test_scores("finetune", tutorial.FAST)
+    assert [str(m) for m in card["model"].values] == ["model", "gcm-analysis", "gcm-twin", "persistence",
+                                                       "climatology"]
+    rmse = card.sel(metric="rmse")
+    assert np.isfinite(rmse["z500"].values).all()
+    assert float(rmse["z500"].sel(model="gcm-twin").isel(lead_time=0)) < float(
+        rmse["z500"].sel(model="persistence").isel(lead_time=0))
+    assert "gcm-twin" in (out / "scores" / "scores.md").read_text()
+    assert len(calls) == 1
+    xr.testing.assert_identical(tutorial.test_scores("finetune", tutorial.FAST), card)  # read back
