@@ -32,6 +32,11 @@ NOTEBOOKS = (
     "08_real_data.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
+#: What the outputs of a notebook must show: the scorecards' GCM rows (the embedded GCM's own forecasts).
+SHOWN = {
+    "00_quickstart.ipynb": ("gcm-analysis", "gcm-twin"),
+    "06_evaluation.ipynb": ("| gcm-analysis |", "| gcm-twin |", "of the way from persistence to gcm-analysis"),
+}
 TIMEOUT_S = 900  # per cell; the first notebook simulates the data and trains the models
 
 
@@ -76,6 +81,14 @@ def test_notebook_is_stored_clean_with_sections(name):
     assert "CLIMAX_NB_CACHE" in fast_cell
 
 
+def _output_text(output: nbformat.NotebookNode) -> str:
+    """The text of one cell output: a stream, or a result's plain text and HTML."""
+    if output.output_type == "stream":
+        return output.text
+    data = output.get("data", {})
+    return "\n".join(str(data.get(kind, "")) for kind in ("text/plain", "text/html"))
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory) -> str:
     return os.environ.get("CLIMAX_NB_CACHE") or str(tmp_path_factory.mktemp("notebook_cache"))
@@ -98,4 +111,7 @@ def test_notebook_runs_in_fast_setting(name, cache_dir, monkeypatch):
     assert not errors
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 2, "figures were not displayed"
+    text = "\n".join(_output_text(o) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    missing = [s for s in SHOWN.get(name, ()) if s not in text]
+    assert not missing, f"the outputs do not show {missing}"
     print(f"{name}: {elapsed:.0f} s")
