@@ -138,8 +138,8 @@ def run_config(name: str, out: Path, *, steps_scale: float = 1.0, days: int | No
     steps = max(2, int(cfg.trainer.max_steps * steps_scale))
     warmup = max(1, int(cfg.optim.warmup_steps * steps_scale))
     trainer = replace(cfg.trainer, run_dir=str(out), max_steps=steps, seed=seed)
-    if steps < trainer.log_every_n_steps:  # a few steps: log each, so the loss can be drawn
-        trainer = replace(trainer, log_every_n_steps=1)
+    if steps < 10 * trainer.log_every_n_steps:  # a short run: at least ten logged points, so the loss can be drawn
+        trainer = replace(trainer, log_every_n_steps=max(1, steps // 10))
     return replace(cfg, model=replace(cfg.model, init=init), data=data,
                    optim=replace(cfg.optim, warmup_steps=min(warmup, steps)), trainer=trainer)
 

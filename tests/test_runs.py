@@ -58,7 +58,7 @@ def test_settings_and_configs_key_the_folders(trained):
         Setting(12, 0.01))
     cfg = runs.training_config("finetune", fast)
     assert cfg.model.init == str(runs.run_dir("pretrain", fast) / "model.pt")
-    assert cfg.trainer.max_steps == 2 and cfg.trainer.log_every_n_steps == 1 and cfg.data.days == 12
+    assert cfg.trainer.max_steps == 12 and cfg.trainer.log_every_n_steps == 1 and cfg.data.days == 12
     assert runs.training_config("scratch", fast).model.init is None
     with pytest.raises(ValueError, match="unknown stage 'tune'"):
         runs.run_dir("tune", fast)
