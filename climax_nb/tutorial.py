@@ -197,6 +197,11 @@ def reanalysis(split: Literal["train", "test"], setting: Setting | None = None) 
                                 length=setting.reanalysis_days, progress=False)
 
 
+def scores_in_sample(setting: Setting | None = None) -> bool:
+    """True in the fast setting: its one short stretch is both trained on and scored, to check the path only."""
+    return (setting or current_setting()).reanalysis_years("train") is None
+
+
 def climatology_years(setting: Setting | None = None) -> list[int]:
     """Years whose climatology is the baseline: the training years (the one partial year when fast)."""
     setting = setting or current_setting()
@@ -272,7 +277,7 @@ def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr
     gcm = gcm_forecasts(setting, [str(v) for v in fc.data_vars])
     # the fast setting has no separate test year: its scores check the path, in sample
     card = evaluate(fc, test, reanalysis("train", setting), climatology_years(setting),
-                    in_sample=setting.reanalysis_years("train") is None, others=gcm)
+                    in_sample=scores_in_sample(setting), others=gcm)
     write_scores(card, out / "scores", note=workflow.gcm_note(fc, gcm))
     return xr.open_dataset(path).load()
 
