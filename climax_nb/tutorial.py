@@ -83,9 +83,9 @@ FAST_STEPS_SCALE = 0.01
 BINDER_DAYS = 90
 #: Binder setting: days of 2001 after the training year 2000 (January and February), the test period.
 BINDER_TEST_DAYS = 59
-#: Binder setting: a quarter of the packaged budgets (300 + 1200 steps), about the training time
+#: Binder setting: a tenth of the packaged budgets (300 + 3600 steps), about the training time
 #: Binder's build was measured with when the budgets were 200 + 150 steps of a model about 3x dearer per step.
-BINDER_STEPS_SCALE = 0.25
+BINDER_STEPS_SCALE = 0.1
 
 FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE)
 BINDER = Setting(BINDER_DAYS, BINDER_STEPS_SCALE, test_days=BINDER_TEST_DAYS)

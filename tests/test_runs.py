@@ -58,7 +58,7 @@ def test_settings_and_configs_key_the_folders(trained):
         Setting(12, 0.01))
     cfg = runs.training_config("finetune", fast)
     assert cfg.model.init == str(runs.run_dir("pretrain", fast) / "model.pt")
-    assert cfg.trainer.max_steps == 12 and cfg.trainer.log_every_n_steps == 1 and cfg.data.days == 12
+    assert cfg.trainer.max_steps == 36 and cfg.trainer.log_every_n_steps == 3 and cfg.data.days == 12
     assert runs.training_config("scratch", fast).model.init is None
     with pytest.raises(ValueError, match="unknown stage 'tune'"):
         runs.run_dir("tune", fast)
@@ -81,7 +81,7 @@ def test_the_binder_setting_tests_on_a_year_it_never_trained_on(trained):
     # the default keeps its whole-year split and its folder name; the settings never share a folder
     assert tutorial.DEFAULT.reanalysis_years("test") == (2003,) and tutorial.DEFAULT.label == "years-x1-seed0"
     assert tutorial.FAST.reanalysis_years("train") is None and tutorial.FAST.label == "12d-x0.01-seed0"
-    assert binder.label == "90d-test59d-x0.25-seed0"
+    assert binder.label == "90d-test59d-x0.1-seed0"
     assert len({runs.setting_dir(s) for s in tutorial.SETTINGS.values()}) == 3
     assert Setting(90).key() != binder.key()
     with pytest.raises(ValueError, match="unknown split"):
