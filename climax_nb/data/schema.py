@@ -215,13 +215,15 @@ def _check_values(name: str, da: xr.DataArray, bounds: Range | None, where: str 
     """NaN/inf count and, where ``bounds`` are given, values outside them (one read of the data)."""
     finite = np.isfinite(da)
     try:
-        bad, low, high = dask.compute((~finite).sum(), da.where(finite).min(), da.where(finite).max())
+        extremes = (da.where(finite).min(), da.where(finite).max()) if bounds is not None else ()
+        bad, *extremes = dask.compute((~finite).sum(), *extremes)
     except Exception as err:  # a codec or file error, whatever the backend
         raise DataReadError(
             f"cannot read the values of {name} in {where or 'the dataset'} ({type(err).__name__}: {err}): a chunk "
             "or file is truncated or corrupt; download or write it again"
         ) from err
-    bad, low, high = int(bad.values), float(low.values), float(high.values)
+    bad = int(bad.values)
+    low, high = (float(e.values) for e in extremes) if extremes else (np.nan, np.nan)
     problems = []
     if bad:
         problems.append(
