@@ -16,7 +16,14 @@ from climax_nb.forecast.forecaster import forecast
 from climax_nb.forecast.io import forecast_dataset, open_forecast, save_forecast
 from climax_nb.forecast.leads import LeadTimeError, RolloutPlan, plan_rollout
 from climax_nb.forecast.model import FAMILIES, Family, ForecastModel, open_model, register_family
-from climax_nb.forecast.rollout import RolloutError, RolloutLayout, rollout, rollout_layout
+from climax_nb.forecast.rollout import (
+    RolloutError,
+    RolloutLayout,
+    feed_back,
+    feedback_layout,
+    rollout,
+    rollout_layout,
+)
 from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SourceSpec, SpecError
 from climax_nb.forecast.state import InitialStateError, check_initial_state
 
@@ -39,6 +46,8 @@ __all__ = [
     "SpecError",
     "check_initial_state",
     "climax_spec",
+    "feed_back",
+    "feedback_layout",
     "forecast",
     "forecast_dataset",
     "load_forecast_checkpoint",

@@ -33,6 +33,30 @@ class RolloutLayout:
     forcing_pos: tuple[int, ...]
 
 
+def feedback_layout(inputs: Sequence[str], predicted: Sequence[str], *, who: str, fix: str) -> RolloutLayout:
+    """Which channels of a prediction of ``predicted`` feed which of ``inputs`` (tensors only, no model).
+
+    Shared by forecasting (``rollout_layout``) and multi-step training, so both feed back the same
+    channels. Refuses, naming ``who`` and ``fix``, predictions that leave out a dynamic input.
+    """
+    dynamic = [v for v in inputs if is_dynamic(v)]
+    missing = [v for v in dynamic if v not in predicted]
+    if missing:
+        raise RolloutError(
+            f"iterative rollout feeds predictions back as inputs, but {who} does not predict its input(s) "
+            f"{', '.join(missing)}; {fix}"
+        )
+    forcings = tuple(v for v in inputs if is_forcing(v))
+    return RolloutLayout(
+        inputs=tuple(inputs),
+        predicted=tuple(predicted),
+        feed_in=tuple(inputs.index(v) for v in dynamic),
+        feed_out=tuple(predicted.index(v) for v in dynamic),
+        forcings=forcings,
+        forcing_pos=tuple(inputs.index(v) for v in forcings),
+    )
+
+
 def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
     """Predict every dynamic input (to feed back) and the requested ``outputs``."""
     if not fm.can_roll_out:
@@ -40,23 +64,27 @@ def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
             f"{fm.name} predicts on {fm.output_grid.name}, not on the grid it reads ({fm.grid.name}), so its "
             "predictions cannot be fed back: use mode='continuous' or 'direct'"
         )
-    dynamic = [v for v in fm.inputs if is_dynamic(v)]
-    missing = [v for v in dynamic if v not in fm.outputs]
-    if missing:
-        raise RolloutError(
-            f"iterative rollout feeds predictions back as inputs, but {fm.name} does not predict its input(s) "
-            f"{', '.join(missing)}; use a model trained with these among its outputs, or mode='continuous'/'direct'"
-        )
-    predicted = tuple(dynamic + [v for v in outputs if v not in dynamic])
-    forcings = tuple(v for v in fm.inputs if is_forcing(v))
-    return RolloutLayout(
-        inputs=fm.inputs,
-        predicted=predicted,
-        feed_in=tuple(fm.inputs.index(v) for v in dynamic),
-        feed_out=tuple(range(len(dynamic))),
-        forcings=forcings,
-        forcing_pos=tuple(fm.inputs.index(v) for v in forcings),
+    fed = [v for v in fm.inputs if is_dynamic(v) and v in fm.outputs]
+    return feedback_layout(
+        fm.inputs, fed + [v for v in outputs if v not in fed], who=fm.name,
+        fix="use a model trained with these among its outputs, or mode='continuous'/'direct'",
     )
+
+
+def feed_back(x: torch.Tensor, y: torch.Tensor, layout: RolloutLayout,
+              forcings: torch.Tensor | None = None) -> torch.Tensor:
+    """The next step's inputs ``[B, V_in, H, W]``: ``x`` with its dynamic channels taken from the prediction ``y``.
+
+    ``forcings`` (``[B, F, H, W]``, normalised, in ``layout.forcings`` order) replace the forcing
+    channels; without them the forcings keep their values in ``x``, as constants always do. Out of
+    place, so gradients flow through the chain when training on several steps.
+    """
+    index = torch.tensor(layout.feed_in, dtype=torch.long, device=x.device)
+    picked = y.index_select(1, torch.tensor(layout.feed_out, dtype=torch.long, device=y.device))
+    x = x.index_copy(1, index, picked.to(x.dtype))
+    if forcings is not None and layout.forcings:
+        x = x.index_copy(1, torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device), forcings.to(x.dtype))
+    return x
 
 
 #: Gives the normalised forcings [B, F, H, W] for the state after k steps, from those of the state before.
@@ -73,15 +101,12 @@ def rollout(
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(k, prediction)`` after each of ``n_steps`` steps; predictions hold ``layout.predicted``."""
     lead = torch.full((x.shape[0],), float(step_hours), dtype=x.dtype, device=x.device)
-    feed_in = torch.tensor(layout.feed_in, dtype=torch.long, device=x.device)
-    feed_out = torch.tensor(layout.feed_out, dtype=torch.long, device=x.device)
     forcing_pos = torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device)
     for k in range(1, n_steps + 1):
         y = fm.step(x, lead, list(layout.predicted))
         yield k, y
         if k == n_steps:
             return
-        x = x.index_copy(1, feed_in, y.index_select(1, feed_out))
-        if forcing is not None and layout.forcings:
-            x = x.index_copy(1, forcing_pos, forcing(k, x.index_select(1, forcing_pos)))
+        forced = forcing(k, x.index_select(1, forcing_pos)) if forcing is not None and layout.forcings else None
+        x = feed_back(x, y, layout, forced)
         del y
