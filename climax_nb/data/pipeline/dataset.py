@@ -39,7 +39,7 @@ class _ForecastBase:
     """What both datasets share: the sample builder, the epoch and the variable lists.
 
     Their arguments are ``SampleBuilder``'s: ``ds, inputs, outputs, normalizer, leads``
-    and the keywords ``history``, ``history_step``, ``seed``, ``name``.
+    and the keywords ``history``, ``history_step``, ``seed``, ``name``, ``rollout_steps``.
     """
 
     def __init__(self, ds: xr.Dataset, *args: Any, **kwargs: Any):
@@ -108,8 +108,8 @@ class StreamingForecastDataset(_ForecastBase, IterableDataset):
         super().__init__(ds, *args, **kwargs)
         if buffer_blocks < 1 or (block_size is not None and block_size < 1):
             raise ValueError(f"block_size and buffer_blocks must be >= 1, got {block_size} and {buffer_blocks}")
-        if block_size is None:  # a block reads about twice its length (inputs and targets)
-            fit = pool_mb * 2**20 / buffer_blocks / (2 * self.builder.reader.step_bytes)
+        if block_size is None:  # a block reads about (1 + K) times its length (inputs and K targets each)
+            fit = pool_mb * 2**20 / buffer_blocks / ((1 + self.builder.pairs.steps) * self.builder.reader.step_bytes)
             block_size = int(min(MAX_AUTO_BLOCK, max(1, fit)))
         self.block_size, self.buffer_blocks, self.shuffle = int(block_size), int(buffer_blocks), bool(shuffle)
         self.rank, self.world_size = rank, world_size

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 from climax_nb.data.pipeline.sharding import rank_and_world
 
 _STACKED = ("x", "y", "lead_time", "init_time", "sample_id")
+_STACKED_IF_PRESENT = ("forcings",)  # rollout samples only
 _SHARED = ("variables", "out_variables", "source")
 
 
@@ -28,7 +29,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "batch each source separately (see MultiSourceDataset)"
             )
     # numpy stacks on one thread: torch.stack's thread pool crawls when the cores are busy (e.g. with workers)
-    batch = {key: torch.from_numpy(np.stack([s[key].numpy() for s in samples])) for key in _STACKED}
+    stacked = _STACKED + tuple(k for k in _STACKED_IF_PRESENT if k in first)
+    batch = {key: torch.from_numpy(np.stack([s[key].numpy() for s in samples])) for key in stacked}
     batch.update({key: first[key] for key in _SHARED})
     return batch
 

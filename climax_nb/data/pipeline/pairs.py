@@ -6,6 +6,9 @@ must be in the data: datasets with gaps (selected years, missing days) never
 pair across the gap, which index arithmetic would silently do. When several
 lead times are allowed (one drawn per sample, as in ClimaX pretraining), an
 initial time is kept only if every lead is available, so the draw is unbiased.
+For multi-step (rollout) training with ``steps`` K > 1, a pair also needs the
+targets at 2 * lead, ..., K * lead of every lead, each present, so a rollout
+never steps across a gap either.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ class PairIndex:
 
     ``inputs[i]`` holds the positions of the input steps of pair ``i``, oldest
     first (``history + 1`` of them); ``targets[i, j]`` the position of the
-    target at ``leads[j]`` hours.
+    target at ``leads[j]`` hours; ``chain[i, j, k]`` that of the target at
+    ``(k + 1) * leads[j]`` hours (``chain[:, :, 0]`` is ``targets``).
     """
 
     times: np.ndarray
@@ -54,6 +58,12 @@ class PairIndex:
     inputs: np.ndarray
     targets: np.ndarray
     interval_hours: float
+    chain: np.ndarray
+
+    @property
+    def steps(self) -> int:
+        """Targets per lead: 1, or K for rollout training."""
+        return int(self.chain.shape[2])
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -68,11 +78,13 @@ def build_pairs(
     leads: float | Iterable[float],
     history: int = 0,
     history_step: float | None = None,
+    steps: int = 1,
 ) -> PairIndex:
     """All initial times whose inputs and targets at every lead (hours) are present.
 
     ``history_step`` (hours) defaults to the data interval; every lead and the
-    history step must be positive multiples of the data interval.
+    history step must be positive multiples of the data interval. ``steps`` K
+    asks for the targets at 1..K times every lead (rollout training).
     """
     times = np.asarray(times, dtype="datetime64[ns]")
     interval = data_interval(times)
@@ -81,6 +93,8 @@ def build_pairs(
     hist_h = step_h if history_step is None else float(history_step)
     if history < 0:
         raise ValueError(f"history must be >= 0 previous steps, got {history}")
+    if steps < 1:
+        raise ValueError(f"rollout steps must be >= 1 (1: one target per lead), got {steps}")
     for name, value in [("lead time", h) for h in lead_h] + [("history step", hist_h)]:
         if value <= 0 or not np.isclose(value / step_h, round(value / step_h)):
             raise ValueError(
@@ -94,8 +108,9 @@ def build_pairs(
         return pos, times[pos] == wanted
 
     offsets = [-k * hist_h for k in range(history, 0, -1)] + [0.0]
-    found = [positions(o) for o in offsets] + [positions(h) for h in lead_h]
+    found = [positions(o) for o in offsets] + [positions(k * h) for h in lead_h for k in range(1, steps + 1)]
     ok = np.logical_and.reduce([hit for _, hit in found])
-    inputs = np.stack([pos[ok] for pos, _ in found[: len(offsets)]], axis=1)
-    targets = np.stack([pos[ok] for pos, _ in found[len(offsets) :]], axis=1)
-    return PairIndex(times, lead_h, inputs.astype(np.int64), targets.astype(np.int64), float(step_h))
+    inputs = np.stack([pos[ok] for pos, _ in found[: len(offsets)]], axis=1).astype(np.int64)
+    chain = np.stack([pos[ok] for pos, _ in found[len(offsets) :]], axis=1).astype(np.int64)
+    chain = chain.reshape(len(inputs), len(lead_h), steps)
+    return PairIndex(times, lead_h, inputs, np.ascontiguousarray(chain[:, :, 0]), float(step_h), chain)

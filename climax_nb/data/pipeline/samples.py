@@ -3,8 +3,11 @@
 A sample is a dict::
 
     x            float32 [V_in, H, W], or [history + 1, V_in, H, W] (oldest first) with history
-    y            float32 [V_out, H, W]
-    lead_time    float32 scalar, hours
+    y            float32 [V_out, H, W]; with rollout_steps K > 1: [K, V_out, H, W], the targets at
+                 lead, 2 * lead, ..., K * lead
+    forcings     only with K > 1: float32 [K - 1, F, H, W], the true forcing inputs (``tisr``; F may be 0)
+                 at lead, ..., (K - 1) * lead, in their order along V_in: the inputs of steps 2..K
+    lead_time    float32 scalar, hours (with K > 1: one step's lead)
     init_time    int64 scalar, nanoseconds since 1970 (``np.datetime64(v, "ns")``)
     sample_id    int64 scalar, the pair's index (unique within a source)
     variables    tuple of input ids (the order along V_in)
@@ -13,6 +16,9 @@ A sample is a dict::
 
 Constants among the inputs (``lsm``, ``orography``, ``lat``) are read once and
 copied into every input step. Inputs and outputs use the same statistics.
+
+With several leads and K > 1, each sample draws one lead as usual and that lead
+is its step: its targets lie at multiples of the drawn lead.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from climax_nb.data.pipeline.reader import BlockReader, normalised_constants
 from climax_nb.data.pipeline.sharding import epoch_rng
 from climax_nb.data.schema import validate
 from climax_nb.data.stats import Normalizer
-from climax_nb.variables import is_constant, to_ids
+from climax_nb.variables import is_constant, is_forcing, to_ids
 
 _LEAD_KEY = 1
 
@@ -57,7 +63,9 @@ class SampleBuilder:
 
     ``leads`` is one lead time in hours or several (one drawn per sample and
     epoch from ``seed``); ``history`` adds that many earlier input steps,
-    ``history_step`` hours apart (default: the data interval).
+    ``history_step`` hours apart (default: the data interval). ``rollout_steps``
+    K > 1 gives each sample the targets of K chained steps and the forcings
+    between them (see the module doc), for multi-step training.
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class SampleBuilder:
         history_step: float | None = None,
         seed: int = 0,
         name: str = "",
+        rollout_steps: int = 1,
     ):
         self.inputs = _unique_ids(to_ids(list(inputs)), "inputs")
         self.outputs = _unique_ids(
@@ -88,8 +97,13 @@ class SampleBuilder:
             allow_gaps=True,
         )
         normalizer.vectors(self.inputs + self.outputs)  # every variable needs statistics
+        if rollout_steps > 1 and history > 0:
+            raise ValueError(
+                f"rollout_steps {rollout_steps} feeds one predicted state back per step, and history inputs are not "
+                "rolled forward: use history 0 with rollout_steps > 1, or rollout_steps 1"
+            )
         self.name, self.seed, self.history = name, int(seed), int(history)
-        self.pairs: PairIndex = build_pairs(ds["time"].values, leads, history, history_step)
+        self.pairs: PairIndex = build_pairs(ds["time"].values, leads, history, history_step, rollout_steps)
         time_vars = list(dict.fromkeys(v for v in self.inputs + self.outputs if not is_constant(v)))
         self.reader = BlockReader(ds, time_vars, normalizer)
         consts = [v for v in self.inputs if is_constant(v)]
@@ -98,6 +112,7 @@ class SampleBuilder:
         self._time_slots = [k for k, v in enumerate(self.inputs) if not is_constant(v)]
         self._in_cols = [time_vars.index(self.inputs[k]) for k in self._time_slots]
         self._out_cols = [time_vars.index(v) for v in self.outputs]
+        self._forcing_cols = np.array([time_vars.index(v) for v in self.inputs if is_forcing(v)], dtype=np.int64)
         self._lead_cache: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -115,7 +130,7 @@ class SampleBuilder:
         """Read everything ``pair_ids`` need, in one call."""
         pair_ids = np.asarray(pair_ids, dtype=np.int64)
         lead_index = self.lead_index(epoch)[pair_ids]
-        needed = np.concatenate([self.pairs.inputs[pair_ids].ravel(), self.pairs.targets[pair_ids, lead_index]])
+        needed = np.concatenate([self.pairs.inputs[pair_ids].ravel(), self.pairs.chain[pair_ids, lead_index].ravel()])
         positions = np.unique(needed)
         return Block(positions, self.reader.read(positions), pair_ids, lead_index)
 
@@ -123,16 +138,21 @@ class SampleBuilder:
         """The ``j``-th pair of ``block`` as a sample dict (see the module doc)."""
         pid, lead = int(block.pair_ids[j]), int(block.lead_index[j])
         in_rows = np.searchsorted(block.positions, self.pairs.inputs[pid])
-        out_row = int(np.searchsorted(block.positions, self.pairs.targets[pid, lead]))
+        out_rows = np.searchsorted(block.positions, self.pairs.chain[pid, lead])
         steps = len(in_rows)
         x = np.empty((steps, len(self.inputs), *self.reader.shape), dtype=np.float32)
         x[:, self._time_slots] = block.data[np.ix_(in_rows, self._in_cols)]
         if self._const_slots:
             x[:, self._const_slots] = self.constants
         init = self.pairs.times[self.pairs.init_positions[pid]]
+        y = block.data[np.ix_(out_rows, self._out_cols)]
+        chained = {}
+        if self.pairs.steps > 1:
+            chained["forcings"] = torch.from_numpy(block.data[np.ix_(out_rows[:-1], self._forcing_cols)])
         return {
             "x": torch.from_numpy(x[0] if self.history == 0 else x),
-            "y": torch.from_numpy(np.ascontiguousarray(block.data[out_row, self._out_cols])),
+            "y": torch.from_numpy(np.ascontiguousarray(y[0] if self.pairs.steps == 1 else y)),
+            **chained,
             "lead_time": torch.tensor(float(self.pairs.leads[lead]), dtype=torch.float32),
             "init_time": torch.tensor(int(init.astype("datetime64[ns]").astype(np.int64)), dtype=torch.int64),
             "sample_id": torch.tensor(pid, dtype=torch.int64),
