@@ -41,8 +41,15 @@ class SplitConfig:
     num_workers: int = 0
     seed: int = 0
     weights: Mapping[str, float] | None = field(default=None)
+    #: K chained steps per sample (targets at lead, ..., K * lead; see ``climax_nb.data.pipeline.samples``)
+    rollout_steps: int = 1
 
     def __post_init__(self) -> None:
+        if self.rollout_steps < 1:
+            raise ValueError(
+                f"rollout_steps must be >= 1 (1: one-step training, K: K chained steps), got {self.rollout_steps}; "
+                "use --data.rollout_steps 1 or more"
+            )
         overlap = set(self.train_years) & set(self.val_years)
         if overlap:
             raise ValueError(f"years {sorted(overlap)} are both training and validation years; splits must not overlap")
@@ -80,7 +87,8 @@ class ForecastDataModule(pl.LightningDataModule):
         if self.stats:
             return
         for name, ds in self.sources.items():
-            check_leads(select_years(ds, self.split.train_years, name), self.split.leads, name)
+            check_leads(select_years(ds, self.split.train_years, name), self.split.leads, name,
+                        self.split.rollout_steps)
             inputs, outputs = self._variables(ds)
             needed = inputs + [v for v in outputs if v not in inputs]
             self.stats[name] = compute_stats(ds, needed, years=self.split.train_years)
@@ -89,7 +97,8 @@ class ForecastDataModule(pl.LightningDataModule):
         ds = select_years(self.sources[name], years, name)
         inputs, outputs = self._variables(ds)
         return StreamingForecastDataset(
-            ds, inputs, outputs, self.stats[name], self.split.leads, shuffle=shuffle, seed=self.split.seed, name=name
+            ds, inputs, outputs, self.stats[name], self.split.leads, shuffle=shuffle, seed=self.split.seed, name=name,
+            rollout_steps=self.split.rollout_steps,
         )
 
     def train_dataloader(self) -> ResumableLoader:
@@ -123,7 +132,7 @@ class ForecastDataModule(pl.LightningDataModule):
             inputs, outputs = self._variables(ds)
             sources.append(SourceSpec(name, self.stats[name], tuple(inputs), tuple(outputs)))
         return TrainedOn(make_grid(grid["lat"].values, grid["lon"].values), tuple(sources),
-                         tuple(float(h) for h in self.split.leads), time_step_hours(grid))
+                         tuple(float(h) for h in self.split.leads), time_step_hours(grid), self.split.rollout_steps)
 
     @property
     def lat(self) -> np.ndarray:
@@ -136,23 +145,28 @@ class ForecastDataModule(pl.LightningDataModule):
         return next(iter(self.sources.values()))["lon"].values
 
 
-def check_leads(ds: xr.Dataset, leads: Sequence[float], name: str) -> None:
+def check_leads(ds: xr.Dataset, leads: Sequence[float], name: str, rollout_steps: int = 1) -> None:
     """Refuse lead times longer than a source's training period, naming the period and its time step.
 
     No (input, target) pair spans such a lead, and every pair needs the longest one, so the
     epoch would be empty; saying so here names the data's length instead of a count of 0 pairs.
+    With ``rollout_steps`` K a pair spans K leads, so K times each lead must fit.
     """
     times = ds["time"].values if "time" in ds.dims else np.array([], dtype="datetime64[ns]")
     span = float((times[-1] - times[0]) / np.timedelta64(1, "h")) if len(times) > 1 else 0.0
-    too_long = [float(h) for h in leads if float(h) > span]
+    too_long = [float(h) for h in leads if rollout_steps * float(h) > span]
     if not too_long:
         return
     step = time_step_hours(ds)
     period = f"{len(times)} times {step:g} h apart" if step else f"{len(times)} time(s)"
+    chained, fewer = ("", "")
+    if rollout_steps > 1:
+        chained, fewer = f" chained over {rollout_steps} steps", ", fewer --data.rollout_steps"
+    longest = span / rollout_steps
     raise ValueError(
-        f"lead time(s) {', '.join(f'{h:g}' for h in too_long)} h are longer than the training data of source "
-        f"'{name}' ({period}: {span:g} h); use --data.leads of at most {span:g} h"
-        f"{f' (multiples of {step:g} h)' if step else ''}, or train on more data"
+        f"lead time(s) {', '.join(f'{h:g}' for h in too_long)} h{chained} are longer than the training data of source "
+        f"'{name}' ({period}: {span:g} h); use --data.leads of at most {longest:g} h"
+        f"{f' (multiples of {step:g} h)' if step else ''}{fewer}, or train on more data"
     )
 
 

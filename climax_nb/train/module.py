@@ -3,6 +3,13 @@
 Lightning runs the loop (progress bars, checkpoints, resume, precision, DDP/FSDP);
 this module only says what a step is: forecast, latitude-weighted MSE in
 normalised space, AdamW with warm-up and cosine decay.
+
+Batches of rollout samples (``y`` of shape [B, K, V_out, H, W], ``data.rollout_steps``
+K > 1) train on K chained steps: step 1 from ``x``, each prediction fed back as the
+next input of the dynamic channels (forcings from the batch's ``forcings``, constants
+as they are), the loss the mean over steps of the latitude-weighted MSE, with
+gradients through the whole chain. A model trained so still forecasts one step
+(its trained leads are the step leads).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from climax_nb.data.pipeline.loader import set_loader_epoch
 from climax_nb.forecast.climax import climax_spec
+from climax_nb.forecast.rollout import RolloutError, RolloutLayout, feed_back, feedback_layout
 from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SourceSpec, make_grid
 from climax_nb.grid import Grid
 from climax_nb.model import Box, ClimaX, ClimaXConfig, RegionalClimaX
@@ -49,12 +57,16 @@ def _times(batch: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class TrainedOn:
-    """What the data promise a checkpoint: the grid, each source's statistics and variables, the leads."""
+    """What the data promise a checkpoint: the grid, each source's statistics and variables, the leads.
+
+    ``rollout_steps`` K > 1: the data give K chained targets per sample (multi-step training).
+    """
 
     grid: Grid
     sources: tuple[SourceSpec, ...]
     leads: tuple[float, ...]
     time_step_hours: float | None = None
+    rollout_steps: int = 1
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,8 @@ class ForecastModule(pl.LightningModule):
                 f"the data grid is {trained_on.grid.shape[0]}x{trained_on.grid.shape[1]}; the model expects "
                 f"{self.model_config.img_size}"
             )
+        if trained_on.rollout_steps > 1:
+            self._check_rollout(trained_on)
         known = self.model_config.variables
         for source in trained_on.sources:
             missing = [v for v in dict.fromkeys((*source.inputs, *source.outputs)) if v not in known]
@@ -158,6 +172,27 @@ class ForecastModule(pl.LightningModule):
                     "with --data.inputs and --data.outputs"
                 )
         self.trained_on = trained_on
+
+    def _check_rollout(self, trained_on: TrainedOn) -> None:
+        """Refuse, before training, multi-step training of a model whose predictions cannot be fed back."""
+        for source in trained_on.sources:
+            self._rollout_layout(source.inputs, source.outputs, trained_on.rollout_steps,
+                                 f"the model trained on source '{source.name}'")
+
+    def _rollout_layout(self, inputs: Sequence[str], outputs: Sequence[str], steps: int,
+                        who: str = "the model") -> RolloutLayout:
+        """How predictions (in ``outputs`` order, as the targets) feed back into ``inputs`` in a training rollout."""
+        if self.region is not None:
+            raise RolloutError(
+                f"data.rollout_steps {steps} feeds predictions back as inputs, but a regional model predicts only "
+                f"its box ({self.region.name}), not the whole grid it reads: use --data.rollout_steps 1, or leave "
+                "out --model.region"
+            )
+        return feedback_layout(
+            tuple(inputs), tuple(outputs), who=who,
+            fix=f"add them to --data.outputs (or leave it unset: every dynamic input), or use --data.rollout_steps 1 "
+            f"(not {steps})",
+        )
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -171,6 +206,8 @@ class ForecastModule(pl.LightningModule):
         on = self.trained_on
         training = {"global_step": int(self.global_step), "epoch": int(self.current_epoch),
                     "optim": dict(self.hparams["optim"])}
+        if on.rollout_steps > 1:
+            training["rollout_steps"] = on.rollout_steps
         return climax_spec(self.net, on.grid, on.sources, trained_leads=on.leads, time_step_hours=on.time_step_hours,
                            region=self.region, training=training)
 
@@ -182,7 +219,8 @@ class ForecastModule(pl.LightningModule):
         saved = checkpoint.get(CONTEXT_KEY) or {}
         if self.trained_on is None and saved.get("version") == SPEC_VERSION and saved.get("spec"):
             spec = ForecastSpec.from_dict(saved["spec"])
-            self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours)
+            steps = int(spec.training.get("rollout_steps", 1))
+            self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours, steps)
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         x, lead, ins, outs = batch["x"], batch["lead_time"], list(batch["variables"]), list(batch["out_variables"])
@@ -191,13 +229,45 @@ class ForecastModule(pl.LightningModule):
         return self.net(x, lead, ins, self.patches, outs)
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss and its [V_out] per-variable parts for one batch (on the box's cells for a regional model)."""
+        """The loss and its [V_out] per-variable parts for one batch (on the box's cells for a regional model).
+
+        For a rollout batch (``y`` [B, K, V_out, H, W]) both are means over the K steps (``step_losses``).
+        """
+        loss, per_var, _ = self._losses(batch)
+        return loss, per_var
+
+    def _losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The loss, its [V_out] parts and, for a rollout batch, the [K, V_out] parts of each step."""
+        if batch["y"].ndim == 5:
+            per_step = self.step_losses(batch)
+            per_var = per_step.mean(0)
+            return per_var.mean(), per_var, per_step
         target = batch["y"] if self.patches is None else self.patches.crop(batch["y"])
         per_var = lat_weighted_mse(self(batch), target, self.lat_weights, per_variable=True)
-        return per_var.mean(), per_var
+        return per_var.mean(), per_var, None
+
+    def step_losses(self, batch: dict[str, Any]) -> torch.Tensor:
+        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch.
+
+        Step k + 1 reads step k's prediction in the dynamic input channels and the batch's true
+        ``forcings`` at its time (without them the forcings keep their initial values); constants
+        stay as they are. The chain is not detached, so step 1 learns from every later step's error.
+        """
+        targets, x = batch["y"], batch["x"]
+        layout = self._rollout_layout(batch["variables"], batch["out_variables"], targets.shape[1])
+        if x.ndim != 4:
+            raise ValueError(f"rollout batches take inputs [B, V_in, H, W] (no history), got {tuple(x.shape)}")
+        forcings = batch.get("forcings")
+        losses = []
+        for k in range(targets.shape[1]):
+            pred = self({**batch, "x": x})
+            losses.append(lat_weighted_mse(pred, targets[:, k], self.lat_weights, per_variable=True))
+            if k + 1 < targets.shape[1]:
+                x = feed_back(x, pred, layout, None if forcings is None else forcings[:, k])
+        return torch.stack(losses)
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
-        loss, per_var = self.compute_loss(batch)
+        loss, per_var, per_step = self._losses(batch)
         if not bool(torch.isfinite(loss)):
             raise NonFiniteLossError(
                 f"{stage} loss is {loss.item()} at step {self.global_step} (batch from source "
@@ -210,6 +280,8 @@ class ForecastModule(pl.LightningModule):
         if stage != "train":
             for vid, value in zip(batch["out_variables"], per_var, strict=True):
                 self.log(f"{stage}/mse_{vid}", value, batch_size=size, sync_dist=True)
+            for k, value in enumerate([] if per_step is None else per_step.mean(1), start=1):
+                self.log(f"{stage}/loss_step{k}", value, batch_size=size, sync_dist=True)
         return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -245,3 +317,4 @@ class ForecastModule(pl.LightningModule):
         if steps < 1:
             steps = int(self.trainer.estimated_stepping_batches)
         return max(steps, 1)
+

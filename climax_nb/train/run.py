@@ -78,6 +78,12 @@ class DataSection:
     inputs: tuple[str, ...] | None = option(None, "input variables (default: all of each source, plus lat)")
     outputs: tuple[str, ...] | None = option(None, "output variables (default: all time-varying ones)")
     leads: tuple[float, ...] = option(PRETRAIN_LEADS, "lead times in hours, one drawn per sample")
+    rollout_steps: int = option(
+        1,
+        "train on K chained steps per sample: the drawn lead is the step, targets at lead, 2 lead, ..., K lead, each "
+        "prediction fed back as the next input, the loss averaged over steps (needs every dynamic input among the "
+        "outputs; K forward passes per sample)",
+    )
     batch_size: int = option(16, "samples per batch (per device)")
     num_workers: int = option(0, "DataLoader worker processes")
     days: int | None = option(None, "simulated days of embedded sources (default: their whole years)")
@@ -90,7 +96,8 @@ class DataSection:
         """Years, variables, leads and batching of this section (training years default to every year)."""
         years = self.train_years or tuple(sorted({int(y) for ds in sources.values() for y in ds.time.dt.year.values}))
         return SplitConfig(train_years=years, val_years=self.val_years, inputs=self.inputs, outputs=self.outputs,
-                           leads=self.leads, batch_size=self.batch_size, num_workers=self.num_workers, seed=seed)
+                           leads=self.leads, batch_size=self.batch_size, num_workers=self.num_workers, seed=seed,
+                           rollout_steps=self.rollout_steps)
 
 
 @dataclass(frozen=True)
