@@ -32,3 +32,47 @@ def lat_weighted_mse(
     err = (pred - target) ** 2 * lat_weights.to(pred)[:, None]
     per_var = err.mean(dim=(0, 2, 3))
     return per_var if per_variable else per_var.mean()
+
+
+def fair_crps(
+    members: torch.Tensor, target: torch.Tensor, dim: int, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Fair (unbiased) CRPS of an ensemble, averaged (or ``weights``-averaged) over every other element.
+
+    Per element: ``mean_i |x_i - y| - 1/(2M(M-1)) sum_ij |x_i - x_j|``, with the M members
+    ``x_i`` along ``dim`` of ``members`` and ``y`` from ``target`` (``members`` without ``dim``).
+    It is a proper score whose expectation does not depend on M, so an ensemble tail trained
+    with it is rewarded for a calibrated spread, not for collapsing onto the mean. The pair
+    sum is taken over sorted members, ``sum_k (2k - M - 1) x_(k) / (M(M-1))`` (O(M log M),
+    exact); sorting keeps gradients, so skill and spread terms are both differentiated.
+    ``weights`` (e.g. area weights ``[H, 1]``) broadcast against ``target`` and make the
+    result ``sum(w * crps) / sum(w)``.
+    """
+    if not -members.ndim <= dim < members.ndim:
+        raise ValueError(f"dim {dim} is out of range for members of shape {tuple(members.shape)}")
+    dim = dim % members.ndim
+    m = members.shape[dim]
+    if m < 2:
+        raise ValueError(
+            f"fair CRPS needs at least 2 members along dim {dim}; members has shape {tuple(members.shape)}"
+        )
+    expected = members.shape[:dim] + members.shape[dim + 1:]
+    if tuple(target.shape) != tuple(expected):
+        raise ValueError(
+            f"target {tuple(target.shape)} must be members {tuple(members.shape)} without dim {dim}, "
+            f"i.e. {tuple(expected)}"
+        )
+    x = members.movedim(dim, -1)
+    skill = (x - target.unsqueeze(-1)).abs().mean(-1)
+    coef = torch.arange(1, m + 1, dtype=x.dtype, device=x.device) * 2 - m - 1
+    spread = (torch.sort(x, dim=-1).values * coef).sum(-1) / (m * (m - 1))
+    score = skill - spread
+    if weights is None:
+        return score.mean()
+    try:
+        w = torch.broadcast_to(weights.to(score), score.shape)
+    except RuntimeError as err:
+        raise ValueError(
+            f"weights {tuple(weights.shape)} do not broadcast against target {tuple(target.shape)}"
+        ) from err
+    return (w * score).sum() / w.sum()
