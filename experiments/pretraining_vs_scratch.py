@@ -9,6 +9,11 @@ climatology.
     python experiments/pretraining_vs_scratch.py --out outputs/experiment --seeds 0 1
     python experiments/pretraining_vs_scratch.py --out outputs/experiment --from-results   # tables again
 
+The difference scratch - pretrained is paired by seed, with a 95 % Student-t interval
+over seeds (``climax_nb.experiments``, as the other experiments). These are the main
+job's full budgets (``climax_nb.runs``); ``experiments/data_fraction.py`` repeats the
+comparison at a short budget on fractions of the training years.
+
 ``--steps-scale`` and ``--days`` shrink the budgets and the data to check the
 path in minutes (the numbers are then meaningless).
 """
@@ -19,10 +24,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from climax_nb import workflow
 from climax_nb.evaluate import markdown_scores
+from climax_nb.experiments import paired_differences
 from climax_nb.runs import Setting
 
 LEADS_H = (24, 72, 120)
@@ -51,21 +58,29 @@ def _spread(a: xr.DataArray) -> str:
 
 
 def comparison_table(card: xr.Dataset) -> str:
-    """RMSE of both arms (mean and range over seeds) beside the baselines, per target and lead."""
+    """RMSE of both arms (mean and range over seeds) beside the baselines, per target and lead.
+
+    The difference scratch - pretrained is paired by seed (``climax_nb.experiments.paired_differences``),
+    with its 95 % Student-t interval over seeds when there are several.
+    """
     rmse = card.sel(metric="rmse")
-    rows = ["| variable | lead | pretrained | scratch | scratch - pretrained | pretrained better in | persistence "
-            "| climatology |", "|---|---|---|---|---|---|---|---|"]
-    nseeds = card.sizes["seed"]
-    for var in (v for v in TARGETS if v in card.data_vars):
+    targets = [v for v in TARGETS if v in card.data_vars]
+    frame = pd.concat([rmse[v].to_series().rename("rmse").reset_index().assign(variable=v) for v in targets])
+    frame["lead_h"] = (pd.to_timedelta(frame["lead_time"]) / pd.Timedelta(hours=1)).astype(int)
+    paired = paired_differences(frame, column="model", reference="pretrained", other="scratch",
+                                by=["variable", "lead_h"]).set_index(["variable", "lead_h"])
+    rows = ["| variable | lead | pretrained | scratch | scratch - pretrained [95 % t-interval] | pretrained better in "
+            "| persistence | climatology |", "|---|---|---|---|---|---|---|---|"]
+    for var in targets:
         for lead in rmse["lead_time"].values:
             arm = {m: rmse[var].sel(model=m, lead_time=lead) for m in rmse["model"].values}
-            pre, scr = arm["pretrained"], arm["scratch"]
-
-            better = int((pre < scr).sum())
             hours = int(lead / np.timedelta64(1, "h"))
-            rows.append(f"| {var} | {hours} h | {_spread(pre)} | {_spread(scr)} | {float((scr - pre).mean()):+.3g} "
-                        f"| {better}/{nseeds} seeds | {float(arm['persistence'].mean()):.4g} "
-                        f"| {float(arm['climatology'].mean()):.4g} |")
+            row = paired.loc[(var, hours)]
+            diff = f"{row['diff']:+.3g}" + (f" [{row['low']:+.3g}, {row['high']:+.3g}]" if row["n"] > 1 else "")
+            better = f"{int(row['reference_better'])}/{int(row['n'])} seeds"
+            base = " | ".join(f"{float(arm[m].mean()):.4g}" for m in ("persistence", "climatology"))
+            rows.append(f"| {var} | {hours} h | {_spread(arm['pretrained'])} | {_spread(arm['scratch'])} | {diff} "
+                        f"| {better} | {base} |")
     return "\n".join(rows)
 
 

@@ -1,4 +1,4 @@
-"""The pretrained-vs-scratch experiment's table: both arms over seeds beside the baselines."""
+"""The pretrained-vs-scratch experiment's table: both arms over seeds, their paired difference, the baselines."""
 
 from __future__ import annotations
 
@@ -30,4 +30,5 @@ def test_table_gives_mean_range_difference_and_seed_count():
     )
     rows = _experiment().comparison_table(card).splitlines()
     assert len(rows) == 3
-    assert rows[2] == "| z500 | 24 h | 12 (10-14) | 12.5 (12-13) | +0.5 | 1/2 seeds | 20 | 30 |"
+    # differences +2 and -1: mean 0.5, sd 2.12, t(0.975, 1) = 12.71, so the interval is 0.5 +- 19.1
+    assert rows[2] == "| z500 | 24 h | 12 (10-14) | 12.5 (12-13) | +0.5 [-18.6, +19.6] | 1/2 seeds | 20 | 30 |"
