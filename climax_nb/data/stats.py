@@ -219,8 +219,13 @@ class Normalizer:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalizer:
+        """Read ``to_dict``'s layout; one with per-month statistics gives a ``MonthlyNormalizer``."""
         if not isinstance(d, dict) or "mean" not in d or "std" not in d:
             raise ValueError("a Normalizer dict needs 'mean' and 'std' entries (id -> number)")
+        if "monthly" in d:
+            from climax_nb.data.monthly import MonthlyNormalizer
+
+            return MonthlyNormalizer.from_dict(d)
         return cls(d["mean"], d["std"], tuple(d.get("years", ())))
 
     def save(self, path: str | Path) -> Path:
