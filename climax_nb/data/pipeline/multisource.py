@@ -45,7 +45,12 @@ class EmptyEpochError(ValueError):
 
 
 class MultiSourceDataset(IterableDataset):
-    """Whole batches from several streaming sources; use with ``DataLoader(batch_size=None)``."""
+    """Whole batches from several streaming sources; use with ``DataLoader(batch_size=None)``.
+
+    ``collate`` turns one source's samples into a batch (a subclass with other samples sets its own).
+    """
+
+    collate = staticmethod(collate)
 
     def __init__(
         self,
@@ -135,7 +140,7 @@ class MultiSourceDataset(IterableDataset):
             stream = streams.setdefault(name, iter(self.sources[name]))
             samples = list(islice(stream, self.batch_size))
             if len(samples) == self.batch_size:
-                yield collate(samples)
+                yield self.collate(samples)
                 continue
             if self.until == "first":
                 return
