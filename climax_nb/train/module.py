@@ -108,7 +108,46 @@ def freeze_parts(model: torch.nn.Module, parts: Sequence[str]) -> list[str]:
     return frozen
 
 
-class ForecastModule(pl.LightningModule):
+class ScheduledModule(pl.LightningModule):
+    """What every family's module shares: AdamW on ``self.net`` with warm-up and cosine decay, epoch-reshuffled loaders.
+
+    Subclasses set ``self.net`` (the network) and ``self.optim_config`` (an ``OptimConfig``)
+    and say what a step is.
+    """
+
+    net: torch.nn.Module
+    optim_config: OptimConfig
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning reshuffles samplers only; the streaming datasets reshuffle themselves by epoch.
+        loader = self.trainer.train_dataloader
+        for part in loader if isinstance(loader, list | tuple) else [loader]:
+            if isinstance(part, DataLoader):
+                set_loader_epoch(part, self.current_epoch)
+            elif hasattr(part, "set_epoch"):  # e.g. ResumableLoader
+                part.set_epoch(self.current_epoch)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.optim_config
+        optimizer = torch.optim.AdamW(parameter_groups(self.net, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
+        total = self.schedule_steps()
+        if cfg.warmup_steps > total:
+            raise ValueError(
+                f"optim.warmup_steps ({cfg.warmup_steps}) is longer than the run ({total} steps, trainer.max_steps): "
+                "lower --optim.warmup_steps or raise --trainer.max_steps"
+            )
+        scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total, cfg.warmup_start_factor, cfg.min_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def schedule_steps(self) -> int:
+        """The schedule's length: the trainer's ``max_steps`` (or its estimate when the run is bounded by epochs)."""
+        steps = int(self.trainer.max_steps)
+        if steps < 1:
+            steps = int(self.trainer.estimated_stepping_batches)
+        return max(steps, 1)
+
+
+class ForecastModule(ScheduledModule):
     """ClimaX (global, or one region's tokens) trained on batches of (x, y, lead_time, variables, out_variables).
 
     ``trained_on`` (set by ``climax_nb.train.run.train``, else taken from a
@@ -289,32 +328,3 @@ class ForecastModule(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
-
-    def on_train_epoch_start(self) -> None:
-        # Lightning reshuffles samplers only; the streaming datasets reshuffle themselves by epoch.
-        loader = self.trainer.train_dataloader
-        for part in loader if isinstance(loader, list | tuple) else [loader]:
-            if isinstance(part, DataLoader):
-                set_loader_epoch(part, self.current_epoch)
-            elif hasattr(part, "set_epoch"):  # e.g. ResumableLoader
-                part.set_epoch(self.current_epoch)
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        cfg = self.optim_config
-        optimizer = torch.optim.AdamW(parameter_groups(self.net, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)
-        total = self.schedule_steps()
-        if cfg.warmup_steps > total:
-            raise ValueError(
-                f"optim.warmup_steps ({cfg.warmup_steps}) is longer than the run ({total} steps, trainer.max_steps): "
-                "lower --optim.warmup_steps or raise --trainer.max_steps"
-            )
-        scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total, cfg.warmup_start_factor, cfg.min_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def schedule_steps(self) -> int:
-        """The schedule's length: the trainer's ``max_steps`` (or its estimate when the run is bounded by epochs)."""
-        steps = int(self.trainer.max_steps)
-        if steps < 1:
-            steps = int(self.trainer.estimated_stepping_batches)
-        return max(steps, 1)
-
