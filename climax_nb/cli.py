@@ -206,7 +206,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     opts = parse_options(ForecastOptions, args)
     model = open_model(opts.checkpoint, source=opts.source)
     data = open_source(opts.data, years=opts.years, days=opts.days, check_ranges=opts.check_ranges)
-    inits = initial_times(data, max(opts.leads), opts.every)
+    inits = initial_times(data, max(opts.leads), opts.every, history_hours=model.history_hours)
     ensemble = Perturbation(opts.members, scale=opts.perturbation, seed=opts.seed) if opts.members else None
     fc = forecast(model, data, list(opts.leads), mode=opts.mode, step=opts.step, init_times=inits,
                   batch_size=opts.batch_size, device=opts.device, ensemble=ensemble)

@@ -23,16 +23,22 @@ from climax_nb.metrics.align import MetricInputError, check_time_index
 from climax_nb.scorecard import plot_skill, relative_table, scorecard
 
 
-def initial_times(truth: xr.Dataset, max_lead_hours: float, every_hours: float = 24.0) -> np.ndarray:
-    """Times every ``every_hours`` whose forecasts up to ``max_lead_hours`` stay inside ``truth``."""
+def initial_times(truth: xr.Dataset, max_lead_hours: float, every_hours: float = 24.0,
+                  history_hours: float = 0.0) -> np.ndarray:
+    """Times every ``every_hours`` whose forecasts up to ``max_lead_hours`` stay inside ``truth``.
+
+    ``history_hours``: the model also reads that many hours before each initial time (AtmoRep), so
+    the first initial time lies that far after the data's start.
+    """
     times = truth["time"].values
     last_valid = times[-1] - np.timedelta64(int(round(max_lead_hours * 3600)), "s")
-    start = times[0]
+    start = times[0] + np.timedelta64(int(round(history_hours * 3600)), "s")
     stride = np.timedelta64(int(round(every_hours * 3600)), "s")
-    chosen = [t for t in times if t <= last_valid and (t - start) % stride == np.timedelta64(0, "s")]
+    chosen = [t for t in times if start <= t <= last_valid and (t - start) % stride == np.timedelta64(0, "s")]
     if not chosen:
         raise ValueError(
-            f"no initial time leaves room for a {max_lead_hours:g} h forecast inside the data "
+            f"no initial time leaves room for a {max_lead_hours:g} h forecast"
+            f"{f' after {history_hours:g} h of history' if history_hours else ''} inside the data "
             f"({times[0]} to {times[-1]}): give more data or shorter lead times"
         )
     return np.array(chosen)

@@ -43,7 +43,8 @@ class ClimaXForecaster(ForecastModel):
     def known_variables(self) -> tuple[str, ...]:
         return tuple(self.model.variables)
 
-    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str]) -> torch.Tensor:
+    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str],
+             times: np.ndarray | None = None) -> torch.Tensor:
         return self.model(x, lead_hours, list(self.inputs), list(outputs))
 
     def aggregation_weights(self, x: torch.Tensor, lead_hours: float = 0.0) -> torch.Tensor:
@@ -94,7 +95,8 @@ class RegionalClimaXForecaster(ClimaXForecaster):
     def can_roll_out(self) -> bool:
         return False
 
-    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str]) -> torch.Tensor:
+    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str],
+             times: np.ndarray | None = None) -> torch.Tensor:
         return self.model(x, lead_hours, list(self.inputs), self.patches, list(outputs))
 
     def aggregation_weights(self, x: torch.Tensor, lead_hours: float = 0.0) -> torch.Tensor:

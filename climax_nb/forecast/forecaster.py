@@ -70,7 +70,8 @@ class _PerLead:
         for i, (lead, fm) in enumerate(self.models):
             x = inputs.setdefault(id(fm), states.inputs(fm, times, members))
             hours = torch.full((x.shape[0],), lead, dtype=x.dtype, device=x.device)
-            out[:, i] = fm.to_physical(fm.step(x, hours, self.outputs), self.outputs)
+            y = fm.to_physical(fm.step(x, hours, self.outputs, times=times), self.outputs)
+            out[:, i] = y.reshape(out[:, i].shape)  # [b, members, V, h, w]; members 1 for one prediction
 
 
 class _Iterative:
@@ -104,7 +105,7 @@ class _Iterative:
         steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times))
         for k, y in steps:
             if k in self.plan.emit:
-                out[:, self.slot[k]] = self.fm.to_physical(y[:, self.keep], self.outputs)
+                out[:, self.slot[k], 0] = self.fm.to_physical(y[:, self.keep], self.outputs)
 
     def warn_held(self) -> None:
         for vid, count in self.held.items():
@@ -128,7 +129,10 @@ def _direct_models(
             "checkpoint for each lead, or use mode='iterative'"
         )
     for h in wanted:
+        by_lead[h].check_leads([h], "direct")
         check_trained([h], by_lead[h].trained_leads, f"the {h:g} h model")
+    if len({by_lead[h].members for h in wanted}) > 1:
+        raise ValueError("direct mode needs models that give as many members each; these differ")
     return [(h, by_lead[h]) for h in wanted]
 
 
@@ -144,6 +148,7 @@ def _check_outputs(models: Sequence[ForecastModel], variables: Sequence[str] | N
 def _single_mode_runner(
     fm: ForecastModel, mode: Mode, leads: list[float], step: LeadLike | None, outputs: list[str], ds: xr.Dataset
 ) -> tuple[_PerLead | _Iterative, dict[str, Any]]:
+    fm.check_leads(leads, mode)
     if mode == "auto":
         trained = fm.trained_leads
         if trained is not None and all(any(np.isclose(h, t) for t in trained) for h in leads) and step is None:
@@ -194,7 +199,9 @@ def forecast(
     ``lead_times`` are hours or timedeltas (direct mode: defaults to the models' leads);
     ``variables`` the outputs to keep (default: all the checkpoint predicts); ``step`` the
     rollout step for ``iterative`` / ``auto``; ``ensemble`` adds a ``member`` dimension of
-    perturbed initial states; ``source`` picks the statistics of one training source.
+    perturbed initial states; ``source`` picks the statistics of one training source. A model
+    that draws its own members (``ForecastModel.members`` > 1) gives a ``member`` dimension too
+    (with ``ensemble``: each perturbed state's members in turn).
     Values come back in physical units. The model is moved to ``device``.
     """
     if mode not in ("continuous", "direct", "iterative", "auto"):
@@ -222,9 +229,10 @@ def forecast(
     for fm in models:
         fm.to(device)
     n_members = ensemble.members if ensemble is not None else 1
+    drawn = models[0].members  # members each model call gives
     out_grid = models[0].output_grid
     grid = out_grid.shape
-    values = np.empty((n_members, len(times), len(leads), len(outputs), *grid), dtype=np.float32)
+    values = np.empty((n_members, len(times), len(leads), drawn, len(outputs), *grid), dtype=np.float32)
     members, inits = np.divmod(np.arange(n_members * len(times)), len(times))
     flat = values.reshape(-1, *values.shape[2:])  # (member, init) flattened: batches write in place
     states = _States(initial, ensemble)
@@ -236,13 +244,18 @@ def forecast(
         runner.warn_held()
     if ensemble is not None:
         attrs.update(perturbation_scale=ensemble.scale, perturbation_seed=ensemble.seed)
+    if drawn == 1:
+        values = values[:, :, :, 0]
+    else:  # (perturbation, init, lead, drawn, ...) -> (member, init, lead, ...)
+        values = np.moveaxis(values, 3, 1).reshape(n_members * drawn, *values.shape[1:3], *values.shape[4:])
+    members_dim = ensemble is not None or drawn > 1
     return forecast_dataset(
-        values if ensemble is not None else values[0],
+        values if members_dim else values[0],
         outputs,
         times,
         leads,
         out_grid.lat,
         out_grid.lon,
-        ensemble=ensemble is not None,
+        ensemble=members_dim,
         attrs=attrs,
     )

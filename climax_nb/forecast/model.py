@@ -104,8 +104,26 @@ class ForecastModel:
         """Whether predictions can be fed back as the next inputs (same grid in and out)."""
         return True
 
-    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str]) -> torch.Tensor:
-        """One prediction ``[B, Vo, h, w]`` (normalised) of ``outputs`` at ``lead_hours`` from inputs ``x``."""
+    @property
+    def members(self) -> int:
+        """Ensemble members one ``step`` gives: 1 (one prediction), or M and ``step`` returns ``[B, M, Vo, h, w]``."""
+        return 1
+
+    @property
+    def history_hours(self) -> float:
+        """Hours of earlier states ``read_inputs`` reads before each initial time (0: the initial state only)."""
+        return 0.0
+
+    def check_leads(self, leads: Sequence[float], mode: str) -> None:
+        """Raise a ``LeadTimeError`` for leads (hours) or a mode this family cannot make; by default all can be."""
+
+    def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str],
+             times: np.ndarray | None = None) -> torch.Tensor:
+        """One prediction ``[B, Vo, h, w]`` (normalised) of ``outputs`` at ``lead_hours`` from inputs ``x``.
+
+        ``times`` are the batch's initial times, for families that read when they are (AtmoRep's
+        auxiliary information and monthly statistics); others ignore them.
+        """
         raise NotImplementedError
 
     def attention(self, x: torch.Tensor) -> xr.DataArray | None:
@@ -138,18 +156,21 @@ class ForecastModel:
                 outputs: Sequence[str] | None = None) -> xr.Dataset:
         """One step from the states of ``ds`` at ``times``, in physical units on the output grid.
 
-        Dims ``(init_time, lat, lon)`` with ``valid_time``; ``forecast`` is the many-lead,
+        Dims ``([member,] init_time, lat, lon)`` with ``valid_time``; ``forecast`` is the many-lead,
         many-mode version of this.
         """
         outputs = list(outputs) if outputs is not None else list(self.outputs)
         times = np.asarray(times, dtype="datetime64[ns]")
         with torch.inference_mode():
-            y = self.step(self.input_tensor(ds, times), float(lead_hours), outputs)
+            y = self.step(self.input_tensor(ds, times), float(lead_hours), outputs, times=times)
         values = self.to_physical(y, outputs)
         grid = self.output_grid
         lead = np.timedelta64(round(lead_hours * 3600), "s").astype("timedelta64[ns]")
+        dims = ("init_time", "lat", "lon")
+        if self.members > 1:  # [B, M, V, h, w]: members first, as in forecasts
+            values, dims = np.moveaxis(values, 1, 0), ("member", *dims)
         return xr.Dataset(
-            {v: (("init_time", "lat", "lon"), values[:, j]) for j, v in enumerate(outputs)},
+            {v: (dims, values[..., j, :, :]) for j, v in enumerate(outputs)},
             coords={"init_time": times, "lat": grid.lat, "lon": grid.lon, "lead_time": lead,
                     "valid_time": ("init_time", times + lead)},
         )
