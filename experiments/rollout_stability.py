@@ -53,12 +53,18 @@ def horizon_hours(truth: xr.Dataset) -> float:
     return min(HORIZON_H, fits)
 
 
-def make_forecasts(checkpoint: str | Path, truth: xr.Dataset, every_days: float) -> dict[str, xr.Dataset]:
-    """The rollout (6-hour steps, every 24 h to the horizon) and the continuous model, from the same initial times."""
+def make_forecasts(checkpoint: str | Path, truth: xr.Dataset, every_days: float,
+                   continuous_checkpoint: str | Path | None = None) -> dict[str, xr.Dataset]:
+    """The rollout (6-hour steps, every 24 h to the horizon) and the continuous model, from the same initial times.
+
+    ``continuous_checkpoint`` (default: ``checkpoint``) is the lead-conditioned model the rollout is
+    compared with: a model fine-tuned on 6-hour rollouts alone has no longer leads of its own.
+    """
     from climax_nb.evaluate import initial_times
-    from climax_nb.forecast import RolloutError, forecast, open_model
+    from climax_nb.forecast import LeadTimeError, RolloutError, forecast, open_model
 
     model = open_model(checkpoint)
+    reference = model if continuous_checkpoint is None else open_model(continuous_checkpoint)
     targets = [v for v in TARGETS if v in model.outputs and v in truth.data_vars]
     if not targets:
         raise SystemExit(f"{checkpoint} predicts none of {', '.join(TARGETS)} (it predicts {list(model.outputs)})")
@@ -72,7 +78,10 @@ def make_forecasts(checkpoint: str | Path, truth: xr.Dataset, every_days: float)
         rolled = forecast(model, truth, leads, mode="iterative", step=STEP_H, init_times=inits, variables=targets)
     except RolloutError as err:
         raise SystemExit(f"this checkpoint cannot be rolled out: {err}") from None
-    direct = forecast(model, truth, continuous, mode="continuous", init_times=inits, variables=targets)
+    try:
+        direct = forecast(reference, truth, continuous, mode="continuous", init_times=inits, variables=targets)
+    except LeadTimeError as err:
+        raise SystemExit(f"{err}; compare with a lead-conditioned model: --continuous-checkpoint PATH") from None
     return {ROLLOUT: rolled, CONTINUOUS: direct}
 
 
@@ -182,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="an exported model (default: the main job's fine-tuned model, trained if not cached)")
+    parser.add_argument("--continuous-checkpoint", type=Path, default=None,
+                        help="the lead-conditioned model to compare with (default: --checkpoint itself)")
     parser.add_argument("--data", default="embedded/reanalysis", help="the truth: embedded/<name> or a dataset path")
     parser.add_argument("--year", type=int, default=REANALYSIS_TEST[0], help="the year to forecast (a test year)")
     parser.add_argument("--every-days", type=float, default=7.0, help="days between initial times")
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         truth = open_source(args.data, years=[args.year])
         if args.days is not None:
             truth = truth.sel(time=slice(None, truth["time"].values[0] + np.timedelta64(args.days, "D")))
-        forecasts = make_forecasts(checkpoint, truth, args.every_days)
+        forecasts = make_forecasts(checkpoint, truth, args.every_days, args.continuous_checkpoint)
         args.out.mkdir(parents=True, exist_ok=True)
         spectra_table(forecasts, truth).to_csv(args.out / SPECTRA, index=False)
         rmse_table(forecasts, truth).to_csv(args.out / RMSE, index=False)
@@ -206,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
                 "init_times": len(inits), "first_init": str(inits[0]), "last_init": str(inits[-1])}
         (args.out / "command.json").write_text(json.dumps(meta, indent=1))
     meta = json.loads((args.out / "command.json").read_text()) if (args.out / "command.json").is_file() else {}
-    note = (f"Checkpoint {meta.get('checkpoint', '?')}; truth {meta.get('data', '?')} {meta.get('year', '?')}, "
+    reference = meta.get("continuous_checkpoint", "None")
+    compared = "" if reference in ("None", "") else f" (continuous: {reference})"
+    note = (f"Checkpoint {meta.get('checkpoint', '?')}{compared}; "
+            f"truth {meta.get('data', '?')} {meta.get('year', '?')}, "
             f"{meta.get('init_times', '?')} initial times every {meta.get('every_days', '?')} days "
             f"({meta.get('first_init', '?')} to {meta.get('last_init', '?')}).")
     text = report(pd.read_csv(args.out / SPECTRA), pd.read_csv(args.out / RMSE), note)

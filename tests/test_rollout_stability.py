@@ -77,3 +77,21 @@ def test_the_experiment_runs_on_tiny_data_and_reprints_its_tables(stability, tmp
     assert "1 initial times every 1 days" in first
     stability.main(["--out", str(out), "--from-results"])
     assert capsys.readouterr().out.strip() == first.strip().split("\n", 1)[1].strip()  # less the progress line
+
+
+def test_a_six_hour_model_is_compared_with_another_lead_conditioned_model(stability, tmp_path, capsys):
+    step_only = save_forecast_checkpoint(tmp_path / "step.pt", *_parts(tiny_checkpoint(leads=(6.0,))))
+    reference = save_forecast_checkpoint(tmp_path / "leads.pt", *_parts(tiny_checkpoint(leads=(6.0, 24.0))))
+    data = tmp_path / "truth.nc"
+    initial_state(steps=17).to_netcdf(data)  # 4 days of 2000
+    args = ["--checkpoint", str(step_only), "--data", str(data), "--year", "2000", "--days", "2", "--every-days", "1"]
+    with pytest.raises(SystemExit, match="trained for 6 h"):  # no longer leads of its own to compare with
+        stability.main([*args, "--out", str(tmp_path / "alone")])
+    stability.main([*args, "--continuous-checkpoint", str(reference), "--out", str(tmp_path / "out")])
+    assert f"(continuous: {reference})" in capsys.readouterr().out
+    rmse = pd.read_csv(tmp_path / "out" / stability.RMSE)
+    assert set(rmse["lead_h"]) == {24.0} and (rmse[stability.CONTINUOUS] > 0).all()
+
+
+def _parts(ckpt):
+    return ckpt.model, ckpt.spec
