@@ -111,12 +111,28 @@ def freeze_parts(model: torch.nn.Module, parts: Sequence[str]) -> list[str]:
 class ScheduledModule(pl.LightningModule):
     """What every family's module shares: AdamW on ``self.net`` with warm-up and cosine decay, epoch-reshuffled loaders.
 
-    Subclasses set ``self.net`` (the network) and ``self.optim_config`` (an ``OptimConfig``)
-    and say what a step is.
+    Subclasses set ``self.net`` (the network), ``self.optim_config`` (an ``OptimConfig``) and
+    ``self.trained_on``, say what a step is and what spec checkpoints carry (``forecast_spec``).
     """
 
     net: torch.nn.Module
     optim_config: OptimConfig
+    trained_on: TrainedOn | None
+
+    def forecast_spec(self) -> ForecastSpec | None:
+        """The contract a checkpoint of this module promises (None until the data are attached)."""
+        raise NotImplementedError
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        spec = self.forecast_spec()
+        checkpoint[CONTEXT_KEY] = {"version": SPEC_VERSION, "spec": None if spec is None else spec.to_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get(CONTEXT_KEY) or {}
+        if self.trained_on is None and saved.get("version") == SPEC_VERSION and saved.get("spec"):
+            spec = ForecastSpec.from_dict(saved["spec"])
+            steps = int(spec.training.get("rollout_steps", 1))
+            self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours, steps)
 
     def on_train_epoch_start(self) -> None:
         # Lightning reshuffles samplers only; the streaming datasets reshuffle themselves by epoch.
@@ -249,17 +265,6 @@ class ForecastModule(ScheduledModule):
             training["rollout_steps"] = on.rollout_steps
         return climax_spec(self.net, on.grid, on.sources, trained_leads=on.leads, time_step_hours=on.time_step_hours,
                            region=self.region, training=training)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        spec = self.forecast_spec()
-        checkpoint[CONTEXT_KEY] = {"version": SPEC_VERSION, "spec": None if spec is None else spec.to_dict()}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get(CONTEXT_KEY) or {}
-        if self.trained_on is None and saved.get("version") == SPEC_VERSION and saved.get("spec"):
-            spec = ForecastSpec.from_dict(saved["spec"])
-            steps = int(spec.training.get("rollout_steps", 1))
-            self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours, steps)
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         x, lead, ins, outs = batch["x"], batch["lead_time"], list(batch["variables"]), list(batch["out_variables"])
