@@ -7,7 +7,6 @@ that ``tests/test_notebooks.py`` executed; these tests check its configuration, 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nbclient
@@ -16,15 +15,13 @@ import pytest
 import yaml
 
 from tests.conftest import NOTEBOOKS_DIR, _keep_executed_notebooks
+from tests.scripts import load_script
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 def _build_module():
-    spec = importlib.util.spec_from_file_location("book_build", BOOK / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("book/build.py")
 
 
 def test_toc_has_every_notebook_in_order_and_nothing_is_executed():

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "pretraining_vs_scratch.py"
+from tests.scripts import load_script
 
 
 def _experiment():
-    spec = importlib.util.spec_from_file_location("pretraining_vs_scratch", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/pretraining_vs_scratch.py")
 
 
 def test_table_gives_mean_range_difference_and_seed_count():

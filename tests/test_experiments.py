@@ -8,7 +8,6 @@ preset and a few steps: they check the path (training, caching, scoring, tables,
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +17,13 @@ import pytest
 from climax_nb import runs
 from climax_nb.experiments import compare, tables, training
 from tests.conftest import make_canonical
+from tests.scripts import load_script
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TINY = ["--set", "model.preset=tiny"]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"experiments/{name}.py")
 
 
 def test_t_interval_of_known_numbers():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,16 +9,12 @@ import pytest
 from climax_nb.forecast import save_forecast_checkpoint
 from climax_nb.forecast.io import forecast_dataset
 from tests.forecast_helpers import initial_state, tiny_checkpoint
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "rollout_stability.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def stability():
-    spec = importlib.util.spec_from_file_location("rollout_stability", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/rollout_stability.py")
 
 
 def truth_as_forecast(truth, leads, scale=1.0):
