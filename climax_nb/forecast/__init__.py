@@ -8,6 +8,7 @@ xarray Dataset with dims ``(init_time, lead_time, lat, lon)`` (``member`` first 
 ensembles), a ``valid_time`` coordinate, and values in physical units.
 """
 
+from climax_nb.forecast import atmorep as _atmorep_family  # noqa: F401  (registers the AtmoRep family)
 from climax_nb.forecast import climax as _climax_family  # noqa: F401  (registers the ClimaX family)
 from climax_nb.forecast.checkpoint import ForecastCheckpoint, load_forecast_checkpoint, save_forecast_checkpoint
 from climax_nb.forecast.climax import ClimaXForecaster, RegionalClimaXForecaster, climax_spec

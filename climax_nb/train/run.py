@@ -4,7 +4,9 @@ A run opens its sources, builds (or loads) the model, trains it with Lightning
 and exports a one-file forecast checkpoint (weights and ``ForecastSpec``). Each
 config section builds its own object (``ModelSection.build``,
 ``DataSection.split``, ``TrainerSection.build``), so every setting has one home:
-the schedule's length is ``trainer.max_steps``. The same function serves
+the schedule's length is ``trainer.max_steps``. ``model.family`` picks the family's
+module and data (``climax_parts`` or ``climax_nb.train.atmorep.atmorep_parts``); the
+trainer, checkpoints, resume and export are shared. The same function serves
 ``climax-nb pretrain``, ``climax-nb finetune``, the notebooks and the experiments.
 """
 
@@ -24,15 +26,21 @@ from climax_nb.model import ClimaX, ClimaXConfig, load_official_checkpoint, pars
 from climax_nb.model.regional import Box
 from climax_nb.model.released import LoadReport, transfer_released
 from climax_nb.model.safe_load import safe_load
+from climax_nb.train.atmorep import AtmoRepSection, atmorep_parts
 from climax_nb.train.checkpointing import export_forecast_checkpoint
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.trainer import make_trainer
 from climax_nb.variables import VARIABLES
 
+#: Model families a run can train (``model.family``).
+TRAINABLE_FAMILIES = ("climax", "atmorep")
+
 
 @dataclass(frozen=True)
 class ModelSection:
+    family: str = option(
+        "climax", "model family: climax, or atmorep (masked space-time tokens; its settings in the atmorep section)")
     preset: str = option("compact", "architecture preset: tiny, compact or paper")
     variables: tuple[str, ...] | None = option(None, "model variables (default: every variable of the sources)")
     embed_dim: int | None = option(None, "override the preset's embedding width")
@@ -51,6 +59,10 @@ class ModelSection:
         None,
         "fine-tune on one box's tokens only: a name (NorthAmerica, Europe, ...) or 'lat_min,lat_max,lon_min,lon_max'",
     )
+
+    def __post_init__(self) -> None:
+        if self.family not in TRAINABLE_FAMILIES:
+            raise ValueError(f"unknown model.family {self.family!r}; choose one of {list(TRAINABLE_FAMILIES)}")
 
     def build(self, sources: dict[str, xr.Dataset]) -> ClimaXConfig:
         """The preset with overrides, on the sources' grid, over the sources' variables."""
@@ -135,6 +147,7 @@ class RunConfig:
     data: DataSection = option(DataSection(), "data")
     optim: OptimConfig = option(OptimConfig(), "optimizer")
     trainer: TrainerSection = option(TrainerSection(), "trainer")
+    atmorep: AtmoRepSection = option(AtmoRepSection(), "AtmoRep settings (read when model.family is atmorep)")
 
 
 def open_sources(data: DataSection) -> dict[str, xr.Dataset]:
@@ -232,12 +245,9 @@ def record_config(config: RunConfig) -> Path:
     return path
 
 
-def train(config: RunConfig) -> Path:
-    """Run one training job; return the exported forecast checkpoint (``run_dir/model.pt``)."""
-    run_dir = Path(config.trainer.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record_config(config)
-    sources = config.data.open()
+def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Path
+                 ) -> tuple[pl.Trainer, ForecastModule, ForecastDataModule]:
+    """Trainer, module and data module of a ClimaX run, the data attached and ``model.init`` loaded."""
     datamodule = ForecastDataModule(sources, config.data.split(sources, config.trainer.seed))
     trainer = config.trainer.build()
     module = ForecastModule.build(config.model.build(sources), config.optim, datamodule.lat, datamodule.lon,
@@ -247,6 +257,17 @@ def train(config: RunConfig) -> Path:
     if config.model.init and not config.trainer.resume:
         report = initialise(module.net, config.model.init)
         (run_dir / "init_report.txt").write_text(report.summary())
+    return trainer, module, datamodule
+
+
+def train(config: RunConfig) -> Path:
+    """Run one training job of ``model.family``; return the exported forecast checkpoint (``run_dir/model.pt``)."""
+    run_dir = Path(config.trainer.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record_config(config)
+    sources = config.data.open()
+    parts = atmorep_parts if config.model.family == "atmorep" else climax_parts
+    trainer, module, datamodule = parts(config, sources, run_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.trainer.resume)
     exported = run_dir / "model.pt"
     if trainer.is_global_zero:
