@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 import xarray as xr
 
 from climax_nb.config import differences, load_yaml, option, save_yaml
@@ -130,9 +131,15 @@ class TrainerSection:
         False, "resume even if settings differ from run_dir/config.yaml (the earlier one is kept as config.N.yaml)"
     )
     progress: bool = option(True, "show progress bars")
+    threads: int | None = option(
+        None, "torch's CPU threads per process (default: torch's); 1 on a busy machine, where more threads contend")
 
     def build(self) -> pl.Trainer:
-        """The Lightning trainer of this section (``make_trainer``)."""
+        """The Lightning trainer of this section (``make_trainer``); ``threads`` sets torch's CPU threads."""
+        if self.threads is not None:
+            if self.threads < 1:
+                raise ValueError(f"trainer.threads must be >= 1 (or unset for torch's default), got {self.threads}")
+            torch.set_num_threads(self.threads)
         return make_trainer(
             self.run_dir, max_steps=self.max_steps, precision=self.precision, accelerator=self.accelerator,
             devices=_devices(self.devices), strategy=self.strategy, num_nodes=self.num_nodes,
@@ -211,6 +218,7 @@ RESUME_MAY_CHANGE = (
     "trainer.keep_all_checkpoints",
     "trainer.log_every_n_steps",
     "trainer.checkpoint_every_n_steps",
+    "trainer.threads",
     "model.init",
 )
 
