@@ -1,0 +1,171 @@
+"""AtmoRep through the forecast contract: tiles that cover the globe, overlap averaging, members, leads,
+history and months checked, checkpoints that keep the spec, and evaluate scoring the ensemble with CRPS."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer, compute_monthly_stats
+from climax_nb.evaluate import evaluate
+from climax_nb.forecast import (
+    InitialStateError,
+    LeadTimeError,
+    SourceSpec,
+    forecast,
+    load_forecast_checkpoint,
+    open_model,
+    save_forecast_checkpoint,
+)
+from climax_nb.forecast.atmorep import AtmoRepForecaster, atmorep_spec
+from climax_nb.forecast.spec import make_grid
+from climax_nb.model.atmorep import AtmoRep, UnknownFieldError, preset
+from climax_nb.model.atmorep.tiling import Tiling
+from tests.conftest import make_canonical
+from tests.train_helpers import single_thread  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+IDS = ("z500", "z850", "t850", "t2m")
+CFG = preset("tiny")
+DATA = make_canonical(ids=IDS, steps=24)
+INITS = DATA.time.values[[1, 5, 9]]
+
+
+def checkpoint(tmp_path, ds=DATA):
+    """A fresh tiny AtmoRep with per-month statistics of ``ds``, and a source without t2m."""
+    torch.manual_seed(0)
+    net = AtmoRep(CFG).eval()
+    stats = compute_monthly_stats(ds, IDS)
+    sources = [SourceSpec("a", stats, IDS, IDS), SourceSpec("b", stats, IDS[:3], IDS[:3])]
+    spec = atmorep_spec(net, make_grid(ds.lat.values, ds.lon.values), sources, time_step_hours=6.0)
+    return save_forecast_checkpoint(tmp_path / "m.pt", net, spec)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (16, 32), (32, 64), (5, 7)])
+def test_tiles_cover_every_cell_and_average_back_to_the_field(size):
+    tiling = Tiling.cover((32, 64), size, overlap=0.5)
+    assert tiling.counts().min() >= 1
+    assert (tiling.lat.max() < 32) and (tiling.lon.max() < 64)
+    if size[1] < 64:
+        assert (np.diff(tiling.lon, axis=1) < 0).any()  # a tile wraps across 0 deg
+    x = torch.randn(3, 32, 64)
+    torch.testing.assert_close(tiling.average(tiling.cut(x)), x)
+
+
+def test_overlaps_are_averaged():
+    tiling = Tiling.cover((32, 64), (16, 32), overlap=0.5)
+    tiles = torch.arange(len(tiling), dtype=torch.float32)[:, None, None].expand(-1, 16, 32)
+    out = tiling.average(tiles)
+    expected = torch.zeros(32, 64)
+    for k in range(len(tiling)):
+        cells = np.ix_(tiling.lat[k], tiling.lon[k])
+        expected[cells] += k
+    torch.testing.assert_close(out, expected / torch.from_numpy(tiling.counts()).float())
+
+
+def fake_network(fm, value):
+    """Replace the network by one predicting ``value(lat, lon)`` (month units) in every tile, member and step."""
+
+    def forward(cubes, fields, coords, token_masks=None, outputs=None):
+        lat, lon = torch.deg2rad(coords.lat)[:, :, None], torch.deg2rad(coords.lon)[:, None, :]
+        field = value(lat, lon)  # [n, h, w]
+        return {f: field[:, None, None, None].expand(-1, CFG.members, CFG.spec(f).num_levels, CFG.neighbourhood[0],
+                                                    -1, -1) for f in outputs}
+
+    fm.model.forward = forward
+
+
+def test_a_global_forecast_is_one_call_over_overlapping_tiles(tmp_path):
+    fm = open_model(checkpoint(tmp_path))
+    fake_network(fm, lambda lat, lon: torch.sin(lat) * torch.cos(lon) + 0.0 * lon)
+    fc = forecast(fm, DATA, [6, 12], init_times=INITS)
+    assert fc["z500"].dims == ("member", "init_time", "lead_time", "lat", "lon") and fc.sizes["member"] == 3
+    stats = fm.normalizer
+    lat, lon = np.deg2rad(DATA.lat.values)[:, None], np.deg2rad(DATA.lon.values)[None, :]
+    mean, std = stats.month_vectors(["t850"], np.array([1]))
+    expected = mean[0, 0] + std[0, 0] * np.sin(lat) * np.cos(lon)  # each cell its own value: tiles agree
+    np.testing.assert_allclose(fc["t850"].values, np.broadcast_to(expected, fc["t850"].shape), rtol=1e-5, atol=1e-3)
+    fake_network(fm, lambda lat, lon: torch.full_like(lat * lon, 0.5))  # a constant field stays constant
+    const = forecast(fm, DATA, 6, init_times=INITS)["z500"].values
+    mean, std = stats.month_vectors(["z500"], np.array([1]))
+    np.testing.assert_allclose(const, mean[0, 0] + 0.5 * std[0, 0], rtol=1e-6)
+
+
+def test_forecasts_are_ensembles_that_evaluate_scores_with_crps(tmp_path):
+    path = checkpoint(tmp_path)
+    fc = forecast(path, DATA, [6, 12], init_times=INITS)
+    assert set(fc.data_vars) == set(IDS) and fc.sizes["member"] == CFG.members
+    assert float(fc["z500"].std("member").mean()) > 0  # the members differ
+    card = evaluate(fc, DATA, DATA, [2000], in_sample=True)
+    assert {"crps", "spread_skill_ratio"} <= set(card.metric.values)
+    assert np.isfinite(card["t850"].sel(model="model", metric="crps")).all()
+    one = open_model(path).predict(DATA, INITS, 12)
+    np.testing.assert_allclose(one["t2m"].values, fc["t2m"].sel(lead_time=np.timedelta64(12, "h")).values, rtol=1e-5)
+    fields_b = forecast(open_model(path, source="b"), DATA, [6], init_times=INITS)  # a source without t2m
+    assert set(fields_b.data_vars) == {"z500", "z850", "t850"}
+
+
+def test_checkpoints_keep_the_spec_and_the_weights(tmp_path):
+    path = checkpoint(tmp_path)
+    loaded = load_forecast_checkpoint(path)
+    assert loaded.spec.family == "atmorep" and loaded.spec.trained_leads == (6.0, 12.0)
+    assert loaded.spec.model_config == CFG.to_dict() and isinstance(loaded.spec.source().normalizer,
+                                                                      MonthlyNormalizer)
+    assert loaded.spec.source().normalizer.months("z500") == [1]
+    torch.manual_seed(0)
+    for key, value in AtmoRep(CFG).state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    assert isinstance(open_model(path), AtmoRepForecaster)
+
+
+def test_leads_history_months_and_fields_are_checked(tmp_path):
+    path = checkpoint(tmp_path)
+    with pytest.raises(LeadTimeError, match=r"multiples of 6 h up to 12 h .*not 18 h.*--atmorep.neighbourhood"):
+        forecast(path, DATA, [6, 18], init_times=INITS)
+    with pytest.raises(LeadTimeError, match=r"not 9 h"):
+        forecast(path, DATA, [9], init_times=INITS)
+    with pytest.raises(LeadTimeError, match="does not roll out: use mode='continuous'"):
+        forecast(path, DATA, [6], init_times=INITS, mode="iterative")
+    with pytest.raises(InitialStateError, match=r"6 h of history\); 1999-12-31T18:00:00 is not in the data: start at "
+                                                r"2000-01-01T06:00:00"):
+        forecast(path, DATA, [6], init_times=DATA.time.values[:2])
+    february = make_canonical(ids=IDS, steps=8, start="2000-02-01")
+    with pytest.raises(MissingMonthError, match="no training data in Feb"):
+        forecast(path, february, [6], init_times=february.time.values[2:3])
+    with pytest.raises(UnknownFieldError, match=r"whole fields; the inputs lack \{'z': \['z850'\]\}"):
+        open_model(path, inputs=["z500", "t850"], outputs=["t850"])
+    with pytest.raises(ValueError, match="has no variable"):
+        open_model(path, outputs=["q700"])
+
+
+def test_the_initial_state_must_hold_the_fields(tmp_path):
+    with pytest.raises(InitialStateError, match="lacks t2m"):
+        forecast(checkpoint(tmp_path), DATA[["z500", "z850", "t850"]], [6], init_times=INITS)
+
+
+def test_lead_steps_after_the_initial_time_come_from_the_hidden_slab(tmp_path):
+    fm = open_model(checkpoint(tmp_path))
+    seen = []
+
+    def forward(cubes, fields, coords, token_masks=None, outputs=None):
+        seen.append((coords.hour[0].tolist(), token_masks[0][0, 0].tolist()))
+        steps = torch.arange(CFG.neighbourhood[0], dtype=torch.float32)  # each window step predicts its index
+        return {f: steps[None, None, None, :, None, None].expand(len(cubes[0]), CFG.members, CFG.spec(f).num_levels,
+                                                                -1, *CFG.neighbourhood[1:]) for f in outputs}
+
+    fm.model.forward = forward
+    fc = forecast(fm, DATA, [6, 12], init_times=DATA.time.values[[1]])
+    hours, mask = seen[0]
+    assert hours == [0.0, 6.0, 12.0, 18.0]  # two observed steps up to 06 UTC, then 12 and 18 UTC hidden
+    assert [bool(np.any(slab)) for slab in mask] == [False, True]
+    mean, std = fm.normalizer.month_vectors(["t2m"], np.array([1]))
+    values = (fc["t2m"].isel(member=0, init_time=0, lat=0, lon=0).values - mean[0, 0]) / std[0, 0]
+    np.testing.assert_allclose(values, [2.0, 3.0], atol=1e-4)
+
+
+def test_tiny_data_forecast_round_trip_through_xarray(tmp_path):
+    fc = forecast(checkpoint(tmp_path), DATA, [12], init_times=INITS)
+    fc.to_netcdf(tmp_path / "fc.nc")
+    back = xr.open_dataset(tmp_path / "fc.nc")
+    assert back.sizes["member"] == CFG.members
