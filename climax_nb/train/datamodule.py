@@ -111,9 +111,7 @@ class ForecastDataModule(pl.LightningDataModule):
         """
         streams = {name: self._stream(name, self.split.train_years, True) for name in self.sources}
         batches = MultiSourceDataset(streams, self.split.batch_size, self.split.weights, seed=self.split.seed)
-        batches.check_batches(self.split.num_workers)
-        loader = make_loader(batches, batch_size=None, num_workers=self.split.num_workers)
-        return ResumableLoader(loader, seed=self.split.seed)
+        return resumable_batches(batches, self.split.num_workers, self.split.seed)
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.split.val_years:
@@ -143,6 +141,12 @@ class ForecastDataModule(pl.LightningDataModule):
     def lon(self) -> np.ndarray:
         """The grid's longitudes."""
         return next(iter(self.sources.values()))["lon"].values
+
+
+def resumable_batches(batches: MultiSourceDataset, num_workers: int, seed: int) -> ResumableLoader:
+    """A loader of whole multi-source batches that resumes mid-epoch; refuses epochs without a batch first."""
+    batches.check_batches(num_workers)
+    return ResumableLoader(make_loader(batches, batch_size=None, num_workers=num_workers), seed=seed)
 
 
 def check_leads(ds: xr.Dataset, leads: Sequence[float], name: str, rollout_steps: int = 1) -> None:

@@ -119,9 +119,23 @@ class ScheduledModule(pl.LightningModule):
     optim_config: OptimConfig
     trained_on: TrainedOn | None
 
+    def attach(self, trained_on: TrainedOn) -> None:
+        """Record what the data promise checkpoints (``self.trained_on``), refusing data the model cannot take."""
+        raise NotImplementedError
+
     def forecast_spec(self) -> ForecastSpec | None:
         """The contract a checkpoint of this module promises (None until the data are attached)."""
         raise NotImplementedError
+
+    def training_record(self) -> dict[str, Any]:
+        """Where training stands and how it optimises, for the spec's ``training`` entry."""
+        return {"global_step": int(self.global_step), "epoch": int(self.current_epoch),
+                "optim": dict(self.hparams["optim"])}
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.trained_on is None and hasattr(datamodule, "trained_on"):
+            self.attach(datamodule.trained_on())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         spec = self.forecast_spec()
@@ -249,18 +263,12 @@ class ForecastModule(ScheduledModule):
             f"(not {steps})",
         )
 
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if self.trained_on is None and hasattr(datamodule, "trained_on"):
-            self.attach(datamodule.trained_on())
-
     def forecast_spec(self) -> ForecastSpec | None:
         """The contract a checkpoint of this module promises (None until ``attach``)."""
         if self.trained_on is None:
             return None
         on = self.trained_on
-        training = {"global_step": int(self.global_step), "epoch": int(self.current_epoch),
-                    "optim": dict(self.hparams["optim"])}
+        training = self.training_record()
         if on.rollout_steps > 1:
             training["rollout_steps"] = on.rollout_steps
         return climax_spec(self.net, on.grid, on.sources, trained_leads=on.leads, time_step_hours=on.time_step_hours,

@@ -20,12 +20,11 @@ from torch.utils.data import DataLoader
 
 from climax_nb.data.monthly import MonthlyNormalizer, compute_monthly_stats
 from climax_nb.data.pipeline.cubes import CubeBatches, CubeBuilder, CubeStream, collate_cubes, fields_in
-from climax_nb.data.pipeline.loader import make_loader
 from climax_nb.data.select import available_years, select_years
 from climax_nb.forecast.atmorep import forecast_leads
 from climax_nb.forecast.spec import SourceSpec, make_grid
 from climax_nb.model.atmorep import AtmoRepConfig
-from climax_nb.train.datamodule import time_step_hours
+from climax_nb.train.datamodule import resumable_batches, time_step_hours
 from climax_nb.train.module import TrainedOn
 from climax_nb.train.resumable import ResumableLoader
 
@@ -98,9 +97,7 @@ class CubeDataModule(pl.LightningDataModule):
         """Streaming multi-source batches that Lightning can stop and resume mid-epoch."""
         streams = {name: CubeStream(self._builder(name, self.years[name])) for name in self.sources}
         batches = CubeBatches(streams, self.split.batch_size, seed=self.split.seed)
-        batches.check_batches(self.split.num_workers)
-        loader = make_loader(batches, batch_size=None, num_workers=self.split.num_workers)
-        return ResumableLoader(loader, seed=self.split.seed)
+        return resumable_batches(batches, self.split.num_workers, self.split.seed)
 
     def val_dataloader(self) -> DataLoader | list:
         if not self.split.val_years:

@@ -88,17 +88,11 @@ class AtmoRepModule(ScheduledModule):
                 raise ValueError(f"source '{source.name}' gives {unknown}, which no field of the model holds")
         self.trained_on = trained_on
 
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if self.trained_on is None and hasattr(datamodule, "trained_on"):
-            self.attach(datamodule.trained_on())
-
     def forecast_spec(self) -> ForecastSpec | None:
         if self.trained_on is None:
             return None
         on = self.trained_on
-        training = {"global_step": int(self.global_step), "epoch": int(self.current_epoch),
-                    "optim": dict(self.hparams["optim"]), "masking": dict(self.hparams["training"])}
+        training = self.training_record() | {"masking": dict(self.hparams["training"])}
         return atmorep_spec(self.net, on.grid, on.sources, time_step_hours=on.time_step_hours, training=training)
 
     # -- masks and loss -----------------------------------------------------------------------------
