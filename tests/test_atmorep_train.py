@@ -8,8 +8,8 @@ import xarray as xr
 
 from climax_nb import cli
 from climax_nb.config import from_dict
-from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer
-from climax_nb.data.pipeline.cubes import CubeBuilder
+from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer, compute_monthly_stats
+from climax_nb.data.pipeline.cubes import CubeBuilder, CubeStream
 from climax_nb.forecast import load_forecast_checkpoint, open_forecast
 from climax_nb.model.atmorep import MaskKind, forecast_mask, preset
 from climax_nb.train.atmorep import AtmoRepModule, AtmoRepSection, CubeDataModule, CubeSplit, training_years
@@ -92,6 +92,22 @@ def test_cubes_skip_gaps_and_feed_the_fields_a_source_has():
             assert batch["fields"] == ("z", "t", "t2m") and shapes[2] == (4, 1, 4, 8, 8)
         seen.add(batch["source"])
     assert seen == {"a", "b"}
+
+
+def test_a_windows_neighbourhood_does_not_depend_on_how_the_epoch_is_split():
+    ds = two_sources()["a"]
+    stats = compute_monthly_stats(ds, IDS)
+
+    def cells(rank, world_size):
+        builder = CubeBuilder(ds, CFG.fields, stats, CFG.neighbourhood, seed=3)
+        return {int(s["sample_id"]): (s["lat"].tolist(), s["lon"].tolist())
+                for s in CubeStream(builder, block_size=4, rank=rank, world_size=world_size)}
+
+    whole = cells(0, 1)
+    halves = cells(0, 2), cells(1, 2)
+    assert not set(halves[0]) & set(halves[1]) and len(halves[0]) == len(halves[1]) == len(whole) // 2
+    assert all(whole[k] == v for half in halves for k, v in half.items())
+    assert len({str(v) for v in whole.values()}) > len(whole) // 2  # places differ between windows
 
 
 # -- masks and loss -------------------------------------------------------------------------------

@@ -111,8 +111,9 @@ class CubeBuilder:
         window_ids = np.asarray(window_ids, dtype=np.int64)
         positions = np.unique(self.starts[window_ids][:, None] + np.arange(self.size[0]))
         data = self.normalizer.normalize_steps(self.reader.read(positions), self.variables, self.times[positions])
-        hoods = self.sampler.sample(len(window_ids), epoch_rng(self.seed, epoch, _CUBE_KEY, int(window_ids[0])))
-        return CubeBlock(positions, data, window_ids, hoods.lat, hoods.lon)
+        hoods = [self.sampler.sample(1, epoch_rng(self.seed, epoch, _CUBE_KEY, int(w))) for w in window_ids]
+        return CubeBlock(positions, data, window_ids, np.concatenate([h.lat for h in hoods]),
+                         np.concatenate([h.lon for h in hoods]))
 
     def sample(self, block: CubeBlock, j: int) -> dict[str, Any]:
         """The ``j``-th window of ``block`` as a sample dict (see the module doc)."""
