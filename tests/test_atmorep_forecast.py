@@ -11,6 +11,7 @@ from climax_nb.evaluate import evaluate
 from climax_nb.forecast import (
     InitialStateError,
     LeadTimeError,
+    Perturbation,
     SourceSpec,
     forecast,
     load_forecast_checkpoint,
@@ -104,6 +105,8 @@ def test_forecasts_are_ensembles_that_evaluate_scores_with_crps(tmp_path):
     np.testing.assert_allclose(one["t2m"].values, fc["t2m"].sel(lead_time=np.timedelta64(12, "h")).values, rtol=1e-5)
     fields_b = forecast(open_model(path, source="b"), DATA, [6], init_times=INITS)  # a source without t2m
     assert set(fields_b.data_vars) == {"z500", "z850", "t850"}
+    perturbed = forecast(path, DATA, [6], init_times=INITS[:1], ensemble=Perturbation(2, seed=1))
+    assert perturbed.sizes["member"] == 2 * CFG.members  # each perturbed state's members in turn
 
 
 def test_checkpoints_keep_the_spec_and_the_weights(tmp_path):

@@ -82,7 +82,7 @@ def test_bad_specs_are_refused(tmp_path):
     with pytest.raises(SpecError, match="newer ones need a newer climax_nb"):
         ForecastSpec.from_dict(newer)
     unknown = ForecastSpec("graphcast", "X", {}, equiangular_grid(CFG.img_size), tuple(SOURCES))
-    with pytest.raises(SpecError, match=r"unknown model family 'graphcast'; known: \['climax'\]"):
+    with pytest.raises(SpecError, match=r"unknown model family 'graphcast'; known: \['atmorep', 'climax'\]"):
         save_forecast_checkpoint(tmp_path / "m.pt", model, unknown)
     assert not (tmp_path / "m.pt").exists()
 
