@@ -7,6 +7,7 @@ the ClimaX run's. See docs/atmorep.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,15 @@ def initialise_atmorep(net: Any, path: str) -> str:
             f"({', '.join(fresh[:5]) or 'none'}); not used: {len(state) - len(used)}\n")
 
 
+def ddp_strategy(strategy: str) -> str:
+    """``ddp`` made to allow unused parameters; other strategies as they are.
+
+    A batch feeds only the fields its source has, so the other fields' parameters (and the
+    key/value projections reading them) get no gradient in that step, which plain DDP refuses.
+    """
+    return "ddp_find_unused_parameters_true" if strategy == "ddp" else strategy
+
+
 def atmorep_parts(config: Any, sources: dict[str, xr.Dataset], run_dir: Path
                   ) -> tuple[pl.Trainer, AtmoRepModule, CubeDataModule]:
     """Trainer, module and data module of an AtmoRep run (``config``: a ``RunConfig``), data attached."""
@@ -58,7 +68,8 @@ def atmorep_parts(config: Any, sources: dict[str, xr.Dataset], run_dir: Path
     cfg = build_config(config.model, config.atmorep, sources)
     split = CubeSplit(data.train_years, data.val_years, data.batch_size, data.num_workers, config.trainer.seed)
     datamodule = CubeDataModule(sources, cfg, split)
-    trainer = config.trainer.build()  # seeds everything: the module built next starts the same way each run
+    section = replace(config.trainer, strategy=ddp_strategy(config.trainer.strategy))
+    trainer = section.build()  # seeds everything: the module built next starts the same way each run
     module = AtmoRepModule.build(cfg, config.optim, config.atmorep, datamodule.lat)
     datamodule.setup()
     module.attach(datamodule.trained_on())
@@ -74,6 +85,7 @@ __all__ = [
     "CubeSplit",
     "atmorep_parts",
     "build_config",
+    "ddp_strategy",
     "fields_from_variables",
     "initialise_atmorep",
     "training_years",
