@@ -7,6 +7,7 @@ import torch
 import xarray as xr
 
 from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer, compute_monthly_stats
+from climax_nb.data.stats import compute_stats
 from climax_nb.evaluate import evaluate
 from climax_nb.forecast import (
     InitialStateError,
@@ -140,6 +141,8 @@ def test_leads_history_months_and_fields_are_checked(tmp_path):
         open_model(path, inputs=["z500", "t850"], outputs=["t850"])
     with pytest.raises(ValueError, match="has no variable"):
         open_model(path, outputs=["q700"])
+    with pytest.raises(ValueError, match="give a MonthlyNormalizer"):
+        open_model(path).reading(normalizer=compute_stats(DATA, list(IDS)))
 
 
 def test_the_initial_state_must_hold_the_fields(tmp_path):

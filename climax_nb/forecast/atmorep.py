@@ -25,6 +25,7 @@ import xarray as xr
 from torch import nn
 
 from climax_nb.data.monthly import MonthlyNormalizer, months_of
+from climax_nb.data.stats import Normalizer
 from climax_nb.forecast.leads import LeadTimeError, format_hours
 from climax_nb.forecast.model import Family, ForecastModel, register_family, warn_out_of_distribution
 from climax_nb.forecast.spec import ForecastSpec, SourceSpec, SpecError
@@ -105,6 +106,14 @@ class AtmoRepForecaster(ForecastModel):
     @property
     def config(self) -> AtmoRepConfig:
         return self.model.config
+
+    def reading(self, *, inputs: Sequence[str] | None = None, normalizer: Normalizer | None = None
+                ) -> AtmoRepForecaster:
+        """As ``ForecastModel.reading``; other statistics must be per month (``compute_monthly_stats``)."""
+        if normalizer is not None and not isinstance(normalizer, MonthlyNormalizer):
+            raise SpecError("AtmoRep normalises each step by its month: give a MonthlyNormalizer "
+                            "(climax_nb.data.monthly.compute_monthly_stats)")
+        return super().reading(inputs=inputs, normalizer=normalizer)
 
     @property
     def known_variables(self) -> tuple[str, ...]:
