@@ -67,6 +67,7 @@ import xarray as xr
 
 from climax_nb import defaults, runs
 from climax_nb.runs import Setting, Stage
+from climax_nb.variables import is_dynamic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -236,8 +237,9 @@ def gcm_forecasts(setting: Setting | None = None, variables: Sequence[str] | Non
 
     setting = setting or current_setting()
     test, leads = reanalysis("test", setting), list(defaults.EVAL_LEADS)
-    if variables is None:
-        variables = training_config("finetune", setting).data.outputs
+    if variables is None:  # the fine-tuned model's outputs; with none named, every dynamic input (as training)
+        variables = training_config("finetune", setting).data.outputs or [
+            str(v) for v in test.data_vars if is_dynamic(str(v))]
     inits = workflow.gcm_initial_times(initial_times(test, max(leads), 24.0))
     return workflow.gcm_forecasts(inits, leads, runs.gcm_dir(setting), variables=list(variables),
                                   length=setting.reanalysis_days)

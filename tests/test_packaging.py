@@ -118,6 +118,7 @@ def _sources() -> dict[str, str]:
 
 def test_every_third_party_import_is_declared():
     local = {"climax_nb", "tests", "benchmarks", "experiments", "__future__"}
+    local |= {path.stem for folder in ("benchmarks", "experiments") for path in (ROOT / folder).glob("*.py")}
     distributions = importlib.metadata.packages_distributions()
     declared = set(requirements()) | UNDECLARED
     undeclared = {}
