@@ -125,14 +125,15 @@ def test_checkpoints_keep_the_spec_and_the_weights(tmp_path):
 
 def test_leads_history_months_and_fields_are_checked(tmp_path):
     path = checkpoint(tmp_path)
-    with pytest.raises(LeadTimeError, match=r"multiples of 6 h up to 12 h .*not 18 h.*--atmorep.neighbourhood"):
+    with pytest.raises(LeadTimeError, match=r"up to 12 h in one masked call .*not 18 h: use mode='iterative'.*"
+                                            r"--atmorep.neighbourhood"):
         forecast(path, DATA, [6, 18], init_times=INITS)
-    with pytest.raises(LeadTimeError, match=r"not 9 h"):
+    with pytest.raises(LeadTimeError, match=r"multiples of its 6 h data step, not 9 h"):
         forecast(path, DATA, [9], init_times=INITS)
-    with pytest.raises(LeadTimeError, match="does not roll out: use mode='continuous'"):
-        forecast(path, DATA, [6], init_times=INITS, mode="iterative")
-    with pytest.raises(InitialStateError, match=r"6 h of history\); 1999-12-31T18:00:00 is not in the data: start at "
-                                                r"2000-01-01T06:00:00"):
+    with pytest.raises(LeadTimeError, match=r"one time slab \(12 h\) per model call, not 6 h"):
+        forecast(path, DATA, [24], init_times=INITS, mode="iterative", step=6)
+    with pytest.raises(InitialStateError, match=r"6 h of history before an initial time\); 1999-12-31T18:00:00 is "
+                                                r"not in the data: start at 2000-01-01T06:00:00"):
         forecast(path, DATA, [6], init_times=DATA.time.values[:2])
     february = make_canonical(ids=IDS, steps=8, start="2000-02-01")
     with pytest.raises(MissingMonthError, match="no training data in Feb"):
@@ -175,3 +176,57 @@ def test_tiny_data_forecast_round_trip_through_xarray(tmp_path):
     fc.to_netcdf(tmp_path / "fc.nc")
     back = xr.open_dataset(tmp_path / "fc.nc")
     assert back.sizes["member"] == CFG.members
+
+
+def fake_persistence(cubes, fields, coords, token_masks=None, outputs=None):
+    """Member m predicts every cell as the last visible step's value plus m + 1 (month units)."""
+    visible = int((~token_masks[0][0, 0, :, 0, 0]).sum()) * CFG.token_size[0]
+    out = {}
+    for f, cube in zip(fields, cubes, strict=True):
+        last = cube[:, :, visible - 1: visible]
+        steps = torch.arange(1, CFG.members + 1, dtype=cube.dtype)[None, :, None, None, None, None]
+        out[f] = (last[:, None] + steps).expand(-1, -1, -1, CFG.neighbourhood[0], -1, -1)
+    return {f: out[f] for f in outputs}
+
+
+def test_a_rollout_feeds_each_members_own_prediction_back(tmp_path):
+    fm = open_model(checkpoint(tmp_path))
+    fm.model.forward = fake_persistence
+    fc = forecast(fm, DATA, [6, 12, 24, 36], init_times=INITS[:2], mode="iterative")
+    assert fc.attrs["mode"] == "iterative" and fc.attrs["step_hours"] == 12.0
+    _, std = fm.normalizer.month_vectors(["t850"], np.array([1]))
+    gain = (fc["t850"] - fc["t850"].isel(lead_time=0)) / std[0, 0]  # month units: slabs of member m add m + 1 each
+    for k, lead in enumerate([6, 12, 24, 36]):
+        slabs_after_first = (lead - 1) // 12
+        expected = np.arange(1, CFG.members + 1) * slabs_after_first
+        np.testing.assert_allclose(gain.isel(lead_time=k).mean(["init_time", "lat", "lon"]), expected, atol=1e-3)
+    auto = forecast(fm, DATA, [6, 24], init_times=INITS[:2], mode="auto")
+    assert auto.attrs["mode"] == "iterative"
+    np.testing.assert_allclose(auto["t850"].values, fc["t850"].sel(lead_time=auto.lead_time).values, rtol=1e-6)
+
+
+def test_reconstruct_fills_hidden_cells_without_seeing_them(tmp_path):
+    fm = open_model(checkpoint(tmp_path)).to("cpu")
+    starts = DATA.time.values[[0, 6]]
+    x = torch.from_numpy(fm.read_window(DATA, starts))
+    steps = np.arange(fm.window_steps) * np.timedelta64(6, "h")
+    times = starts[:, None] + steps
+    hidden = torch.zeros(fm.window_steps, *fm.grid.shape, dtype=torch.bool)
+    hidden[:, 2:6, 10:20] = True  # a box through every step
+    with torch.inference_mode():
+        r = fm.reconstruct(x, times, hidden, coupling=True)
+        spoiled = x.clone()
+        spoiled[:, :, hidden] = 1e4
+        again = fm.reconstruct(spoiled, times, hidden, coupling=True)
+    assert r.values.shape == (2, CFG.members, len(fm.inputs), fm.window_steps, *fm.grid.shape)
+    assert torch.isfinite(r.values).all()
+    torch.testing.assert_close(r.values, again.values)  # what the hidden cells hold is never seen
+    pairs = {f: [p for p in r.coupling if p[0] == f] for f, _ in r.coupling}
+    for ps in pairs.values():  # each field's shares over the fields it reads sum to one in every cell
+        torch.testing.assert_close(sum(r.coupling[p] for p in ps), torch.ones(2, *fm.grid.shape))
+    with pytest.raises(ValueError, match="no cell is hidden"):
+        fm.reconstruct(x, times, torch.zeros_like(hidden))
+    with pytest.raises(ValueError, match="nothing to read"):
+        fm.reconstruct(x, times, torch.ones_like(hidden))
+    with pytest.raises(ValueError, match=r"windows must be \[batch"):
+        fm.reconstruct(x[:, :, :2], times, hidden)

@@ -114,6 +114,11 @@ class ForecastModel:
         """Hours of earlier states ``read_inputs`` reads before each initial time (0: the initial state only)."""
         return 0.0
 
+    def rolling_out(self, step: Any = None) -> ForecastModel | None:
+        """A forecaster whose ``step`` rolls out by itself (iterative mode), for families that feed back more than
+        one state; None (the default): ``forecast`` chains ``step`` calls through ``rollout``."""
+        return None
+
     def check_leads(self, leads: Sequence[float], mode: str) -> None:
         """Raise a ``LeadTimeError`` for leads (hours) or a mode this family cannot make; by default all can be."""
 
