@@ -30,7 +30,7 @@ NOTEBOOKS = (
     "06_evaluation.ipynb",
     "07_attention.ipynb",
     "08_real_data.ipynb",
-    "09_ablations.ipynb",
+    "11_ablations.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
 #: What the outputs of a notebook must show: the scorecards' GCM rows (the embedded GCM's own forecasts).
@@ -40,7 +40,7 @@ SHOWN = {
 }
 #: Notebooks that draw results tables only (``experiments/results/<name>.csv``), with the figures each table gives:
 #: a table not made yet gives the command that makes it instead.
-FROM_TABLES = {"09_ablations.ipynb": {"data_fraction": 2, "ablations": 1, "scaling": 1}}
+FROM_TABLES = {"11_ablations.ipynb": {"data_fraction": 2, "ablations": 1, "scaling": 1}}
 RESULTS_DIR = NOTEBOOKS_DIR.parent / "experiments" / "results"
 TIMEOUT_S = 900  # per cell; the first notebook simulates the data and trains the models
 

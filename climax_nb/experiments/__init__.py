@@ -5,7 +5,7 @@
   scores on the test year beside persistence and climatology;
 - ``compare``: paired differences over seeds with a t-interval;
 - ``tables``: the results tables (CSV with the command that made them) and Markdown;
-- ``reports``: the printed reports of each experiment, for the scripts and notebook 09;
+- ``reports``: the printed reports of each experiment, for the scripts and notebook 11;
 - ``cli``: the scripts' shared command line.
 
 Importing this package is light (no torch): a notebook reads the tables with

@@ -1,4 +1,4 @@
-"""The printed reports of the experiments, from their results tables: the scripts and notebook 09 print the same.
+"""The printed reports of the experiments, from their results tables: the scripts and notebook 11 print the same.
 
 Each report is Markdown: the comparison per (variable, lead) with paired
 differences over seeds and their t-intervals, then a line or two that say where
