@@ -5,7 +5,8 @@ scale of the packaged budgets, a seed, and how the reanalysis is split). Each
 stage (``pretrain``, ``finetune`` from the pretrained model, ``scratch``: the
 same fine-tuning from random weights) is trained the first time anyone asks for
 it and read back afterwards, so ``climax-nb demo`` followed by a notebook trains
-nothing twice.
+nothing twice. The ``masked`` stage is the AtmoRep model (``atmorep-compact``) that
+notebooks 09 and 10 use, cached the same way (``masked_config``).
 
 The reanalysis is split in one of three ways:
 
@@ -22,6 +23,15 @@ checkpoints, logs and config), where ``key`` hashes the packaged configs and the
 setting, so a changed config trains anew instead of reusing stale weights; the
 embedded GCM's own forecasts of the test period, the scorecards' ``gcm-analysis`` and
 ``gcm-twin`` rows, go to ``<setting>-<key>/scores/gcm/`` (``gcm_dir``).
+
+The masked stage's folder is ``<setting>-<key>/masked-<masked key>/``: its own key
+(``masked_key``) hashes the ``atmorep-compact`` config's text and the setting, so
+editing that config retrains the masked model alone. ``Setting.key()`` is left as it
+was on purpose: adding the AtmoRep config to it would rename every setting's folder,
+so every cached ClimaX run, forecast and GCM row would be made again for a model they
+do not depend on, and every later edit of the AtmoRep config would do so again. (An
+edit of the ClimaX configs does move the masked run with its setting's folder: it
+is trained again there, once.)
 """
 
 from __future__ import annotations
@@ -42,8 +52,14 @@ if TYPE_CHECKING:
     from climax_nb.train.run import RunConfig
 
 PRETRAIN_CONFIG, FINETUNE_CONFIG = "pretrain-compact", "finetune-compact"
-Stage = Literal["pretrain", "finetune", "scratch"]
+#: The AtmoRep config the ``masked`` stage trains (notebooks 09 and 10).
+MASKED_CONFIG = "atmorep-compact"
+Stage = Literal["pretrain", "finetune", "scratch", "masked"]
+#: The ClimaX stages (``Setting.key()`` hashes their configs).
 STAGES: tuple[Stage, ...] = ("pretrain", "finetune", "scratch")
+#: The AtmoRep stage, keyed by its own config (``masked_key``).
+MASKED: Stage = "masked"
+ALL_STAGES: tuple[Stage, ...] = (*STAGES, MASKED)
 Split = Literal["train", "val", "test"]
 #: The reanalysis's first day (the embedded ``reanalysis`` source starts on it).
 REANALYSIS_START = np.datetime64(f"{REANALYSIS_TRAIN[0]}-01-01", "D")
@@ -59,6 +75,8 @@ class Setting:
     seed: int = 0
     #: the reanalysis runs through its first year (training) and this many days of the next (test)
     test_days: int | None = None
+    #: scale of the masked stage's budget (None: ``steps_scale``); not part of ``key()`` but of ``masked_key``
+    masked_steps_scale: float | None = None
 
     @property
     def label(self) -> str:
@@ -68,7 +86,7 @@ class Setting:
         return f"{days}{test}-x{self.steps_scale:g}-seed{self.seed}"
 
     def key(self) -> str:
-        """Short hash of the configs' text and this setting: a new key means new models."""
+        """Short hash of the ClimaX configs' text and this setting: a new key means new models."""
         values: tuple = (self.days, float(self.steps_scale), self.seed)
         if self.test_days is not None:  # settings without it keep the keys they always had
             values += (self.test_days,)
@@ -76,6 +94,18 @@ class Setting:
         for name in (PRETRAIN_CONFIG, FINETUNE_CONFIG):
             digest.update((CONFIGS / f"{name}.yaml").read_bytes())
         return digest.hexdigest()[:10]
+
+    def masked_key(self) -> str:
+        """Short hash of the ``atmorep-compact`` config's text and this setting: the masked run's own key."""
+        values = (self.days, float(self.masked_scale), self.seed, self.test_days)
+        digest = hashlib.sha256(repr(values).encode())
+        digest.update((CONFIGS / f"{MASKED_CONFIG}.yaml").read_bytes())
+        return digest.hexdigest()[:10]
+
+    @property
+    def masked_scale(self) -> float:
+        """The masked stage's budget scale: ``masked_steps_scale``, else ``steps_scale``."""
+        return self.steps_scale if self.masked_steps_scale is None else self.masked_steps_scale
 
     @property
     def reanalysis_days(self) -> int | None:
@@ -108,9 +138,11 @@ def gcm_dir(setting: Setting) -> Path:
 
 
 def run_dir(stage: Stage, setting: Setting) -> Path:
-    """The folder of one stage's run."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; choose {', '.join(STAGES)}")
+    """The folder of one stage's run (the masked stage's name carries its own key, ``Setting.masked_key``)."""
+    if stage not in ALL_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; choose {', '.join(ALL_STAGES)}")
+    if stage == MASKED:
+        return setting_dir(setting) / f"{MASKED}-{setting.masked_key()}"
     return setting_dir(setting) / stage
 
 
@@ -144,8 +176,29 @@ def run_config(name: str, out: Path, *, steps_scale: float = 1.0, days: int | No
                    optim=replace(cfg.optim, warmup_steps=min(warmup, steps)), trainer=trainer)
 
 
+def masked_config(setting: Setting) -> RunConfig:
+    """The masked stage's run config: ``atmorep-compact`` on all four embedded sources, in ``setting``.
+
+    Whole years (the default): the packaged config as it is (train on the pretraining runs'
+    1990 and the reanalysis's 2000-2001; 2003, the test year, never seen). With a test period
+    (binder): ``days`` of every source, so the stores the setting simulates anyway (90 days of
+    each pretraining source, the first 90 days of the reanalysis's 2000) and nothing more, the
+    training year only, no validation; the test period (January-February 2001) is never seen
+    and its months are the training months' (per-month statistics exist for them). One short
+    stretch (fast): ``days`` of every source, all of it, no validation. The budget is the
+    packaged one times ``Setting.masked_scale``.
+    """
+    years = None
+    if setting.test_days is not None:
+        years = (setting.reanalysis_years("train"), setting.reanalysis_years("val"))
+    return run_config(MASKED_CONFIG, run_dir(MASKED, setting), steps_scale=setting.masked_scale, days=setting.days,
+                      years=years, seed=setting.seed)
+
+
 def training_config(stage: Stage, setting: Setting) -> RunConfig:
     """The run config of ``stage`` in ``setting``: pretraining on ``days``, fine-tuning on the reanalysis's split."""
+    if stage == MASKED:
+        return masked_config(setting)
     out = run_dir(stage, setting)
     if stage == "pretrain":
         return run_config(PRETRAIN_CONFIG, out, steps_scale=setting.steps_scale, days=setting.days,

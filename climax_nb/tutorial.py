@@ -4,7 +4,10 @@ The notebooks need a pretrained, a fine-tuned and a from-scratch model, and the
 fine-tuned model's forecast of the test period. They are the main job's own runs
 (``climax_nb.runs``): trained the first time anyone asks for them, by
 ``climax-nb demo``, by ``python -m climax_nb.tutorial`` or by a notebook, and read
-back afterwards.
+back afterwards. Notebooks 09 and 10 also need the AtmoRep model (``masked_model``:
+``atmorep-compact``, the ``masked`` stage), which ``python -m climax_nb.tutorial``
+trains with the others (it is what the notebooks need) and ``climax-nb demo`` does
+not (the main job is ClimaX's).
 
 Three settings, chosen by ``$CLIMAX_NB_SETTING``, never mix (each has its own runs):
 
@@ -43,6 +46,19 @@ baseline than the default's two-year one; the default setting, one command away
 (``python -m climax_nb.tutorial --setting default``), scores the whole 2003. Built
 here from an empty cache, the binder setting took 9.7 minutes and 749 MB, the
 default 21.7 minutes and 2.6 GB (``benchmarks/notebooks.py``, notebooks/README.md).
+
+The masked stage in each setting (``runs.masked_config``): ``default`` trains the packaged
+``atmorep-compact`` as it is (500 steps on the pretraining runs' 1990 and the reanalysis's
+2000-2001); ``fast`` its ``FAST_DAYS`` days with ``FAST_STEPS_SCALE`` of the steps, all data,
+no validation, like the other stages; ``binder`` 90 days of every source (the stores the
+binder setting simulates anyway, so nothing more is simulated: the pretraining sources'
+season and the first 90 days of the reanalysis's 2000), the training year only, and the
+whole 500 steps (``BINDER_MASKED_STEPS_SCALE``). Its test period, January-February 2001, is
+never seen, and lies in calendar months the training covers, which the per-month statistics
+need. The budget is not cut as the ClimaX stages' is: no fine-tuning follows, the notebooks
+read every task off this one model, and at a tenth (50 steps) the loss of the packaged run
+was still 0.73 (mean over steps 50-99) against 0.42-0.52 over its last 200 steps; the whole
+budget costs about 6 minutes of the build (1.55 steps/s measured on the idle 2-core machine).
 
 Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``. Every
 scorecard also has the embedded GCM's own forecasts of the test period (``gcm_forecasts``:
@@ -87,9 +103,12 @@ BINDER_TEST_DAYS = 59
 #: Binder setting: a tenth of the packaged budgets (300 + 3600 steps), about the training time
 #: Binder's build was measured with when the budgets were 200 + 150 steps of a model about 3x dearer per step.
 BINDER_STEPS_SCALE = 0.1
+#: Binder setting: the masked stage trains its whole packaged budget (500 steps) on the setting's shorter data.
+BINDER_MASKED_STEPS_SCALE = 1.0
 
 FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE)
-BINDER = Setting(BINDER_DAYS, BINDER_STEPS_SCALE, test_days=BINDER_TEST_DAYS)
+BINDER = Setting(BINDER_DAYS, BINDER_STEPS_SCALE, test_days=BINDER_TEST_DAYS,
+                 masked_steps_scale=BINDER_MASKED_STEPS_SCALE)
 #: The main job's own setting (``climax-nb demo``), so the notebooks reuse its runs.
 DEFAULT = Setting()
 #: The settings by the names ``$CLIMAX_NB_SETTING`` takes.
@@ -141,13 +160,22 @@ def scratch_model(setting: Setting | None = None) -> Path:
     return model("scratch", setting)
 
 
+def masked_model(setting: Setting | None = None) -> Path:
+    """The AtmoRep model (``atmorep-compact``, the ``masked`` stage) of notebooks 09 and 10 (trained on first use)."""
+    return model(runs.MASKED, setting)
+
+
 def model(stage: Stage, setting: Setting | None = None) -> Path:
-    """The checkpoint of ``stage``: ``pretrain``, ``finetune`` or ``scratch``."""
+    """The checkpoint of ``stage``: ``pretrain``, ``finetune``, ``scratch`` or ``masked``."""
     return runs.trained(stage, setting or current_setting())
 
 
 def training_log(stage: Stage, setting: Setting | None = None) -> xr.Dataset:
-    """The training loss (and learning rate) against step, from the run's CSV log."""
+    """The training loss (and learning rate) against step, from the run's CSV log.
+
+    The masked stage logs its loss's parts beside it (``train/crps``, ``train/mse``,
+    ``train/spread``).
+    """
     import pandas as pd
 
     model(stage, setting)
@@ -323,9 +351,12 @@ def data_plan(setting: Setting | None = None) -> dict[str, int | None]:
     """The embedded sources the setting's runs read, with their simulated days (None: whole years)."""
     setting = setting or current_setting()
     plan: dict[str, int | None] = {}
-    for stage in ("pretrain", "finetune"):
+    for stage in ("pretrain", "finetune", runs.MASKED):
         data = training_config(stage, setting).data
-        plan.update({spec.removeprefix("embedded/"): data.days for spec in data.sources})
+        for spec in data.sources:  # a source two stages read is simulated for the longer
+            name = spec.removeprefix("embedded/")
+            days = plan.get(name, data.days)
+            plan[name] = None if days is None or data.days is None else max(days, data.days)
     return plan
 
 
@@ -341,11 +372,15 @@ def simulate(setting: Setting | None = None) -> None:
 
 
 def build_all(setting: Setting | None = None) -> dict[str, Path]:
-    """Train and forecast everything the notebooks use (what a first notebook run would do), the GCM rows too."""
+    """Train and forecast everything the notebooks use (what a first notebook run would do), the GCM rows too.
+
+    The masked stage (notebooks 09 and 10) is trained last, after the ClimaX stages' forecasts.
+    """
     setting = setting or current_setting()
     paths = {stage: model(stage, setting) for stage in ("pretrain", "finetune", "scratch")}
     for stage in ("finetune", "scratch"):
         test_scores(stage, setting)
+    paths[runs.MASKED] = model(runs.MASKED, setting)
     return paths
 
 

@@ -124,7 +124,8 @@ def test_prepare_simulates_each_source_in_its_own_process(trained, monkeypatch):
     assert list(seconds) == ["data", "models and forecasts"]
     assert commands[-1] == ["-m", "climax_nb.cli", "data", "--source", "reanalysis", "--days", "425"]
     assert [c[4] for c in commands] == ["warm-sst", "fast-convection", "t31", "reanalysis"]
-    assert [p.parent.name for p in trained] == ["pretrain", "finetune", "scratch"]
+    masked = runs.run_dir("masked", tutorial.BINDER).name  # the notebooks' AtmoRep model too, last
+    assert [p.parent.name for p in trained] == ["pretrain", "finetune", "scratch", masked]
     assert all(tutorial.BINDER.label in str(p) for p in trained)
     commands.clear()
     tutorial.simulate(tutorial.DEFAULT)
@@ -185,3 +186,85 @@ def test_a_cached_scorecard_without_the_gcm_rows_is_scored_again_from_its_foreca
     assert "gcm-twin" in (out / "scores" / "scores.md").read_text()
     assert len(calls) == 1
     xr.testing.assert_identical(tutorial.test_scores("finetune", tutorial.FAST), card)  # read back
+
+
+# -- the masked stage (AtmoRep, notebooks 09 and 10) ---------------------------------------------
+def test_the_masked_stage_has_its_own_folder_and_key_inside_the_settings_folder(trained, tmp_path, monkeypatch):
+    keys = {name: s.key() for name, s in tutorial.SETTINGS.items()}
+    for setting in tutorial.SETTINGS.values():
+        folder = runs.run_dir("masked", setting)
+        assert folder.parent == runs.setting_dir(setting) and folder.name == f"masked-{setting.masked_key()}"
+    assert len({runs.run_dir("masked", s) for s in tutorial.SETTINGS.values()}) == 3
+    # the masked budget is not part of the setting's key (the ClimaX runs stay where they were), but of its own
+    binder = tutorial.BINDER
+    plain = Setting(binder.days, binder.steps_scale, test_days=binder.test_days)
+    assert plain.key() == binder.key() and plain.masked_key() != binder.masked_key()
+    assert binder.masked_scale == tutorial.BINDER_MASKED_STEPS_SCALE and tutorial.FAST.masked_scale == 0.01
+    # editing the AtmoRep config retrains the masked model only
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for path in runs.CONFIGS.glob("*.yaml"):
+        (configs / path.name).write_bytes(path.read_bytes())
+    before = {name: s.masked_key() for name, s in tutorial.SETTINGS.items()}
+    monkeypatch.setattr(runs, "CONFIGS", configs)
+    assert {name: s.key() for name, s in tutorial.SETTINGS.items()} == keys
+    (configs / f"{runs.MASKED_CONFIG}.yaml").write_text((configs / f"{runs.MASKED_CONFIG}.yaml").read_text()
+                                                        + "\n# edited\n")
+    assert {name: s.key() for name, s in tutorial.SETTINGS.items()} == keys
+    assert all(s.masked_key() != before[name] for name, s in tutorial.SETTINGS.items())
+
+
+def test_the_masked_stage_trains_the_packaged_config_on_each_settings_data(trained):
+    from climax_nb.config import load_yaml
+    from climax_nb.defaults import CONFIGS
+    from climax_nb.train.run import RunConfig
+
+    packaged = load_yaml(RunConfig, CONFIGS / f"{runs.MASKED_CONFIG}.yaml")
+    default = runs.training_config("masked", tutorial.DEFAULT)
+    assert default.trainer.run_dir == str(runs.run_dir("masked", tutorial.DEFAULT))
+    # the default is the packaged config as it is, in the stage's folder
+    assert default.data == packaged.data and default.atmorep == packaged.atmorep and default.optim == packaged.optim
+    assert default.model == packaged.model and default.trainer.max_steps == packaged.trainer.max_steps == 500
+    # binder: the setting's 90 days of every source (simulated anyway), the training year only, the whole budget
+    binder = runs.training_config("masked", tutorial.BINDER).data
+    assert binder.days == tutorial.BINDER_DAYS and binder.train_years == (2000,) and binder.val_years == ()
+    assert runs.training_config("masked", tutorial.BINDER).trainer.max_steps == 500
+    assert binder.sources == packaged.data.sources
+    # its test period (2001) is never trained on, and the build simulates nothing more for it
+    assert tutorial.BINDER.reanalysis_years("test") == (2001,)
+    assert tutorial.data_plan(tutorial.BINDER) == {"warm-sst": 90, "fast-convection": 90, "t31": 90,
+                                                   "reanalysis": 425}
+    # fast: all of its days, no validation, a hundredth of the steps (at least 2)
+    fast = runs.training_config("masked", tutorial.FAST)
+    assert fast.data.days == tutorial.FAST_DAYS and fast.data.train_years == () and fast.data.val_years == ()
+    assert fast.trainer.max_steps == 5 and fast.trainer.log_every_n_steps == 1
+
+
+def test_the_masked_model_is_trained_once_and_its_log_read_back(trained, monkeypatch):
+    monkeypatch.setenv(tutorial.FAST_ENV, "1")
+    assert not tutorial.is_cached("masked")
+    path = tutorial.masked_model()
+    assert path == runs.run_dir("masked", tutorial.FAST) / "model.pt" and tutorial.is_cached("masked")
+    assert tutorial.masked_model() == path and len(trained) == 1
+    log = path.parent / "csv" / "version_0" / "metrics.csv"
+    log.parent.mkdir(parents=True)
+    log.write_text("epoch,step,train/crps,train/loss\n0,0,0.5,1.0\n0,1,0.4,0.8\n,1,,\n")
+    curve = tutorial.training_log("masked")
+    assert curve["train/loss"].values.tolist() == [1.0, 0.8] and curve.attrs["stage"] == "masked"
+
+
+def test_the_masked_stage_trains_in_the_fast_setting(tmp_path, monkeypatch):
+    """The real run on 12 days of synthetic data in place of the embedded sources: 5 steps, exported."""
+    import climax_nb.train.run as run_module
+    from climax_nb.forecast import load_forecast_checkpoint
+
+    monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path))
+    ids = tuple(f"{f}{level}" for f in "ztuv" for level in (500, 850))
+    data = make_canonical(ids, steps=4 * tutorial.FAST_DAYS)
+    monkeypatch.setattr(run_module, "open_source", lambda spec, days=None: data)
+    config = runs.training_config("masked", tutorial.FAST)
+    path = runs.train(config)
+    assert path == runs.run_dir("masked", tutorial.FAST) / "model.pt" and runs.is_cached("masked", tutorial.FAST)
+    assert load_forecast_checkpoint(path).spec.family == "atmorep"
+    curve = tutorial.training_log("masked", tutorial.FAST)
+    assert int(curve["step"].max()) == 4 and np.isfinite(curve["train/crps"]).all()
