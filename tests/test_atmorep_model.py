@@ -10,6 +10,7 @@ import yaml
 from climax_nb.model.atmorep import (
     AUX_FEATURES,
     PRESETS,
+    SST_OFFSET_SCALE_K,
     AtmoRep,
     AtmoRepConfig,
     CubeCoords,
@@ -232,3 +233,52 @@ def test_input_errors_name_the_problem(model):
         model(cubes, fields, coords, token_masks=[torch.zeros(BATCH, 2, 2, 2, 2), None, None])
     with pytest.raises(ValueError, match="feed it too"):
         model(cubes[:2], fields[:2], coords, outputs=["t2m"])
+
+
+# -- forcing ------------------------------------------------------------------------------------------
+def test_the_sst_offset_reaches_the_tokens_and_changes_the_output(model):
+    base = coords_for()
+    warm = CubeCoords.from_arrays(*_arrays(), sst_offset=np.array([2.0, -1.0]))
+    assert AUX_FEATURES[-1] == "sst_offset" and SST_OFFSET_SCALE_K == 2.0
+    aux = token_aux(warm, (500.0, 850.0), TINY.token_size)
+    assert torch.equal(aux[0, ..., -1], torch.ones_like(aux[0, ..., -1]))  # +2 K is 1 on every token
+    assert torch.equal(aux[1, ..., -1], torch.full_like(aux[1, ..., -1], -0.5))
+    torch.testing.assert_close(aux[..., :-1], token_aux(base, (500.0, 850.0), TINY.token_size)[..., :-1])
+    assert torch.equal(token_aux(base, (500.0,), TINY.token_size)[..., -1], torch.zeros(BATCH, 1, 2, 2, 2))
+    fields = list(TINY.field_ids)
+    cubes = cubes_for(model, fields)
+    a, b = model(cubes, fields, base), model(cubes, fields, warm)
+    assert all(not torch.allclose(a[f], b[f], atol=1e-4) for f in fields)
+    assert torch.equal(model(cubes, fields, CubeCoords.from_arrays(*_arrays(), sst_offset=0.0))["z"], a["z"])
+    with pytest.raises(ValueError, match=r"one value per sample, \[batch=2\]"):
+        CubeCoords.from_arrays(*_arrays(), sst_offset=np.zeros(3))
+    with pytest.raises(ValueError, match="must be finite"):
+        CubeCoords.from_arrays(*_arrays(), sst_offset=np.nan)
+
+
+def _arrays():
+    c = coords_for()
+    t, h, w = TINY.neighbourhood
+    times = (np.datetime64("2000-12-31T18") + np.arange(t)[None] * np.timedelta64(6, "h")
+             + np.arange(BATCH)[:, None] * np.timedelta64(1, "D"))
+    return times, c.lat[0].numpy(), c.lon[0].numpy()
+
+
+def test_weights_from_before_the_forcing_load_and_compute_what_they_did():
+    torch.manual_seed(3)
+    model = AtmoRep(TINY).eval()
+    old = {k: v[:, :-1] if k.endswith("embed.aux.weight") else v for k, v in model.state_dict().items()}
+    assert old["encoders.z.embed.aux.weight"].shape[1] == len(AUX_FEATURES) - 1
+    loaded = AtmoRep(TINY).eval()
+    assert not loaded.load_state_dict(old).missing_keys
+    assert torch.equal(loaded.encoders["z"].embed.aux.weight[:, -1], torch.zeros(TINY.embed_dim))
+    fields = list(TINY.field_ids)
+    cubes, coords = cubes_for(model, fields), coords_for()
+    with torch.no_grad():
+        for f in fields:  # the same model with a forcing column of zeros
+            model.encoders[f].embed.aux.weight[:, -1].zero_()
+        expected = model(cubes, fields, coords)
+    for f in fields:
+        torch.testing.assert_close(loaded(cubes, fields, coords)[f], expected[f], rtol=0, atol=0)
+    assert torch.equal(loaded(cubes, fields, CubeCoords.from_arrays(*_arrays(), sst_offset=2.0))["z"],
+                       expected["z"])  # an old model takes no forcing

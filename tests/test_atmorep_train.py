@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+import yaml
 
 from climax_nb import cli
 from climax_nb.config import from_dict
 from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer, compute_monthly_stats
 from climax_nb.data.pipeline.cubes import CubeBuilder, CubeStream
+from climax_nb.data.stats import Normalizer
 from climax_nb.forecast import load_forecast_checkpoint, open_forecast
 from climax_nb.model.atmorep import MaskKind, forecast_mask, preset
 from climax_nb.train.atmorep import AtmoRepModule, AtmoRepSection, CubeDataModule, CubeSplit, training_years
@@ -236,3 +238,157 @@ def test_bad_settings_are_refused_in_one_line(tmp_path, paths, capsys, args, mes
                "--trainer.max_steps", "1", *args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- local and shared statistics, forcing ----------------------------------------------------------------
+def patterned(start="2000-01-20", steps=60, shift=0.0, ids=IDS) -> xr.Dataset:
+    """Noise about a pole-to-equator pattern that differs between January and February (``shift`` added to t850)."""
+    ds = make_canonical(ids=ids, steps=steps, start=start)
+    pattern = xr.DataArray(np.cos(np.deg2rad(ds.lat.values))[:, None] * np.ones(ds.sizes["lon"]), dims=("lat", "lon"))
+    feb = xr.DataArray((ds.time.dt.month == 2).values.astype(np.float32), dims="time")
+    for v in ds.data_vars:
+        ds[v] = ds[v] + (50.0 * (1 + feb) * pattern).astype(np.float32)
+    if "t850" in ds:
+        ds["t850"] = ds["t850"] + np.float32(shift)
+    return ds
+
+
+def test_local_monthly_statistics_equal_a_per_point_computation():
+    ds = patterned()
+    stats = compute_monthly_stats(ds, ["z500", "t850"], local=True, chunk_size=7)  # chunks straddle the month
+    assert stats.local and stats.grid_shape == (32, 64) and stats.months("t850") == [1, 2]
+    months = ds.time.dt.month.values
+    for v in ("z500", "t850"):
+        values = ds[v].values.astype(np.float64)
+        for m in (1, 2):
+            x = values[months == m]
+            np.testing.assert_allclose(stats.local_mean[v][m - 1], x.mean(0), rtol=1e-6)
+            assert stats.monthly_std[v][m - 1] == pytest.approx(np.sqrt(x.var(0).mean()), rel=1e-9)
+            assert stats.monthly_mean[v][m - 1] == pytest.approx(x.mean(), rel=1e-9)
+        assert np.isnan(stats.local_mean[v][2:]).all() and stats.monthly_std[v][2] is None
+    # the overall statistics and the chunking do not depend on the mode
+    plain = compute_monthly_stats(ds, ["z500", "t850"])
+    assert stats.mean == pytest.approx(plain.mean) and stats.std == pytest.approx(plain.std)
+    whole = compute_monthly_stats(ds, ["z500", "t850"], local=True)  # one chunk: the same up to rounding
+    assert whole.monthly_std["t850"][:2] == pytest.approx(stats.monthly_std["t850"][:2], rel=1e-12)
+    np.testing.assert_allclose(whole.local_mean["z500"], stats.local_mean["z500"], rtol=1e-7)  # float32 tables
+    assert not plain.local and plain.grid_shape is None
+    assert plain.monthly_std["z500"][0] > 1.5 * stats.monthly_std["z500"][0]  # the pattern is no longer variance
+
+
+def test_zero_in_month_units_is_the_monthly_climatology():
+    ds = patterned()
+    ids = ["z500", "t850"]
+    stats = compute_monthly_stats(ds, ids, local=True)
+    times = ds.time.values[[0, 50, 59]]  # January, February, February
+    zero = np.zeros((3, 2, 32, 64), dtype=np.float32)
+    clim = stats.denormalize_steps(zero, ids, times)
+    for i, m in enumerate((1, 2, 2)):
+        for j, v in enumerate(ids):
+            np.testing.assert_allclose(clim[i, j], stats.local_mean[v][m - 1], rtol=1e-6)
+    np.testing.assert_allclose(stats.normalize_steps(clim, ids, times), 0.0, atol=1e-4)
+    # overall units <-> month units: [B, V, S, H, W] with times [B, S] (or [B, 1]), torch or numpy
+    overall = torch.from_numpy(stats.normalize(clim, ids)).unsqueeze(0).movedim(1, 2)  # [1, V, 3, H, W]
+    monthly = stats.overall_to_monthly(overall, ids, times[None])
+    torch.testing.assert_close(monthly, torch.zeros_like(monthly), atol=2e-3, rtol=0)
+    back = stats.monthly_to_overall(torch.zeros(1, 2, 3, 32, 64), ids, times[None])
+    torch.testing.assert_close(back, overall, atol=1e-3, rtol=0)  # float32 z500 (about 5e4) to 4e-3
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 32, 64)).astype(np.float32)
+    one = np.broadcast_to(times[None, 1:2], (2, 1))
+    np.testing.assert_allclose(stats.monthly_to_overall(stats.overall_to_monthly(x, ids, one), ids, one), x,
+                               atol=1e-5)
+    phys = stats.denormalize(np.moveaxis(x, 1, 2), ids)  # [2, 4, V, H, W] physical, then month units per step
+    np.testing.assert_allclose(np.moveaxis(stats.overall_to_monthly(x, ids, one), 1, 2),
+                               stats.normalize_steps(phys, ids, np.broadcast_to(one, (2, 4))), atol=1e-2)
+
+
+def test_local_statistics_round_trip_and_are_stored_once_for_shared_sources(tmp_path):
+    import json
+
+    stats = compute_monthly_stats(patterned(), ["z500", "t850"], local=True)
+    d = stats.to_dict()
+    assert MonthlyNormalizer.from_dict(json.loads(json.dumps(d))) == stats
+    assert Normalizer.from_dict(d) == stats and isinstance(Normalizer.from_dict(d), MonthlyNormalizer)
+    assert MonthlyNormalizer.from_dict(d) != compute_monthly_stats(patterned(), ["z500", "t850"])
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    torch.save({"a": stats.to_dict()}, one)
+    torch.save({"a": stats.to_dict(), "b": stats.to_dict()}, two)  # sources sharing one normalizer
+    assert two.stat().st_size < 1.05 * one.stat().st_size
+    assert one.stat().st_size < 2 * 4 * 12 * 32 * 64 * 1.4  # two variables' float32 tables, base64
+    loaded = torch.load(two, weights_only=True)
+    assert MonthlyNormalizer.from_dict(loaded["b"]) == stats
+    torch.save({"a": MonthlyNormalizer.from_dict(loaded["a"]).to_dict(),
+                "b": MonthlyNormalizer.from_dict(loaded["a"]).to_dict()}, tmp_path / "again.pt")
+    assert (tmp_path / "again.pt").stat().st_size < 1.05 * one.stat().st_size  # a re-save keeps them shared
+
+
+def test_bad_local_statistics_and_data_are_refused():
+    ids = ["z500", "t850"]
+    stats = compute_monthly_stats(patterned(), ids, local=True)
+    small = make_canonical(ids=ids, steps=4).coarsen(lat=2, lon=2).mean()
+    with pytest.raises(ValueError, match=r"local monthly means are on a 32x64 grid; the data is on a 16x32 grid.*"
+                                         r"compute the statistics on this grid.*or regrid"):
+        stats.normalize_steps(np.zeros((4, 2, 16, 32), np.float32), ids, small.time.values)
+    with pytest.raises(ValueError, match=r"source 'small' is on a 16x32 grid"):
+        CubeBuilder(small, CFG.fields[1:2], stats, (4, 8, 8), name="small")
+    with pytest.raises(ValueError, match=r"times must be \[2, S\]"):
+        stats.overall_to_monthly(np.zeros((2, 2, 4, 32, 64), np.float32), ids, small.time.values[:3][None])
+    with pytest.raises(ValueError, match=r"expected values \[\.\.\., V=2"):
+        stats.overall_to_monthly(np.zeros((2, 3, 4, 32, 64), np.float32), ids, small.time.values[None, :4])
+    base = (stats.mean, stats.std, stats.years, stats.monthly_mean, stats.monthly_std)
+    with pytest.raises(ValueError, match=r"must be \[12, lat, lon\]"):
+        MonthlyNormalizer(*base, {v: t[:3] for v, t in stats.local_mean.items()})
+    with pytest.raises(ValueError, match="months without data must be NaN"):
+        MonthlyNormalizer(*base, {v: np.nan_to_num(t) for v, t in stats.local_mean.items()})
+    gappy = {v: t.copy() for v, t in stats.local_mean.items()}
+    gappy["z500"][0, 3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"not finite at 1 grid point\(s\) in Jan"):
+        MonthlyNormalizer(*base, gappy)
+    with pytest.raises(ValueError, match="must cover every variable"):
+        MonthlyNormalizer(*base, {"z500": stats.local_mean["z500"]})
+    holes = patterned()
+    holes["z500"][:, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="grid points without any finite value in"):
+        compute_monthly_stats(holes, ["z500"], local=True)
+    with pytest.raises(ValueError, match=r"atmorep.normalisation must be one of \['local', 'global'\]"):
+        AtmoRepSection(normalisation="regional")
+
+
+def test_shared_statistics_normalise_every_source_by_the_first():
+    first, warm = patterned(), patterned(start="2000-01-22", steps=40, shift=4.0, ids=IDS[:3])
+    warm.attrs["sst_offset"] = 2.0
+    dm = CubeDataModule({"a": first, "warm": warm}, CFG, CubeSplit(batch_size=4), normalisation="local",
+                        shared_stats=True)
+    dm.setup()
+    assert dm.stats["warm"] is dm.stats["a"] and dm.stats["a"].local
+    specs = dm.trained_on().sources
+    assert [s.forcing for s in specs] == [{"sst_offset": 0.0}, {"sst_offset": 2.0}]
+    assert specs[1].normalizer is specs[0].normalizer
+    t_mean = {}
+    for batch in dm.train_dataloader():
+        assert batch["sst_offset"].tolist() == [2.0 if batch["source"] == "warm" else 0.0] * 4
+        t_mean.setdefault(batch["source"], []).append(float(batch["cubes"][1].mean()))
+    scale = dm.stats["a"].monthly_std["t850"][0]
+    # the warmer world stays warmer in the data
+    assert np.mean(t_mean["warm"]) - np.mean(t_mean["a"]) == pytest.approx(4.0 / scale, rel=0.2)
+    own = CubeDataModule({"a": first, "warm": warm}, CFG, CubeSplit(batch_size=4), normalisation="local")
+    own.setup()
+    assert own.stats["warm"] is not own.stats["a"]
+    warm_t = np.mean([float(b["cubes"][1].mean()) for b in own.train_dataloader() if b["source"] == "warm"])
+    assert abs(warm_t) < 0.2  # each source by its own statistics: the shift is gone
+    lacking = CubeDataModule({"warm": warm, "a": first}, CFG, CubeSplit(batch_size=4), shared_stats=True)
+    with pytest.raises(ValueError, match=r"shared statistics come from the first source 'warm', which lacks "
+                                         r"\['t2m'\]"):
+        lacking.setup()
+    odd = first.assign_attrs(sst_offset="warm")
+    with pytest.raises(ValueError, match=r"attribute sst_offset='warm'; it must be a finite number"):
+        CubeDataModule({"odd": odd}, CFG, CubeSplit(batch_size=4)).setup()
+
+
+def test_packaged_configs_normalise_locally_with_shared_statistics():
+    from climax_nb.defaults import CONFIGS
+
+    for name in ("atmorep-tiny", "atmorep-compact"):
+        section = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())["atmorep"]
+        assert section["normalisation"] == "local" and section["shared_stats"] is True, name
+        assert AtmoRepSection(**{k: tuple(v) if isinstance(v, list) else v for k, v in section.items()})

@@ -64,18 +64,23 @@ class SourceSpec:
     normalizer: Normalizer
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
+    #: the source's forcing (e.g. AtmoRep's ``sst_offset`` in K); empty for families that take none
+    forcing: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(to_ids(list(self.inputs))))
         object.__setattr__(self, "outputs", tuple(to_ids(list(self.outputs))))
+        object.__setattr__(self, "forcing", {str(k): float(v) for k, v in dict(self.forcing).items()})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "stats": self.normalizer.to_dict(), "inputs": list(self.inputs),
-                "outputs": list(self.outputs)}
+        out = {"name": self.name, "stats": self.normalizer.to_dict(), "inputs": list(self.inputs),
+               "outputs": list(self.outputs)}
+        return out | ({"forcing": dict(self.forcing)} if self.forcing else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SourceSpec:
-        return cls(str(d["name"]), Normalizer.from_dict(dict(d["stats"])), tuple(d["inputs"]), tuple(d["outputs"]))
+        return cls(str(d["name"]), Normalizer.from_dict(dict(d["stats"])), tuple(d["inputs"]), tuple(d["outputs"]),
+                   dict(d.get("forcing") or {}))
 
 
 @dataclass(frozen=True)

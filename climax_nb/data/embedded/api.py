@@ -82,6 +82,7 @@ def generate(
             if chunk.spinup:
                 continue
             ds = post(chunk, with_constants=first)
+            ds.attrs["sst_offset"] = float(config.sst_offset)  # the forcing, for readers of the store itself
             # plausible ranges are for data from outside; the GCM's own are tested (tests/test_embedded.py)
             # and a long simulation is never thrown away for one extreme value
             writer.append(validate(ds, check_values=True, check_ranges=False))
@@ -165,6 +166,7 @@ def open_source(
         source=f"embedded/{config.name}",
         description=config.description,
         config_hash=config.config_hash(),
+        sst_offset=float(config.sst_offset),  # K: the forcing AtmoRep conditions on (stores before it lack it)
     )
     return validate(ds, check_values=False)
 

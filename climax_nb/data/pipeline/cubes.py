@@ -4,7 +4,10 @@ A *window* is ``T`` consecutive time steps of a source (never across a gap or th
 ends); each epoch reads every window once, and each window gets a neighbourhood drawn
 area-uniformly over the sphere (``NeighbourhoodSampler``), fixed by (seed, epoch, window),
 so an epoch's samples do not depend on how it is split over ranks and workers. Values are
-normalised per time step by the statistics of its calendar month (``MonthlyNormalizer``).
+normalised per time step by the statistics of its calendar month (``MonthlyNormalizer``:
+global, or local with a mean per grid point; another source's when sources share statistics).
+Each sample carries its source's forcing (``source_forcing``: the SST offset the embedded
+sources record in their attributes, 0 for data that records none, such as ERA5).
 
 The order, the split over DDP ranks and DataLoader workers and the shuffle pool are those of
 ``StreamingForecastDataset`` (``CubeStream`` gives it windows instead of forecast pairs), and
@@ -14,6 +17,7 @@ The order, the split over DDP ranks and DataLoader workers and the shuffle pool 
     fields     tuple of the field ids the source holds (AtmoRep reads any subset of its fields)
     time       int64 [T], nanoseconds since 1970
     lat, lon   float32 [H] and [W], the cells' latitudes and longitudes (degrees; lon wrapped)
+    sst_offset float32, the source's SST offset (K) from the control climate
     sample_id  int64, the window's index in its source
     source     str
 """
@@ -38,6 +42,7 @@ from climax_nb.data.pipeline.sharding import epoch_rng, rank_and_world
 from climax_nb.data.stats import Normalizer
 from climax_nb.model.atmorep.config import FieldSpec
 from climax_nb.model.atmorep.sampling import NeighbourhoodSampler
+from climax_nb.model.atmorep.tokens import FORCINGS
 
 _CUBE_KEY = 5
 #: Windows per read (consecutive windows share all but one of their steps).
@@ -56,6 +61,26 @@ def window_starts(times: np.ndarray, steps: int) -> np.ndarray:
     interval = data_interval(times)
     starts = np.arange(len(times) - steps + 1)
     return starts[times[starts + steps - 1] - times[starts] == (steps - 1) * interval].astype(np.int64)
+
+
+def source_forcing(ds: xr.Dataset, name: str = "") -> dict[str, float]:
+    """The source's forcings (``FORCINGS``, e.g. ``sst_offset`` in K) from its attributes; 0 where it records none.
+
+    The embedded sources record their configuration's ``sst_offset`` (``warm-sst``: 2.0); data
+    from outside (ERA5, WeatherBench) record none and are the control climate, 0.
+    """
+    out = {}
+    for key in FORCINGS:
+        raw = ds.attrs.get(key, 0.0)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not np.isfinite(value):
+            raise ValueError(f"source {name!r} has attribute {key}={raw!r}; it must be a finite number (K), or "
+                             "absent for the control climate (0)")
+        out[key] = value
+    return out
 
 
 def fields_in(ds: xr.Dataset, fields: Sequence[FieldSpec]) -> list[FieldSpec]:
@@ -97,6 +122,8 @@ class CubeBuilder:
                 f"neighbourhood of {self.size[0]} steps: give more data, or a shorter neighbourhood in time"
             )
         normalizer.month_vectors(self.variables, np.unique(months_of(self.times)))  # every month has statistics
+        normalizer.check_grid((ds.sizes["lat"], ds.sizes["lon"]), f"source {name!r}")
+        self.forcing = source_forcing(ds, name)
         identity = Normalizer(dict.fromkeys(self.variables, 0.0), dict.fromkeys(self.variables, 1.0))
         self.reader = BlockReader(ds, self.variables, identity)  # raw values: normalised per month below
         self.lat, self.lon = ds["lat"].values.astype(np.float32), ds["lon"].values.astype(np.float32)
@@ -128,6 +155,7 @@ class CubeBuilder:
             "time": self.times[steps].astype(np.int64),
             "lat": self.lat[lat],
             "lon": self.lon[lon],
+            "sst_offset": np.float32(self.forcing["sst_offset"]),
             "sample_id": np.int64(wid),
             "source": self.name,
         }
@@ -164,8 +192,9 @@ def collate_cubes(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     batch: dict[str, Any] = {
         "cubes": [torch.from_numpy(np.stack([s["cubes"][i] for s in samples])) for i in range(len(first["fields"]))],
     }
-    for key in ("time", "lat", "lon", "sample_id"):
-        batch[key] = torch.from_numpy(np.stack([np.asarray(s[key]) for s in samples]))
+    for key in ("time", "lat", "lon", "sample_id", "sst_offset"):
+        if key in first:
+            batch[key] = torch.from_numpy(np.stack([np.asarray(s[key]) for s in samples]))
     batch.update(fields=first["fields"], source=first["source"])
     return batch
 
@@ -198,5 +227,6 @@ __all__ = [
     "CubeStream",
     "collate_cubes",
     "fields_in",
+    "source_forcing",
     "window_starts",
 ]

@@ -30,11 +30,21 @@ from climax_nb.model.atmorep.masking import (
 )
 from climax_nb.model.atmorep.model import AtmoRep, coupling_matrix
 from climax_nb.model.atmorep.sampling import Neighbourhoods, NeighbourhoodSampler
-from climax_nb.model.atmorep.tokens import AUX_FEATURES, CubeCoords, token_aux, tokenize, untokenize
+from climax_nb.model.atmorep.tokens import (
+    AUX_FEATURES,
+    FORCINGS,
+    SST_OFFSET_SCALE_K,
+    CubeCoords,
+    token_aux,
+    tokenize,
+    untokenize,
+)
 
 __all__ = [
     "AUX_FEATURES",
+    "FORCINGS",
     "PRESETS",
+    "SST_OFFSET_SCALE_K",
     "TASK_MASKS",
     "AtmoRep",
     "AtmoRepConfig",

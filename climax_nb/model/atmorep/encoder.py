@@ -20,6 +20,31 @@ from climax_nb.model.atmorep.config import AtmoRepConfig, FieldSpec
 from climax_nb.model.atmorep.tokens import AUX_FEATURES
 
 
+def pad_aux_weight(weight: torch.Tensor) -> torch.Tensor:
+    """An auxiliary projection's weight ``[D, A]`` from a checkpoint with fewer features (made before the last
+    of ``AUX_FEATURES`` were added), widened with zero columns: the old features keep their weights and the new
+    ones (the forcing) start without effect, so the old model computes what it did."""
+    missing = len(AUX_FEATURES) - weight.shape[-1]
+    if weight.ndim != 2 or missing <= 0:
+        return weight
+    return torch.cat([weight, weight.new_zeros(weight.shape[0], missing)], dim=1)
+
+
+def pad_aux_weights(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every field's ``embed.aux.weight`` widened by ``pad_aux_weight`` (other entries as they are)."""
+    return {k: pad_aux_weight(v) if k.endswith("embed.aux.weight") else v for k, v in state.items()}
+
+
+class AuxProjection(nn.Linear):
+    """The linear layer of the auxiliary features; loads the narrower weight of an older checkpoint (zero-padded)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001 - torch's hook
+        key = prefix + "weight"
+        if key in state_dict:
+            state_dict[key] = pad_aux_weight(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class FieldEmbedding(nn.Module):
     """Token values and auxiliary features of one field -> embeddings ``[B, levels * tokens, D]``."""
 
@@ -27,7 +52,7 @@ class FieldEmbedding(nn.Module):
         super().__init__()
         dim = cfg.embed_dim
         self.proj = nn.Linear(cfg.token_cells, dim)
-        self.aux = nn.Linear(len(AUX_FEATURES), dim)
+        self.aux = AuxProjection(len(AUX_FEATURES), dim)
         self.level_embed = nn.Parameter(torch.zeros(spec.num_levels, dim))
         #: added to hidden tokens, so the model can tell a hidden token from one that is zero; starts at zero
         self.mask_embed = nn.Parameter(torch.zeros(dim))

@@ -9,6 +9,14 @@ a jump; here they are normalised first: the year centred on 2000 in units of 50 
 day of year and hour as sine and cosine (periodic, no jump at New Year or midnight),
 pressure divided by 1000 hPa, latitude and longitude as sine and cosine (the seam at 0 deg
 is invisible). All features are in [-1, 1] for years 1950-2050.
+
+One more feature is the sample's *forcing*: ``sst_offset``, the source's sea-surface
+temperature offset (K) from the control climate, divided by 2 K. The embedded ``warm-sst``
+source (SST +2 K everywhere) is then 1 and the control sources and the reanalysis 0, the
+same size as the other features (so the auxiliary layer's initial weights treat it alike), and
+the range of offsets one asks counterfactuals for (a few K) stays within a few units. With it
+a model trained on several worlds can be asked what a field would look like with another
+forcing (``AtmoRepForecaster.conditioned(sst_offset=...)``).
 """
 
 from __future__ import annotations
@@ -24,8 +32,12 @@ from climax_nb.model.embed import sincos_1d
 #: The auxiliary features of a token, in order.
 AUX_FEATURES: tuple[str, ...] = (
     "year", "sin_day_of_year", "cos_day_of_year", "sin_hour", "cos_hour", "level", "sin_lat", "cos_lat",
-    "sin_lon", "cos_lon",
+    "sin_lon", "cos_lon", "sst_offset",
 )
+#: Per-sample forcings among the auxiliary features (each sample's source's), and their scales.
+FORCINGS: tuple[str, ...] = ("sst_offset",)
+#: K per unit of the ``sst_offset`` feature: the warm-sst source's +2 K is 1 (see the module doc).
+SST_OFFSET_SCALE_K = 2.0
 YEAR_CENTRE = 2000.0
 YEAR_SCALE = 50.0
 DAYS_PER_YEAR = 365.25
@@ -82,7 +94,7 @@ class CubeCoords:
     """When and where each sample's neighbourhood lies: ``[B, T]`` times, ``[B, H]`` and ``[B, W]`` cell centres.
 
     ``day_of_year`` counts days since 1 January 00 UTC (fractional), ``hour`` is the UTC hour;
-    ``lat`` and ``lon`` are in degrees.
+    ``lat`` and ``lon`` are in degrees; ``sst_offset`` ``[B]`` is each sample's forcing (K; None: 0).
     """
 
     year: torch.Tensor
@@ -90,11 +102,19 @@ class CubeCoords:
     hour: torch.Tensor
     lat: torch.Tensor
     lon: torch.Tensor
+    sst_offset: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        b = self.year.shape[0]
+        if self.sst_offset is not None and tuple(self.sst_offset.shape) != (b,):
+            raise ValueError(f"sst_offset must be one value per sample, [batch={b}]; got "
+                             f"{tuple(self.sst_offset.shape)}")
 
     @classmethod
-    def from_arrays(cls, times: np.ndarray, lat: np.ndarray | torch.Tensor, lon: np.ndarray | torch.Tensor
-                    ) -> CubeCoords:
-        """From ``datetime64`` times ``[B, T]`` and cell latitudes/longitudes (``[H]`` or ``[B, H]``, degrees)."""
+    def from_arrays(cls, times: np.ndarray, lat: np.ndarray | torch.Tensor, lon: np.ndarray | torch.Tensor,
+                    sst_offset: float | np.ndarray | torch.Tensor = 0.0) -> CubeCoords:
+        """From ``datetime64`` times ``[B, T]``, cell latitudes/longitudes (``[H]`` or ``[B, H]``, degrees) and the
+        samples' SST offsets (K; a number for all, or ``[B]``)."""
         times = np.asarray(times, dtype="datetime64[s]")
         if times.ndim != 2:
             raise ValueError(f"times must be [batch, time steps], got shape {times.shape}")
@@ -105,8 +125,13 @@ class CubeCoords:
         doy = (times - year_start) / seconds / 86400.0
         hour = (times - day_start) / seconds / 3600.0
         b = times.shape[0]
+        offset = torch.as_tensor(np.asarray(sst_offset, dtype=np.float64)).float()
+        if offset.ndim == 0:
+            offset = offset.expand(b)
+        if not bool(torch.isfinite(offset).all()):
+            raise ValueError(f"sst_offset must be finite (K), got {offset.tolist()}")
         return cls(*(torch.as_tensor(a, dtype=torch.float32) for a in (year, doy, hour)),
-                   _per_sample(lat, b, "lat"), _per_sample(lon, b, "lon"))
+                   _per_sample(lat, b, "lat"), _per_sample(lon, b, "lon"), offset.contiguous())
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -114,12 +139,15 @@ class CubeCoords:
         return (self.year.shape[0], self.year.shape[1], self.lat.shape[1], self.lon.shape[1])
 
     def to(self, device: torch.device | str) -> CubeCoords:
-        return CubeCoords(*(getattr(self, n).to(device) for n in ("year", "day_of_year", "hour", "lat", "lon")))
+        offset = None if self.sst_offset is None else self.sst_offset.to(device)
+        return CubeCoords(*(getattr(self, n).to(device) for n in ("year", "day_of_year", "hour", "lat", "lon")),
+                          offset)
 
 
 def token_aux(coords: CubeCoords, levels_hpa: Sequence[float], token_size: Sequence[int]) -> torch.Tensor:
     """Normalised auxiliary features ``[B, L, nt, nh, nw, len(AUX_FEATURES)]`` of a field's tokens.
 
+    The forcing (``sst_offset / SST_OFFSET_SCALE_K``) is the sample's, the same for all its tokens.
     A token's time is its last step (the latest state it holds, as in AtmoRep), its latitude
     the mean of its cells' and its longitude their circular mean (a token across 0 deg lies at
     0 deg, not at 180).
@@ -144,6 +172,8 @@ def token_aux(coords: CubeCoords, levels_hpa: Sequence[float], token_size: Seque
         torch.stack([lat.sin(), lat.cos()], -1)[:, None, None, :, None].expand(*shape, 2),
         torch.stack([lon.sin(), lon.cos()], -1)[:, None, None, None, :].expand(*shape, 2),
     ]
+    offset = coords.sst_offset if coords.sst_offset is not None else time.new_zeros(b)
+    parts.append((offset.to(time) / SST_OFFSET_SCALE_K)[:, None, None, None, None, None].expand(*shape, 1))
     return torch.cat(parts, -1)
 
 
@@ -164,6 +194,8 @@ def space_time_table(embed_dim: int, grid: Sequence[int]) -> torch.Tensor:
 
 __all__ = [
     "AUX_FEATURES",
+    "FORCINGS",
+    "SST_OFFSET_SCALE_K",
     "SURFACE_LEVEL_HPA",
     "CubeCoords",
     "space_time_table",

@@ -14,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 import xarray as xr
 
+from climax_nb.model.atmorep.encoder import pad_aux_weights
 from climax_nb.train.atmorep.data import CubeDataModule, CubeSplit, training_years
 from climax_nb.train.atmorep.module import AtmoRepModule
 from climax_nb.train.atmorep.section import AtmoRepSection, build_config, fields_from_variables
@@ -34,7 +35,7 @@ def initialise_atmorep(net: Any, path: str) -> str:
     if source.spec.family != "atmorep":
         raise ValueError(f"--model.init {file} is a {source.spec.family} model; an AtmoRep run starts from an "
                          "AtmoRep checkpoint (or from scratch: leave out --model.init)")
-    own, state = net.state_dict(), source.model.state_dict()
+    own, state = net.state_dict(), pad_aux_weights(source.model.state_dict())
     odd = [k for k, v in state.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
     if odd:
         raise ValueError(f"--model.init {file} has weights of other sizes ({', '.join(odd[:3])}, ...): build its "
@@ -67,7 +68,8 @@ def atmorep_parts(config: Any, sources: dict[str, xr.Dataset], run_dir: Path
             raise ValueError(f"--data.{name} is a ClimaX option: {what}; leave it out of an AtmoRep run")
     cfg = build_config(config.model, config.atmorep, sources)
     split = CubeSplit(data.train_years, data.val_years, data.batch_size, data.num_workers, config.trainer.seed)
-    datamodule = CubeDataModule(sources, cfg, split)
+    datamodule = CubeDataModule(sources, cfg, split, normalisation=config.atmorep.normalisation,
+                                shared_stats=config.atmorep.shared_stats)
     section = replace(config.trainer, strategy=ddp_strategy(config.trainer.strategy))
     trainer = section.build()  # seeds everything: the module built next starts the same way each run
     module = AtmoRepModule.build(cfg, config.optim, config.atmorep, datamodule.lat)

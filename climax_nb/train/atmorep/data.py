@@ -1,7 +1,11 @@
 """The Lightning data module of AtmoRep runs: cubes from one or several sources, split by year.
 
 Each source keeps its own per-month statistics from its training years (as each ClimaX
-source keeps its own statistics). Training years select, per source, the years it holds:
+source keeps its own statistics), or, with ``shared_stats``, every source is normalised by
+the first source's (so a warmer world stays warmer in the data); ``normalisation`` is
+``local`` (a mean per grid point and month) or ``global``. Each source's forcing
+(``source_forcing``) goes into its samples and its ``SourceSpec``. Training years select,
+per source, the years it holds:
 the embedded pretraining runs (1990) and the reanalysis's training years (2000-2001) train
 together with ``train_years: [2000, 2001]``; a source that holds none of the training years
 trains on all of its years, and at least one source must hold some. Validation reads the
@@ -19,7 +23,14 @@ import xarray as xr
 from torch.utils.data import DataLoader
 
 from climax_nb.data.monthly import MonthlyNormalizer, compute_monthly_stats
-from climax_nb.data.pipeline.cubes import CubeBatches, CubeBuilder, CubeStream, collate_cubes, fields_in
+from climax_nb.data.pipeline.cubes import (
+    CubeBatches,
+    CubeBuilder,
+    CubeStream,
+    collate_cubes,
+    fields_in,
+    source_forcing,
+)
 from climax_nb.data.select import available_years, select_years
 from climax_nb.forecast.atmorep import forecast_leads
 from climax_nb.forecast.spec import SourceSpec, make_grid
@@ -63,11 +74,15 @@ def training_years(sources: Mapping[str, xr.Dataset], years: tuple[int, ...]) ->
 class CubeDataModule(pl.LightningDataModule):
     """Batches of cubes (``climax_nb.data.pipeline.cubes``) for the fields of ``config``."""
 
-    def __init__(self, sources: Mapping[str, xr.Dataset], config: AtmoRepConfig, split: CubeSplit) -> None:
+    def __init__(self, sources: Mapping[str, xr.Dataset], config: AtmoRepConfig, split: CubeSplit, *,
+                 normalisation: str = "global", shared_stats: bool = False) -> None:
         super().__init__()
         if not sources:
             raise ValueError("give at least one source dataset")
+        if normalisation not in ("local", "global"):
+            raise ValueError(f"normalisation must be 'local' or 'global', got {normalisation!r}")
         self.sources, self.config, self.split = dict(sources), config, split
+        self.normalisation, self.shared_stats = normalisation, bool(shared_stats)
         self.years = training_years(self.sources, split.train_years)
         self.stats: dict[str, MonthlyNormalizer] = {}
 
@@ -81,11 +96,22 @@ class CubeDataModule(pl.LightningDataModule):
                 f"field(s) {absent} of the model are in no source ({', '.join(self.sources)}); add a source that "
                 "has them, or choose other fields with --model.variables"
             )
+        local = self.normalisation == "local"
+        first = next(iter(self.sources))
         for name, ds in self.sources.items():
             train = select_years(ds, self.years[name], name)
-            present = fields_in(train, self.config.fields)
-            variables = [v for f in present for v in f.variables]
-            self.stats[name] = compute_monthly_stats(train, variables)
+            variables = [v for f in fields_in(train, self.config.fields) for v in f.variables]
+            if self.shared_stats and name != first:
+                lacking = [v for v in variables if v not in self.stats[first].monthly_mean]
+                if lacking:
+                    raise ValueError(
+                        f"shared statistics come from the first source {first!r}, which lacks {lacking} of source "
+                        f"{name!r}: put a source holding every field first in --data.sources, or set "
+                        "--atmorep.shared_stats false"
+                    )
+                self.stats[name] = self.stats[first]  # one object: a checkpoint stores its local means once
+            else:
+                self.stats[name] = compute_monthly_stats(train, variables, local=local)
             self._builder(name, self.years[name])  # refuses, before training, a source without a whole window
 
     def _builder(self, name: str, years: tuple[int, ...]) -> CubeBuilder:
@@ -114,7 +140,7 @@ class CubeDataModule(pl.LightningDataModule):
         specs = []
         for name, ds in self.sources.items():
             variables = tuple(v for f in fields_in(ds, self.config.fields) for v in f.variables)
-            specs.append(SourceSpec(name, self.stats[name], variables, variables))
+            specs.append(SourceSpec(name, self.stats[name], variables, variables, source_forcing(ds, name)))
         step = time_step_hours(first)
         if step is None:
             raise ValueError("the first source needs at least two time steps to know the data's time step")

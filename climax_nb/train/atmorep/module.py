@@ -41,9 +41,11 @@ _VAL_KEY = 7
 
 
 def batch_coords(batch: dict[str, Any]) -> CubeCoords:
-    """The ``CubeCoords`` of a cube batch (times in ns, cell latitudes and longitudes)."""
+    """The ``CubeCoords`` of a cube batch (times in ns, cell latitudes and longitudes, the samples' SST offsets)."""
     times = batch["time"].cpu().numpy().astype("datetime64[ns]")
-    return CubeCoords.from_arrays(times, batch["lat"].cpu(), batch["lon"].cpu())
+    offset = batch.get("sst_offset")
+    return CubeCoords.from_arrays(times, batch["lat"].cpu(), batch["lon"].cpu(),
+                                  0.0 if offset is None else offset.cpu().numpy())
 
 
 class AtmoRepModule(ScheduledModule):

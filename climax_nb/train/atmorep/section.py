@@ -4,6 +4,13 @@ A run trains AtmoRep when ``model.family`` is ``atmorep``; ``model.preset``,
 ``model.variables`` (grouped into fields: ``z500``, ``z850`` -> ``z`` on 500 and 850 hPa),
 ``model.embed_dim``, ``model.num_heads`` and ``model.drop_rate`` mean what they mean for
 ClimaX, and this section holds the rest. Empty sizes keep the preset's.
+
+``normalisation`` and ``shared_stats`` say how steps are normalised (per calendar month
+always): ``local`` subtracts each grid point's monthly mean, so zero is the monthly
+climatology and the network learns anomalies, not the pole-to-equator gradient;
+``shared_stats`` normalises every source by the first source's statistics, so the
+differences between the sources' climates (a +2 K SST world is warmer) stay in the data and
+the forcing features can explain them.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ import xarray as xr
 from climax_nb.config import option
 from climax_nb.model.atmorep import TASK_MASKS, AtmoRepConfig, MaskConfig, coupled_all, preset
 from climax_nb.variables import VARIABLES, is_constant
+
+#: How steps are normalised per calendar month (``climax_nb.data.monthly``).
+NORMALISATIONS = ("local", "global")
 
 #: ClimaX-only model options, and what an AtmoRep run uses instead.
 CLIMAX_ONLY = {
@@ -48,6 +58,12 @@ class AtmoRepSection:
     task_share: float = option(0.5, "share of samples given one of the task masks (when tasks are set)")
     stats_weight: float = option(
         1.0, "weight of the statistical loss (ensemble-mean MSE + spread term) beside the fair CRPS")
+    normalisation: str = option(
+        "global", "per-month normalisation: local (a mean per grid point and month, one std per month: zero is the "
+        "monthly climatology) or global (one mean and std per month)")
+    shared_stats: bool = option(
+        False, "normalise every source by the first source's statistics, so the differences between the sources' "
+        "climates stay in the data (for forcing counterfactuals); otherwise each source by its own")
 
     def __post_init__(self) -> None:
         self.masking()  # checks the rate and shares
@@ -58,6 +74,8 @@ class AtmoRepSection:
             raise ValueError(f"atmorep.task_share is a share of samples in [0, 1], got {self.task_share}")
         if not self.stats_weight >= 0:
             raise ValueError(f"atmorep.stats_weight must be >= 0, got {self.stats_weight}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"atmorep.normalisation must be one of {list(NORMALISATIONS)}, got {self.normalisation!r}")
 
     def masking(self) -> MaskConfig:
         """The BERT masking of this section."""
@@ -66,7 +84,8 @@ class AtmoRepSection:
     def training(self) -> dict[str, Any]:
         """The settings the Lightning module needs, as plain data (saved in its checkpoints)."""
         return {"rate_max": self.rate_max, "zero": self.zero, "noise": self.noise, "coarsen": self.coarsen,
-                "tasks": list(self.tasks), "task_share": self.task_share, "stats_weight": self.stats_weight}
+                "tasks": list(self.tasks), "task_share": self.task_share, "stats_weight": self.stats_weight,
+                "normalisation": self.normalisation, "shared_stats": bool(self.shared_stats)}
 
 
 def fields_from_variables(variables: Sequence[str]) -> tuple:
@@ -111,4 +130,4 @@ def build_config(model: Any, section: AtmoRepSection, sources: Mapping[str, xr.D
     return cfg
 
 
-__all__ = ["CLIMAX_ONLY", "AtmoRepSection", "build_config", "fields_from_variables"]
+__all__ = ["CLIMAX_ONLY", "NORMALISATIONS", "AtmoRepSection", "build_config", "fields_from_variables"]
