@@ -34,12 +34,13 @@ DATA = make_canonical(ids=IDS, steps=24)
 INITS = DATA.time.values[[1, 5, 9]]
 
 
-def checkpoint(tmp_path, ds=DATA):
-    """A fresh tiny AtmoRep with per-month statistics of ``ds``, and a source without t2m."""
+def checkpoint(tmp_path, ds=DATA, *, local=False, forcing=None):
+    """A fresh tiny AtmoRep with per-month statistics of ``ds`` (``local``: per grid point), and a source without
+    t2m; ``forcing`` is source a's."""
     torch.manual_seed(0)
     net = AtmoRep(CFG).eval()
-    stats = compute_monthly_stats(ds, IDS)
-    sources = [SourceSpec("a", stats, IDS, IDS), SourceSpec("b", stats, IDS[:3], IDS[:3])]
+    stats = compute_monthly_stats(ds, IDS, local=local)
+    sources = [SourceSpec("a", stats, IDS, IDS, forcing or {}), SourceSpec("b", stats, IDS[:3], IDS[:3])]
     spec = atmorep_spec(net, make_grid(ds.lat.values, ds.lon.values), sources, time_step_hours=6.0)
     return save_forecast_checkpoint(tmp_path / "m.pt", net, spec)
 
@@ -230,3 +231,56 @@ def test_reconstruct_fills_hidden_cells_without_seeing_them(tmp_path):
         fm.reconstruct(x, times, torch.ones_like(hidden))
     with pytest.raises(ValueError, match=r"windows must be \[batch"):
         fm.reconstruct(x[:, :, :2], times, hidden)
+
+
+# -- local statistics and forcing ----------------------------------------------------------------------
+def test_with_local_statistics_zero_in_month_units_forecasts_the_monthly_climatology(tmp_path):
+    pattern = np.cos(np.deg2rad(DATA.lat.values))[:, None] * np.sin(np.deg2rad(DATA.lon.values))[None, :]
+    ds = DATA.copy()
+    for v in IDS:
+        ds[v] = ds[v] + (30.0 * pattern).astype(np.float32)
+    fm = open_model(checkpoint(tmp_path, ds, local=True))
+    assert fm.normalizer.local
+    fake_network(fm, lambda lat, lon: torch.zeros_like(lat * lon))
+    fc = forecast(fm, ds, [6, 12], init_times=INITS)
+    for v in ("t850", "z500"):
+        clim = fm.normalizer.local_mean[v][0]  # January, at every point
+        np.testing.assert_allclose(fc[v].values, np.broadcast_to(clim, fc[v].shape), rtol=1e-6, atol=1e-3)
+        assert float(np.corrcoef(clim.ravel(), pattern.ravel())[0, 1]) > 0.9  # the climatology holds the pattern
+    fake_network(fm, lambda lat, lon: torch.full_like(lat * lon, 1.0))  # one monthly std above it
+    up = forecast(fm, ds, 6, init_times=INITS)["t850"].values
+    np.testing.assert_allclose(up - fm.normalizer.local_mean["t850"][0], fm.normalizer.monthly_std["t850"][0],
+                               rtol=1e-4)
+    small = ds.coarsen(lat=2, lon=2).mean()
+    with pytest.raises(ValueError, match=r"32x64 grid; .*16x32 grid"):
+        fm.normalizer.overall_to_monthly(torch.zeros(1, 4, 2, 16, 32), IDS, small.time.values[None, :2])
+
+
+def test_a_conditioned_forecaster_carries_its_forcing_to_every_token(tmp_path):
+    path = checkpoint(tmp_path, forcing={"sst_offset": 2.0})
+    assert load_forecast_checkpoint(path).spec.source("a").forcing == {"sst_offset": 2.0}
+    fm = open_model(path)
+    assert fm.forcing == {"sst_offset": 2.0} and open_model(path, source="b").forcing == {"sst_offset": 0.0}
+    cooler = fm.conditioned(sst_offset=-1.0)
+    assert cooler.forcing == {"sst_offset": -1.0} and fm.forcing == {"sst_offset": 2.0}
+    seen = []
+
+    def forward(cubes, fields, coords, token_masks=None, outputs=None):
+        seen.append(coords.sst_offset.unique().tolist())
+        return {f: torch.zeros(len(cubes[0]), CFG.members, CFG.spec(f).num_levels, *CFG.neighbourhood)
+                for f in outputs}
+
+    for model, expected in ((fm, [2.0]), (cooler, [-1.0]), (fm.rolling_out(), [2.0])):
+        model.model.forward = forward
+        seen.clear()
+        forecast(model, DATA, [6], init_times=INITS[:1])
+        assert seen and all(s == expected for s in seen)
+        del model.model.forward
+    a = forecast(fm, DATA, [6], init_times=INITS[:1])
+    b = forecast(fm.conditioned(sst_offset=0.0), DATA, [6], init_times=INITS[:1])
+    assert float(abs(a["t850"] - b["t850"]).max()) > 1e-3  # the forcing changes the forecast
+    with pytest.raises(ValueError, match=r"unknown forcing\(s\) \['co2'\]; AtmoRep is conditioned on "
+                                         r"\['sst_offset'\]"):
+        fm.conditioned(co2=560.0)
+    with pytest.raises(ValueError, match="must be finite"):
+        fm.conditioned(sst_offset=float("nan"))

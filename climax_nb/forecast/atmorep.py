@@ -11,7 +11,11 @@ tail are the forecast's members (``forecast`` gives them a ``member`` dimension)
 
 Inputs and predictions cross the contract in the source's overall normalised units, as
 ClimaX's do; inside, every step is normalised by its calendar month's statistics
-(``MonthlyNormalizer``), as in training.
+(``MonthlyNormalizer``: global, or local with a mean per grid point), as in training.
+
+Every token carries the forcing (``sst_offset``, K): by default the source's own (from the
+spec), and ``conditioned(sst_offset=...)`` gives a forecaster of another forcing, to ask what
+a field would look like in a world with that SST offset.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import torch
 import xarray as xr
 from torch import nn
 
-from climax_nb.data.monthly import MonthlyNormalizer, months_of
+from climax_nb.data.monthly import MonthlyNormalizer
 from climax_nb.data.stats import Normalizer
 from climax_nb.forecast.leads import LeadLike, LeadTimeError, format_hours, to_hours
 from climax_nb.forecast.model import Family, ForecastModel, register_family, warn_out_of_distribution
 from climax_nb.forecast.spec import ForecastSpec, SourceSpec, SpecError
 from climax_nb.grid import Grid
-from climax_nb.model.atmorep import AtmoRep, AtmoRepConfig, CubeCoords, UnknownFieldError
+from climax_nb.model.atmorep import FORCINGS, AtmoRep, AtmoRepConfig, CubeCoords, UnknownFieldError
 from climax_nb.model.atmorep.tiling import Tiling
 from climax_nb.model.atmorep.tokens import tokenize
 
@@ -104,6 +108,9 @@ class AtmoRepForecaster(ForecastModel):
             raise ValueError(f"outputs {unread} belong to fields not among the inputs ({self.fields}); a field is "
                              "predicted from its own encoder, so feed it too")
         self.tiling = Tiling.cover(self.grid.shape, cfg.neighbourhood[1:], self.overlap)
+        own = spec.source(self.source).forcing
+        #: the forcing every token carries (K): the source's own unless ``conditioned`` says otherwise
+        self.forcing: dict[str, float] = {k: float(own.get(k, 0.0)) for k in FORCINGS}
         self._cache: tuple[tuple, dict[str, torch.Tensor]] | None = None
         self._trajectory: _Trajectory | None = None
         self.rolls_out = False
@@ -119,6 +126,24 @@ class AtmoRepForecaster(ForecastModel):
             raise SpecError("AtmoRep normalises each step by its month: give a MonthlyNormalizer "
                             "(climax_nb.data.monthly.compute_monthly_stats)")
         return super().reading(inputs=inputs, normalizer=normalizer)
+
+    def conditioned(self, **forcing: float) -> AtmoRepForecaster:
+        """The same network with tokens carrying another forcing, e.g. ``conditioned(sst_offset=2.0)`` (K).
+
+        Forcings left out keep this forecaster's; the source's statistics stay, so one can compare
+        a forecast in another world with the source's own (``forecast(fm.conditioned(...), ...)``).
+        """
+        unknown = sorted(set(forcing) - set(FORCINGS))
+        if unknown:
+            raise ValueError(f"unknown forcing(s) {unknown}; AtmoRep is conditioned on {list(FORCINGS)}")
+        values = {k: float(v) for k, v in forcing.items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"forcings must be finite numbers, got {bad}")
+        other = copy.copy(self)
+        other.forcing = {**self.forcing, **values}
+        other._cache, other._trajectory = None, None
+        return other
 
     @property
     def known_variables(self) -> tuple[str, ...]:
@@ -215,13 +240,9 @@ class AtmoRepForecaster(ForecastModel):
 
         ``inverse``: from month units back to overall ones.
         """
-        mean, std = (torch.from_numpy(a).to(values) for a in self.normalizer.vectors(list(variables)))
-        m_mean, m_std = (torch.from_numpy(a).to(values).movedim(-1, 1)[..., None, None]
-                         for a in self.normalizer.month_vectors(list(variables), months_of(times)))
-        mean, std = mean[:, None, None, None], std[:, None, None, None]
         if inverse:
-            return (values * m_std + m_mean - mean) / std
-        return (values * std + mean - m_mean) / m_std
+            return self.normalizer.monthly_to_overall(values, variables, times)
+        return self.normalizer.overall_to_monthly(values, variables, times)
 
     def _field_cubes(self, window: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per field its levels ``[B, L, T, H, W]`` of a window over ``self.inputs``."""
@@ -288,8 +309,9 @@ class AtmoRepForecaster(ForecastModel):
         return result, maps
 
     def coords(self, times: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> CubeCoords:
-        """The auxiliary information of tiles at ``times`` [n, T] on cells ``lat`` [n, h] and ``lon`` [n, w]."""
-        return CubeCoords.from_arrays(times, lat, lon)
+        """The auxiliary information of tiles at ``times`` [n, T] on cells ``lat`` [n, h] and ``lon`` [n, w], with
+        this forecaster's forcing."""
+        return CubeCoords.from_arrays(times, lat, lon, self.forcing["sst_offset"])
 
     def reconstruct(self, x: torch.Tensor, times: np.ndarray, hidden: torch.Tensor | np.ndarray, *,
                     coupling: bool = False) -> Reconstruction:
