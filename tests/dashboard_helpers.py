@@ -15,6 +15,7 @@ import pytest
 
 from climax_nb.dashboard.settings import Settings
 from climax_nb.forecast import save_forecast_checkpoint
+from tests.conftest import make_canonical
 from tests.forecast_helpers import initial_state, tiny_checkpoint
 
 #: Short leads and few initial times: the tiny data covers six days.
@@ -26,8 +27,18 @@ def write_tiny(folder: Path) -> tuple[Path, Path]:
     ckpt = tiny_checkpoint()
     model_path = save_forecast_checkpoint(folder / "run" / "model.pt", ckpt.model, ckpt.spec)
     data_path = folder / "data.nc"
-    initial_state(steps=24).to_netcdf(data_path)
+    state = initial_state(steps=24)
+    z850 = make_canonical(("z850",), steps=24)  # the tiny masked model's fields (z on 500 and 850 hPa)
+    state.assign(z850=z850["z850"]).to_netcdf(data_path)
     return model_path, data_path
+
+
+def write_tiny_masked(folder: Path) -> Path:
+    """A tiny AtmoRep checkpoint (z500, z850, t850, t2m) whose statistics come from the same month as the data."""
+    from tests.test_atmorep_forecast import checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return checkpoint(folder)
 
 
 def free_port() -> int:
@@ -56,12 +67,14 @@ class Server:
         model, data = write_tiny(folder)
         bad = folder / "broken.pt"
         bad.write_bytes(b"not a checkpoint")
+        masked = write_tiny_masked(folder / "masked")
         self.port = free_port()
         self.log_path = folder / "server.log"
         leads = [f"{h:g}" for h in SETTINGS.leads]
         argv = [sys.executable, "-m", "climax_nb.cli", "dashboard", "--checkpoint", str(model), "--checkpoint",
-                str(bad), "--data", str(data), "--leads", *leads, "--inits", str(SETTINGS.n_inits), "--every",
-                f"{SETTINGS.every_hours:g}", "--cache", str(folder / "cache"), "--search", str(folder / "none"),
+                str(bad), "--checkpoint", str(masked), "--data", str(data), "--leads", *leads, "--inits",
+                str(SETTINGS.n_inits), "--every", f"{SETTINGS.every_hours:g}", "--cache", str(folder / "cache"),
+                "--search", str(folder / "none"),
                 "--port", str(self.port), "--no-show", *extra]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
         self.log = self.log_path.open("w")

@@ -260,3 +260,42 @@ def test_options_round_trip_and_loopback_default():
     assert shown.show is True and shown.port == 7000
     with pytest.raises(ValueError, match="--inits must be at least 1"):
         page_options(["--inits", "0"])
+
+
+def test_a_masked_model_shows_its_ensemble_reconstructions_and_coupling(tmp_path):
+    from climax_nb.dashboard.app import MEAN_OF_MEMBERS, Dashboard
+    from climax_nb.dashboard.settings import Settings
+    from tests.test_atmorep_forecast import CFG, DATA, checkpoint
+
+    path, data = checkpoint(tmp_path), tmp_path / "data.nc"
+    DATA.to_netcdf(data)
+    store = ResultStore(DataSpec(str(data)), Settings(leads=(6.0, 12.0, 24.0), n_inits=2, every_hours=12.0),
+                        cache_dir=tmp_path / "cache")
+    page = Dashboard(store, [Entry("masked", path, "checkpoint")])
+    assert page.content.visible and not page.alert.visible, page.alert.object
+    assert page.masked_card.visible and not page.attention_row.visible
+    assert "no attention over its input variables" in page.attention_missing.object
+    r = page.results
+    assert r.members.sizes["member"] == CFG.members and "member" not in r.forecast.dims
+    assert r.forecast.attrs["mode"] == "iterative"  # 24 h is beyond the tiny window's one call: a rollout
+    assert "crps" in r.scores["metric"].values and page._skill_panes["crps"].visible
+    assert np.isfinite(r.scores["t2m"].sel(model="model", metric="crps")).all()
+    assert page.task.options == ["forecast", "infill"]  # two time slabs leave no room for an interpolation
+    for task in page.task.options:
+        page.task.value = task
+        fields = page.masked_fields()
+        shown_in = fields["input"][0]
+        hidden = r.masked(page.init.value).sel(task=task)["hidden"].isel(step=page.window_step.value).astype(bool)
+        assert hidden.any() and int(shown_in.isnull().sum()) == int(hidden.sum())  # hidden cells are blank
+        assert np.isfinite(fields["reconstruction"][0]).all() and (fields["spread"][0] >= 0).all()
+    box = r.masked(page.init.value).sel(task="infill")["hidden"].isel(step=0).astype(bool)
+    lons = box["lon"].values[box.any("lat").values]
+    assert lons.min() < 10 and lons.max() > 340  # the default box lies across 0 deg
+    mean = page.masked_fields()["reconstruction"][0]
+    page.member.value = 0
+    assert page.member.options[0] == MEAN_OF_MEMBERS and not np.allclose(page.masked_fields()["reconstruction"][0],
+                                                                           mean)
+    shares = np.asarray(page.coupling.source.data["share"]).reshape(len(CFG.fields), len(CFG.fields))
+    sums = shares.sum(axis=0)  # per attending field (the columns of the source data's layout)
+    assert np.all(np.isclose(sums, 1.0, atol=1e-4) | np.isclose(sums, 0.0))
+    assert np.isfinite(np.asarray(page.coupling_map.image.data["image"][0])).any()

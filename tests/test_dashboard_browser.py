@@ -47,7 +47,8 @@ def _changed(locator, before: bytes, timeout: float = 60.0) -> bytes:
 
 
 def test_page_in_chromium(server):
-    """Load, move the lead slider, change the variable, click the attention map; all local, no console error."""
+    """Load, move the lead slider, change the variable, click the attention map, open a masked model and change
+    its task; all local, no console error."""
     from playwright.sync_api import sync_playwright
 
     requests, problems = [], []
@@ -87,6 +88,19 @@ def test_page_in_chromium(server):
             # the message lives in the alert's shadow DOM, which text locators pierce
             page.locator(".cnb-error").get_by_text("is not a usable forecast checkpoint").first.wait_for(
                 timeout=120_000)
+
+            page.locator(".cnb-entry select").first.select_option(index=2)  # the masked model's card
+            masked = {w: page.locator(f".cnb-masked-{w} canvas").first for w in ("input", "reconstruction", "spread")}
+            for loc in masked.values():
+                loc.wait_for(timeout=300_000)
+            masked["reconstruction"].scroll_into_view_if_needed()
+            page.wait_for_timeout(2000)
+            before = {w: loc.screenshot() for w, loc in masked.items()}
+            assert _colours(before["reconstruction"]) > 30, "the reconstruction looks blank"
+            page.locator(".cnb-task select").first.select_option("infill")
+            _changed(masked["input"], before["input"])  # the box instead of the whole last slab
+            page.locator(".cnb-coupling-matrix canvas").first.wait_for(timeout=60_000)
+            page.locator(".cnb-crps canvas").first.wait_for(timeout=60_000)
         finally:
             browser.close()
     outside = [u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")

@@ -15,22 +15,36 @@ import pandas as pd
 import panel as pn
 import xarray as xr
 
+from climax_nb.dashboard.compute import MASKED_TASKS
 from climax_nb.dashboard.discover import Entry, entries
 from climax_nb.dashboard.errors import DashboardError
-from climax_nb.dashboard.figures import FieldMap, SkillPlot, WeightBars, WeightsByLead
+from climax_nb.dashboard.figures import CouplingMatrix, FieldMap, SkillPlot, WeightBars, WeightsByLead
 from climax_nb.dashboard.projected import PROJECTIONS
 from climax_nb.dashboard.settings import DataSpec, Settings
 from climax_nb.dashboard.store import Results, ResultStore
+from climax_nb.metrics.weights import spatial_mean
 from climax_nb.variables import VARIABLES
 from climax_nb.viz.limits import colour_limits
 from climax_nb.viz.select import units_of
 
 MEAN_OF_HEADS = "mean of heads"
+MEAN_OF_MEMBERS = "mean of members"
 INTRO = (
     "Truth, forecast and error for a variable, initial time and lead time; skill against lead time for the "
     "model and the persistence and climatology baselines; and the variable-aggregation attention of ClimaX. "
-    "Click the attention map to see every variable's weight at that place."
+    "Click the attention map to see every variable's weight at that place. A masked model (AtmoRep) shows its "
+    "ensemble's CRPS and spread, and what it reconstructs of a window with part of it hidden."
 )
+MASKED_NOTE = (
+    "One model, three masks of a window around the initial time: **forecast** hides the last time slab, "
+    "**interpolation** a middle one, **infill** a box at every step. Hidden cells are blank in the masked "
+    "input; the reconstruction is the ensemble's mean or one member, the spread its members' standard "
+    "deviation. The matrix gives the share of each field's cross-attention that each coupled field receives "
+    "(area-weighted mean of the map beside it)."
+)
+#: Skill panels: which metric, and for ensembles only.
+SKILL_PANELS: tuple[tuple[str, bool], ...] = (("rmse", False), ("acc", False), ("growth", False),
+                                              ("crps", True), ("spread_skill_ratio", True))
 
 
 def _hours(lead: np.timedelta64) -> float:
@@ -77,17 +91,28 @@ class Dashboard:
         self.content = pn.Column(visible=False, sizing_mode="stretch_width")
         proj = self.projection.value
         self.maps = {"truth": FieldMap(proj), "forecast": FieldMap(proj), "error": FieldMap(proj, "RdBu_r")}
-        self.skill = {"rmse": SkillPlot(), "acc": SkillPlot(), "growth": SkillPlot()}
+        self.skill = {name: SkillPlot() for name, _ in SKILL_PANELS}
         self.attention_map = FieldMap(proj, "magma")
         self.bars, self.by_lead = WeightBars(), WeightsByLead()
         self.point = (0.0, 0.0)  # (lon, lat) of the last click on the attention map
         self._panes: list[pn.pane.Bokeh] = []
         self._quiet = False  # set while the widgets are refilled, so the page is drawn once after
-        self.attention_missing = pn.pane.Markdown("Attention needs a checkpoint: choose a checkpoint entry.")
+        self.attention_missing = pn.pane.Markdown("", css_classes=["cnb-attention-missing"])
+        self.task = pn.widgets.Select(label="masked task", options=list(MASKED_TASKS), width=140,
+                                      css_classes=["cnb-task"])
+        self.member = pn.widgets.Select(label="member", width=150, css_classes=["cnb-member"])
+        self.window_step = pn.widgets.DiscreteSlider(label="step of the window", options={"-": 0}, width=360,
+                                                     css_classes=["cnb-window-step"])
+        self.pair = pn.widgets.Select(label="field <- coupled field", width=170, css_classes=["cnb-pair"])
+        self.masked_maps = {"input": FieldMap(proj), "reconstruction": FieldMap(proj), "truth": FieldMap(proj),
+                            "spread": FieldMap(proj, "magma")}
+        self.coupling = CouplingMatrix()
+        self.coupling_map = FieldMap(proj, "magma")
         self.attention_controls = pn.Row(self.head, self.attn_variable)
         self.attention_row = pn.Row(self._pane(self.attention_map.figure, "cnb-attention-map"),
                                     self._pane(self.bars.figure, "cnb-attention-bars"),
                                     self._pane(self.by_lead.figure, "cnb-attention-lead"))
+        self.masked_card = self._masked_card()
         self._watch()
         if projection not in PROJECTIONS:
             self._show_error(f"unknown projection {projection!r}; choose one of {list(PROJECTIONS)}")
@@ -121,11 +146,19 @@ class Dashboard:
             self._quiet = False
         if first:
             self.content[:] = self._sections()
-        has_model = results.model is not None
-        self.attention_missing.visible = not has_model
+        attends = results.has_variable_attention
+        self.attention_missing.object = (
+            "Attention over variables needs a ClimaX checkpoint: choose a checkpoint entry." if results.model is None
+            else "This model has no attention over its input variables; its attention across fields is in the "
+                 "masked-model card.")
+        self.attention_missing.visible = not attends
         for part in (self.attention_controls, self.attn_note, self.attention_row):
-            part.visible = has_model
-        self._draw("maps", "skill", "attention", "point")
+            part.visible = attends
+        self.masked_card.visible = results.is_masked_model
+        ensemble = "crps" in results.scores["metric"].values
+        for name, only_ensemble in SKILL_PANELS:
+            self._skill_panes[name].visible = ensemble or not only_ensemble
+        self._draw("maps", "skill", "attention", "point", "masked")
         self.content.visible = True
         self.notes.object = "\n".join(f"- {n}" for n in self._describe(results))
 
@@ -152,7 +185,9 @@ class Dashboard:
         leads = {f"{_hours(v):g} h": v for v in results.forecast["lead_time"].values}
         self.lead.options = leads
         self.lead.value = next(iter(leads.values()))
-        if results.model is not None:
+        if results.is_masked_model:
+            self._refresh_masked(results)
+        if results.has_variable_attention:
             heads = results.model.model.config.num_heads
             self.head.options = [MEAN_OF_HEADS, *range(heads)]
             if self.head.value not in self.head.options:
@@ -161,11 +196,44 @@ class Dashboard:
             self.attn_variable.value = next((v for v in results.model.inputs if v in variables),
                                             results.model.inputs[0])
 
+    def _refresh_masked(self, results: Results) -> None:
+        fm = results.model
+        tasks = [str(t) for t in results.masked(results.forecast["init_time"].values[0])["task"].values]
+        self.task.options = tasks
+        if self.task.value not in tasks:
+            self.task.value = tasks[0]
+        self.member.options = [MEAN_OF_MEMBERS, *range(fm.members)]
+        if self.member.value not in self.member.options:
+            self.member.value = MEAN_OF_MEMBERS
+        pairs = {f"{f} <- {g}": (f, g) for f in fm.fields for g in fm.fields if g != f}
+        self.pair.options = pairs or {"-": None}
+        if self.pair.value not in self.pair.options.values():
+            self.pair.value = next(iter(self.pair.options.values()))
+        self._refresh_steps()
+
+    def _refresh_steps(self) -> None:
+        """The window's steps, labelled by their time from the initial time and whether the task hides them; the
+        first hidden one shown."""
+        if self.results is None or not self.results.is_masked_model:
+            return
+        ds = self.results.masked(self.init.value).sel(task=self.task.value)
+        init = np.datetime64(self.init.value, "ns")
+        labels = {}
+        for k, t in enumerate(ds["time"].values):
+            hidden = bool(ds["hidden"].isel(step=k).any())
+            labels[f"{_hours(t - init):+g} h{' (hidden)' if hidden else ''}"] = k
+        self.window_step.options = labels
+        self.window_step.value = next(k for k in labels.values() if bool(ds["hidden"].isel(step=k).any()))
+
     # -- drawing ----------------------------------------------------------------------------
     def _watch(self) -> None:
         """Redraw only what a widget changes: each figure is updated in place."""
         self.variable.param.watch(lambda _: self._draw("maps", "skill"), "value")
-        self.init.param.watch(lambda _: self._draw("maps", "attention", "point"), "value")
+        self.init.param.watch(lambda _: self._draw("maps", "attention", "point", "masked"), "value")
+        self.variable.param.watch(lambda _: self._draw("masked"), "value")
+        self.task.param.watch(lambda _: (self._refresh_steps(), self._draw("masked")), "value")
+        for widget in (self.member, self.window_step, self.pair):
+            widget.param.watch(lambda _: self._draw("masked"), "value")
         self.lead.param.watch(lambda _: self._draw("maps"), "value")
         self.projection.param.watch(lambda _: self._reproject(), "value")
         self.head.param.watch(lambda _: self._draw("attention", "point"), "value")
@@ -176,20 +244,21 @@ class Dashboard:
         """Update the named parts of the page (maps, skill, attention, point) for the widgets' values."""
         if self._quiet or self.results is None:
             return
-        has_model = self.results.model is not None
+        shown = {"maps": True, "skill": True, "attention": self.results.has_variable_attention,
+                 "point": self.results.has_variable_attention, "masked": self.results.is_masked_model}
         try:
             with pn.io.hold():
                 for part in parts:
-                    if has_model or part in ("maps", "skill"):
+                    if shown[part]:
                         getattr(self, f"_draw_{part}")()
         except (DashboardError, ValueError) as err:  # e.g. a field that is all NaN: a message, not a traceback
             self._show_error(str(err))
         pn.io.push_notebook(*self._panes)  # in a notebook, in-place changes travel only when pushed
 
     def _reproject(self) -> None:
-        for fmap in (*self.maps.values(), self.attention_map):
+        for fmap in (*self.maps.values(), self.attention_map, *self.masked_maps.values(), self.coupling_map):
             fmap.set_projection(self.projection.value)
-        self._draw("maps", "attention")
+        self._draw("maps", "attention", "masked")
 
     def select_point(self, lon: float, lat: float) -> None:
         """Show the attention weights of every variable at (lon, lat), as a click on the attention map does."""
@@ -223,6 +292,11 @@ class Dashboard:
         else:
             self.skill["growth"].show(r.rollout_scores, variable, "rmse",
                                       f"{variable} RMSE of the iterative rollout")
+        if "crps" in r.scores["metric"].values:  # an ensemble: its models only (baselines have no members)
+            ensembles = r.scores.sel(model=["model"])
+            self.skill["crps"].show(ensembles, variable, "crps", f"{variable} CRPS of the ensemble")
+            self.skill["spread_skill_ratio"].show(ensembles, variable, "spread_skill_ratio",
+                                                  f"{variable} spread / RMSE (1: calibrated)")
 
     def weights(self) -> xr.DataArray:
         """Aggregation weights from the chosen initial time for the chosen head (or their mean)."""
@@ -247,6 +321,41 @@ class Dashboard:
         self.bars.show(point.isel(lead_time=0), f"weights at {_place(lon, lat)}")
         self.by_lead.show(point, f"weights at {_place(lon, lat)} against lead time")
 
+    def masked_fields(self) -> dict[str, tuple[xr.DataArray, tuple[float, float], str, str]]:
+        """Masked input, reconstruction, truth and spread for the widgets' task, step, member and variable."""
+        r, variable = self.results, self.variable.value
+        ds = r.masked(self.init.value).sel(task=self.task.value)
+        if variable not in ds.data_vars:
+            raise DashboardError(f"the masked model does not carry {variable}; choose one of "
+                                 f"{[v for v in ds.data_vars if v not in ('hidden', 'coupling')]}")
+        k = int(self.window_step.value)
+        time = ds["time"].values[k]
+        hidden = ds["hidden"].isel(step=k).astype(bool)
+        truth = r.source[variable].sel(time=time).drop_vars("time").load()
+        members = ds[variable].isel(step=k)
+        member = self.member.value
+        rec = members.mean("member") if member == MEAN_OF_MEMBERS else members.sel(member=int(member))
+        unit = units(variable, r.source[variable])
+        clim = colour_limits([truth, rec])
+        spread = members.std("member")
+        what = "mean of members" if member == MEAN_OF_MEMBERS else f"member {member}"
+        label = f"{variable} [{unit}]"
+        return {"input": (truth.where(~hidden), clim, f"{self.task.value}: masked input at {_stamp(time)}", label),
+                "reconstruction": (rec, clim, f"reconstruction ({what})", label),
+                "truth": (truth, clim, f"truth at {_stamp(time)}", label),
+                "spread": (spread, colour_limits([spread]), "spread of the members (std)", f"{variable} std [{unit}]")}
+
+    def _draw_masked(self) -> None:
+        for which, (field, clim, title, label) in self.masked_fields().items():
+            self.masked_maps[which].show(field, clim=clim, title=title, label=label)
+        shares = self.results.masked(self.init.value).sel(task=self.task.value)["coupling"]
+        self.coupling.show(spatial_mean(shares), f"cross-attention shares, {self.task.value}")
+        if self.pair.value is not None:
+            f, g = self.pair.value
+            share = shares.sel(field=f, source=g)
+            self.coupling_map.show(share, clim=colour_limits([share]), title=f"share of {f}'s attention on {g}",
+                                   label="share")
+
     # -- layout -----------------------------------------------------------------------------
     def _pane(self, fig, css: str) -> pn.pane.Bokeh:
         """A figure in the page; the CSS class sits on the figure itself so tests and styles can find it."""
@@ -262,12 +371,22 @@ class Dashboard:
         maps = pn.Card(pn.Row(self.variable, self.init, self.projection), self.lead,
                        pn.Row(*(self._pane(m.figure, f"cnb-map-{w}") for w, m in self.maps.items())),
                        title="Maps", collapsible=False, sizing_mode="stretch_width")
-        skill = pn.Card(pn.Row(*(self._pane(p.figure, f"cnb-{'growth' if k == 'growth' else k}")
-                                 for k, p in self.skill.items())),
+        self._skill_panes = {k: self._pane(p.figure, f"cnb-{k.replace('_', '-')}") for k, p in self.skill.items()}
+        skill = pn.Card(pn.FlexBox(*self._skill_panes.values()),
                         title="Lead-time behaviour", collapsible=False, sizing_mode="stretch_width")
         attention = pn.Card(self.attention_missing, self.attention_controls, self.attn_note, self.attention_row,
                             title="Attention over variables", collapsible=False, sizing_mode="stretch_width")
-        return [maps, skill, attention]
+        return [maps, skill, attention, self.masked_card]
+
+    def _masked_card(self) -> pn.Card:
+        note = pn.pane.Markdown(MASKED_NOTE, css_classes=["cnb-masked-note"])
+        panes = [self._pane(m.figure, f"cnb-masked-{w}") for w, m in self.masked_maps.items()]
+        return pn.Card(note, pn.Row(self.task, self.member, self.pair), self.window_step,
+                       pn.Row(*panes),  # a FlexBox in a hidden card stopped the page's other updates
+                       pn.Row(self._pane(self.coupling.figure, "cnb-coupling-matrix"),
+                              self._pane(self.coupling_map.figure, "cnb-coupling-map")),
+                       title="Masked model: reconstruction, ensemble and cross-field attention", collapsible=False,
+                       sizing_mode="stretch_width", visible=False)
 
     def panel(self) -> pn.Column:
         """The whole page."""

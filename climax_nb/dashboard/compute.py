@@ -16,12 +16,14 @@ from climax_nb.dashboard.settings import Settings
 from climax_nb.evaluate import DEFAULT_BASELINES, initial_times
 from climax_nb.evaluate import score as score_forecasts
 from climax_nb.forecast import ForecastModel, forecast
+from climax_nb.forecast.atmorep import AtmoRepForecaster
 from climax_nb.forecast.state import states_at_lead
 
 
-def choose_inits(truth: xr.Dataset, max_lead_hours: float, settings: Settings) -> np.ndarray:
-    """At most ``n_inits`` verifiable initial times, spread evenly over the data."""
-    times = initial_times(truth, max_lead_hours, settings.every_hours)
+def choose_inits(truth: xr.Dataset, max_lead_hours: float, settings: Settings, history_hours: float = 0.0
+                 ) -> np.ndarray:
+    """At most ``n_inits`` verifiable initial times, spread evenly over the data (after the model's history)."""
+    times = initial_times(truth, max_lead_hours, settings.every_hours, history_hours)
     if len(times) <= settings.n_inits:
         return times
     return times[np.unique(np.linspace(0, len(times) - 1, settings.n_inits).round().astype(int))]
@@ -34,7 +36,9 @@ def model_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, sett
 
 
 def rollout_step(fm: ForecastModel, leads: Sequence[float]) -> float:
-    """The shortest trained lead (or the shortest lead asked for), so error growth is seen step by step."""
+    """The family's own rollout step, else the shortest trained lead (or lead asked for): error growth step by step."""
+    if fm.rollout_step_hours is not None:
+        return float(fm.rollout_step_hours)
     return float(min(fm.trained_leads)) if fm.trained_leads else float(min(leads))
 
 
@@ -78,3 +82,82 @@ def attention(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, 
         raise ValueError(f"{fm.name} has no attention to show")
     maps = maps.rename(sample="lead_time").transpose("lead_time", "head", "variable", "lat", "lon")
     return maps.assign_coords(lead_time=np.array(leads, dtype="timedelta64[ns]"))
+
+
+#: The masked model's tasks the dashboard shows: what each hides of a window around the initial time.
+MASKED_TASKS: tuple[str, ...] = ("forecast", "interpolation", "infill")
+
+
+def tasks_for(fm: AtmoRepForecaster) -> list[str]:
+    """The tasks the model's window allows: an interpolation needs a slab before and one after the gap."""
+    return [t for t in MASKED_TASKS if t != "interpolation" or fm.config.token_grid[0] >= 3]
+
+
+def task_window(fm: AtmoRepForecaster, task: str, init: np.datetime64, box: Sequence[float]
+                ) -> tuple[np.datetime64, np.ndarray]:
+    """The window's first time and its hidden cells ``[T, H, W]`` for ``task`` around ``init``.
+
+    ``forecast``: the last slab hidden, the window's visible part ending at ``init``;
+    ``interpolation``: a middle slab hidden, ``init`` the last visible step before it;
+    ``infill``: the forecast's window with ``box`` = (south, north, west, east) degrees hidden at
+    every step (west > east crosses 0 deg).
+    """
+    tt, nt = fm.config.token_size[0], fm.config.token_grid[0]
+    steps = nt * tt
+    grid = fm.grid
+    hidden = np.zeros((steps, *grid.shape), dtype=bool)
+    if task == "interpolation":
+        first_hidden = (nt - 1) // 2 * tt
+        hidden[first_hidden:first_hidden + tt] = True
+    elif task in ("forecast", "infill"):
+        first_hidden = steps - tt
+        if task == "forecast":
+            hidden[first_hidden:] = True
+        else:
+            south, north, west, east = (float(b) for b in box)
+            lat = (grid.lat >= south) & (grid.lat <= north)
+            lon = grid.lon % 360.0
+            west, east = west % 360.0, east % 360.0
+            inside = (lon >= west) & (lon <= east) if west <= east else (lon >= west) | (lon <= east)
+            if not (lat.any() and inside.any()):
+                raise ValueError(f"the infilling box {tuple(box)} (south, north, west, east) holds no cell of the "
+                                 f"{grid.name} grid: widen it")
+            hidden[:, lat[:, None] & inside[None, :]] = True
+    else:
+        raise ValueError(f"unknown masked task {task!r}; choose {', '.join(MASKED_TASKS)}")
+    start = np.datetime64(init, "ns") - (first_hidden - 1) * np.timedelta64(round(fm.step_hours * 3600), "s")
+    return start, hidden
+
+
+def masked_tasks(fm: AtmoRepForecaster, truth: xr.Dataset, init: np.datetime64, box: Sequence[float]) -> xr.Dataset:
+    """Each task's reconstruction around ``init`` (``fm.reconstruct``): per variable ``(task, member, step, lat,
+    lon)`` in physical units, the ``hidden`` cells, the window's ``time`` per task and step, and the
+    cross-field attention shares ``coupling`` ``(task, field, source, lat, lon)``."""
+    values, hidden, times, coupling = [], [], [], []
+    step = np.timedelta64(round(fm.step_hours * 3600), "s")
+    tasks = tasks_for(fm)
+    for task in tasks:
+        start, cells = task_window(fm, task, init, box)
+        window = start + np.arange(fm.window_steps) * step
+        x = fm.tensor(fm.read_window(truth, np.array([start])))
+        with torch.inference_mode():
+            r = fm.reconstruct(x, window[None], cells, coupling=True)
+        values.append(fm.to_physical(r.values[0].movedim(2, 1), fm.inputs))  # [M, T, V, H, W]
+        hidden.append(cells)
+        times.append(window)
+        pairs = sorted(r.coupling)
+        coupling.append({pair: r.coupling[pair][0].float().cpu().numpy() for pair in pairs})
+    fields = list(fm.fields)
+    shares = np.zeros((len(tasks), len(fields), len(fields), *fm.grid.shape), dtype=np.float32)
+    for k, maps in enumerate(coupling):
+        for (f, g), share in maps.items():
+            shares[k, fields.index(f), fields.index(g)] = share
+    stacked = np.stack(values)  # [task, M, T, V, H, W]
+    dims = ("task", "member", "step", "lat", "lon")
+    data = {v: (dims, stacked[:, :, :, j]) for j, v in enumerate(fm.inputs)}
+    data["hidden"] = (("task", "step", "lat", "lon"), np.stack(hidden))
+    data["coupling"] = (("task", "field", "source", "lat", "lon"), shares)
+    return xr.Dataset(data, coords={"task": tasks, "member": np.arange(fm.members),
+                                    "step": np.arange(fm.window_steps), "lat": fm.grid.lat, "lon": fm.grid.lon,
+                                    "time": (("task", "step"), np.stack(times)), "field": fields,
+                                    "source": fields})

@@ -177,34 +177,58 @@ class WeightBars:
         self.figure.title.text = title
 
 
-class WeightsByLead:
-    """Weights at one place against lead time (along the rollout) and variable, as coloured cells."""
+class CellGrid:
+    """Values on a grid of labelled cells (x categories by y categories), coloured from 0 to the largest shown."""
 
-    def __init__(self):
+    def __init__(self, x_label: str = "", y_label: str = "", names: tuple[str, str, str] = ("x", "y", "value")):
+        self.names = names
+        x, y, v = names
         self.mapper = LinearColorMapper(palette=PALETTES["magma"], low=0.0, high=1.0)
-        self.source = ColumnDataSource({"lead": [], "variable": [], "weight": []})
-        fig = _frame(x_range=FactorRange(), y_range=FactorRange(), x_axis_label="lead time (h)")
-        fig.rect(x="lead", y="variable", width=1, height=1, source=self.source,
-                 fill_color={"field": "weight", "transform": self.mapper}, line_color=None)
-        fig.add_tools(HoverTool(tooltips=[("lead", "@lead h"), ("variable", "@variable"),
-                                          ("weight", "@weight{0.000}")]))
+        self.source = ColumnDataSource({x: [], y: [], v: []})
+        fig = _frame(x_range=FactorRange(), y_range=FactorRange(), x_axis_label=x_label, y_axis_label=y_label)
+        fig.rect(x=x, y=y, width=1, height=1, source=self.source,
+                 fill_color={"field": v, "transform": self.mapper}, line_color=None)
+        fig.add_tools(HoverTool(tooltips=[(x, f"@{x}"), (y, f"@{y}"), (v, f"@{v}{{0.000}}")]))
         fig.add_layout(ColorBar(color_mapper=self.mapper, width=10), "right")
         fig.yaxis.major_label_text_font_size = "8pt"
         self.figure = fig
+
+    def show_cells(self, xs: Sequence[str], ys: Sequence[str], values: np.ndarray, title: str) -> None:
+        """``values`` ``[len(xs), len(ys)]`` in the cells of categories ``xs`` (across) and ``ys`` (up)."""
+        x, y, v = self.names
+        _set_factors(self.figure.x_range, list(xs))
+        _set_factors(self.figure.y_range, list(ys))
+        self.figure.frame_height = max(PLOT_HEIGHT, PIXELS_PER_VARIABLE * len(ys))
+        flat = np.asarray(values, float).ravel()
+        self.source.data = {x: np.repeat(list(xs), len(ys)).tolist(), y: list(ys) * len(xs), v: flat}
+        self.mapper.high = max(float(np.nanmax(flat, initial=0.0)), 1e-6)  # 0 to the largest value shown
+        self.figure.title.text = title
+
+
+class WeightsByLead(CellGrid):
+    """Weights at one place against lead time (along the rollout) and variable, as coloured cells."""
+
+    def __init__(self):
+        super().__init__("lead time (h)", names=("lead", "variable", "weight"))
 
     def show(self, weights: xr.DataArray, title: str) -> None:
         """Weights with ``lead_time`` and ``variable`` dimensions."""
         weights = weights.transpose("lead_time", "variable")
         leads = [f"{h:g}" for h in weights["lead_time"].values / np.timedelta64(1, "h")]
-        names = [str(v) for v in weights["variable"].values]
-        _set_factors(self.figure.x_range, leads)
-        _set_factors(self.figure.y_range, names)
-        self.figure.frame_height = max(PLOT_HEIGHT, PIXELS_PER_VARIABLE * len(names))
-        values = np.asarray(weights.values, float).ravel()
-        self.source.data = {"lead": np.repeat(leads, len(names)).tolist(), "variable": names * len(leads),
-                            "weight": values}
-        self.mapper.high = max(float(np.nanmax(values, initial=0.0)), 1e-6)  # 0 to the largest weight shown
-        self.figure.title.text = title
+        self.show_cells(leads, [str(v) for v in weights["variable"].values], weights.values, title)
+
+
+class CouplingMatrix(CellGrid):
+    """The share of each field's cross-attention (rows: attending) that each coupled field receives (columns)."""
+
+    def __init__(self):
+        super().__init__("attended field", "attending field", names=("attended", "attending", "share"))
+
+    def show(self, shares: xr.DataArray, title: str) -> None:
+        """Shares with ``field`` (attending) and ``source`` (attended) dimensions."""
+        shares = shares.transpose("source", "field")
+        self.show_cells([str(v) for v in shares["source"].values], [str(v) for v in shares["field"].values],
+                        shares.values, title)
 
 
 def _set_factors(axis: FactorRange, factors: Sequence[str]) -> None:

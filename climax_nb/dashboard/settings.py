@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 
 from climax_nb.defaults import EVAL_LEADS
 
+#: The masked model's default infilling box: 20 deg x 40 deg over western Europe and the Atlantic, across 0 deg.
+INFILL_BOX: tuple[float, float, float, float] = (35.0, 55.0, 340.0, 20.0)
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -28,10 +31,12 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Settings:
-    """How much to forecast: lead times (hours), how many initial times, how far apart, which mode."""
+    """How much to forecast: lead times (hours), how many initial times, how far apart, which mode; and the box
+    (south, north, west, east degrees; west > east crosses 0 deg) a masked model infills."""
 
     leads: tuple[float, ...] = EVAL_LEADS
     n_inits: int = 8
     every_hours: float = 24.0
     mode: str = "auto"
     batch_size: int = 8
+    box: tuple[float, float, float, float] = INFILL_BOX

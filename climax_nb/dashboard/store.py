@@ -29,7 +29,7 @@ from climax_nb.evaluate import on_forecast_grid
 from climax_nb.storage import atomic_write
 
 #: Bump when what is stored changes, so old caches are ignored.
-STORE_VERSION = 1
+STORE_VERSION = 2
 
 
 def _read(path: Path) -> xr.Dataset | None:
@@ -46,7 +46,11 @@ def _write(ds: xr.Dataset | xr.DataArray, path: Path) -> None:
 
 @dataclass
 class Results:
-    """Everything the page shows for one entry: forecast, truth at its valid times, scores, rollout."""
+    """Everything the page shows for one entry: forecast, truth at its valid times, scores, rollout.
+
+    ``forecast`` holds one field per lead (an ensemble's mean); ``members`` the ensemble itself
+    when the model or file gives one (its scores then include CRPS and the spread-skill ratio).
+    """
 
     entry: Entry
     forecast: xr.Dataset
@@ -58,7 +62,9 @@ class Results:
     model: object | None = None
     rollout: xr.Dataset | None = None
     source: xr.Dataset | None = None
-    _attention: dict[str, xr.DataArray] = field(default_factory=dict)
+    members: xr.Dataset | None = None
+    box: tuple[float, ...] = ()
+    _per_init: dict[tuple[str, str], xr.Dataset] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -66,24 +72,50 @@ class Results:
         """Variables forecast and present in the truth, in the forecast's order."""
         return [str(v) for v in self.forecast.data_vars if v in self.truth.data_vars]
 
+    @property
+    def has_variable_attention(self) -> bool:
+        """Whether the entry's model weighs its input variables (ClimaX): the attention card."""
+        return self.model is not None and self.model.attends_over_variables
+
+    @property
+    def is_masked_model(self) -> bool:
+        """Whether the entry's model reconstructs masked windows (AtmoRep): the masked-model card."""
+        from climax_nb.forecast.atmorep import AtmoRepForecaster
+
+        return isinstance(self.model, AtmoRepForecaster)
+
+    def _once(self, kind: str, init: np.datetime64, make) -> xr.Dataset:
+        """``make()`` for one initial time, computed on first request, then read from memory or disk."""
+        stamp = pd.Timestamp(init).strftime("%Y%m%dT%H%M")
+        with self._lock:
+            if (kind, stamp) not in self._per_init:
+                path = self.folder / f"{kind}-{stamp}.nc"
+                stored = _read(path)
+                if stored is None:
+                    stored = make()
+                    _write(stored, path)
+                self._per_init[kind, stamp] = stored
+            return self._per_init[kind, stamp]
+
     def attention(self, init: np.datetime64) -> xr.DataArray:
         """Aggregation weights from one initial time (computed on first request, then cached)."""
         if self.model is None or self.source is None:
             raise DashboardError(
                 f"attention needs a checkpoint; {self.entry.label} is a saved forecast: pick a checkpoint entry"
             )
-        stamp = pd.Timestamp(init).strftime("%Y%m%dT%H%M")
-        with self._lock:
-            if stamp not in self._attention:
-                path = self.folder / f"attention-{stamp}.nc"
-                stored = _read(path)
-                if stored is None:
-                    da = compute.attention(self.model, self.source, self.rollout, np.datetime64(init, "ns"))
-                    _write(da.to_dataset(name="attention"), path)
-                else:
-                    da = stored["attention"]
-                self._attention[stamp] = da
-            return self._attention[stamp]
+        if not self.has_variable_attention:
+            raise DashboardError(f"{self.entry.label} has no attention over its input variables; a masked model's "
+                                 "attention across fields is in the masked-model card")
+        return self._once("attention", init, lambda: compute.attention(
+            self.model, self.source, self.rollout, np.datetime64(init, "ns")).to_dataset(name="attention"))["attention"]
+
+    def masked(self, init: np.datetime64) -> xr.Dataset:
+        """The masked model's tasks around one initial time (``compute.masked_tasks``), computed once."""
+        if not self.is_masked_model or self.source is None:
+            raise DashboardError(f"{self.entry.label} is not a masked model's checkpoint: choose an AtmoRep "
+                                 "checkpoint (`climax-nb pretrain --config atmorep-compact`)")
+        return self._once("masked", init, lambda: compute.masked_tasks(
+            self.model, self.source, np.datetime64(init, "ns"), self.box))
 
 
 def _fingerprint(path: Path) -> dict[str, object]:
@@ -175,7 +207,9 @@ class ResultStore:
 
             fm = open_model(entry.path)
         fc = self._cached(folder / "forecast.nc", lambda: self._forecast(entry, fm, truth))
-        valid_truth = self._truth_at(entry, fc, truth)
+        members = fc if "member" in fc.dims else None
+        shown = fc.mean("member", keep_attrs=True) if members is not None else fc
+        valid_truth = self._truth_at(entry, shown, truth)
         ids = [str(v) for v in fc.data_vars if v in truth.data.data_vars]
         clim = functools.cache(lambda: self._climatology(truth, ids))  # only when a score is missing
         unscorable = [str(v) for v in fc.data_vars if not bool(np.isfinite(fc[v]).all())]
@@ -192,23 +226,25 @@ class ResultStore:
                     rollout, truth.data, clim(), name="rollout", baselines=False))
             except ValueError as err:  # e.g. RolloutError: a model that does not predict its inputs
                 notes.append(f"no iterative rollout: {err}")
-        results = Results(entry, fc, valid_truth, scores, rollout_scores, notes, folder, fm, rollout,
-                          truth.data if fm is not None else None)
-        if fm is not None:  # every initial time's weights now, so moving a widget never waits on the model
-            for init in fc["init_time"].values:
+        if members is not None:
+            notes.append(f"{members.sizes['member']} members: the maps show their mean, the scores include CRPS "
+                         "and the spread-skill ratio")
+        results = Results(entry, shown, valid_truth, scores, rollout_scores, notes, folder, fm, rollout,
+                          truth.data if fm is not None else None, members, tuple(self.settings.box))
+        for init in fc["init_time"].values:  # every initial time's results now, so a widget never waits on the model
+            if results.has_variable_attention:
                 results.attention(init)
+            if results.is_masked_model:
+                results.masked(init)
         return results
 
     def _forecast(self, entry: Entry, fm, truth: Truth) -> xr.Dataset:
         if fm is None:
             from climax_nb.forecast import open_forecast
 
-            fc = open_forecast(entry.path)
-            if "member" in fc.dims:
-                fc = fc.mean("member", keep_attrs=True)
-            return fc
+            return open_forecast(entry.path)
         max_lead = max(self.settings.leads)
-        inits = compute.choose_inits(truth.data, max_lead, self.settings)
+        inits = compute.choose_inits(truth.data, max_lead, self.settings, fm.history_hours)
         return compute.model_forecast(fm, truth.data, inits, self.settings)
 
     def _climatology(self, truth: Truth, ids: list[str]) -> xr.Dataset:

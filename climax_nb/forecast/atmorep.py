@@ -179,6 +179,10 @@ class AtmoRepForecaster(ForecastModel):
         return self.config.token_size[0] * self.step_hours
 
     @property
+    def rollout_step_hours(self) -> float:
+        return self.slab_hours
+
+    @property
     def history_steps(self) -> int:
         """Observed steps ``read_inputs`` gives per initial time (the window less its last slab)."""
         return (self.config.token_grid[0] - 1) * self.config.token_size[0]

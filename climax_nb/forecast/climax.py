@@ -56,6 +56,10 @@ class ClimaXForecaster(ForecastModel):
             _, attn = self.model(x, lead_hours, list(self.inputs), list(self.outputs), return_attention=True)
         return attn
 
+    @property
+    def attends_over_variables(self) -> bool:
+        return True
+
     def attention(self, x: torch.Tensor) -> xr.DataArray:
         """Aggregation weights as maps ``(sample, head, variable, lat, lon)`` on the patch grid."""
         from climax_nb.viz.maps import attention_to_maps

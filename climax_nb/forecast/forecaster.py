@@ -160,7 +160,7 @@ def _single_mode_runner(
         return _PerLead([(h, fm) for h in leads], outputs), {"mode": "continuous"}
     own = fm.rolling_out(step)
     if own is not None:  # the family rolls out inside its step (e.g. AtmoRep's windows of several states)
-        return _PerLead([(h, own) for h in leads], outputs), {"mode": "iterative", "step_hours": own.slab_hours}
+        return _PerLead([(h, own) for h in leads], outputs), {"mode": "iterative", "step_hours": own.rollout_step_hours}
     step_h = to_hours(step) if step is not None else choose_step(leads, fm.trained_leads)
     check_trained([step_h], fm.trained_leads, f"{fm.name} (as rollout step)")
     plan = plan_rollout(leads, step_h)

@@ -114,6 +114,16 @@ class ForecastModel:
         """Hours of earlier states ``read_inputs`` reads before each initial time (0: the initial state only)."""
         return 0.0
 
+    @property
+    def rollout_step_hours(self) -> float | None:
+        """The step a rollout of this family must take (None: any trained lead; ``forecast`` chooses)."""
+        return None
+
+    @property
+    def attends_over_variables(self) -> bool:
+        """Whether ``attention`` gives weights over the input variables (ClimaX's variable aggregation)."""
+        return False
+
     def rolling_out(self, step: Any = None) -> ForecastModel | None:
         """A forecaster whose ``step`` rolls out by itself (iterative mode), for families that feed back more than
         one state; None (the default): ``forecast`` chains ``step`` calls through ``rollout``."""
