@@ -48,17 +48,18 @@ here from an empty cache, the binder setting took 9.7 minutes and 749 MB, the
 default 21.7 minutes and 2.6 GB (``benchmarks/notebooks.py``, notebooks/README.md).
 
 The masked stage in each setting (``runs.masked_config``): ``default`` trains the packaged
-``atmorep-compact`` as it is (500 steps on the pretraining runs' 1990 and the reanalysis's
-2000-2001); ``fast`` its ``FAST_DAYS`` days with ``FAST_STEPS_SCALE`` of the steps, all data,
+``atmorep-compact`` as it is (its packaged steps on the pretraining runs' 1990 and the
+reanalysis's 2000-2001); ``fast`` its ``FAST_DAYS`` days with ``FAST_STEPS_SCALE`` of the steps, all data,
 no validation, like the other stages; ``binder`` 90 days of every source (the stores the
 binder setting simulates anyway, so nothing more is simulated: the pretraining sources'
 season and the first 90 days of the reanalysis's 2000), the training year only, and the
-whole 500 steps (``BINDER_MASKED_STEPS_SCALE``). Its test period, January-February 2001, is
+whole packaged budget (``BINDER_MASKED_STEPS_SCALE``). Its test period, January-February 2001, is
 never seen, and lies in calendar months the training covers, which the per-month statistics
 need. The budget is not cut as the ClimaX stages' is: no fine-tuning follows, the notebooks
-read every task off this one model, and at a tenth (50 steps) the loss of the packaged run
-was still 0.73 (mean over steps 50-99) against 0.42-0.52 over its last 200 steps; the whole
-budget costs about 6 minutes of the build (1.55 steps/s measured on the idle 2-core machine).
+read every task off this one model, and a tenth is too little: in a 500-step run of the
+packaged config its loss was still 0.73 over steps 50-99 against 0.42-0.52 over its last 200
+steps. The whole budget costs its steps at about 1.55 steps/s (measured on the idle 2-core
+machine; 500 steps 5.4 minutes) in the build.
 
 Forecasts and scores go beside the runs: ``<runs folder>/scores/<stage>/``. Every
 scorecard also has the embedded GCM's own forecasts of the test period (``gcm_forecasts``:
@@ -103,7 +104,7 @@ BINDER_TEST_DAYS = 59
 #: Binder setting: a tenth of the packaged budgets (300 + 3600 steps), about the training time
 #: Binder's build was measured with when the budgets were 200 + 150 steps of a model about 3x dearer per step.
 BINDER_STEPS_SCALE = 0.1
-#: Binder setting: the masked stage trains its whole packaged budget (500 steps) on the setting's shorter data.
+#: Binder setting: the masked stage trains its whole packaged budget on the setting's shorter data.
 BINDER_MASKED_STEPS_SCALE = 1.0
 
 FAST = Setting(FAST_DAYS, FAST_STEPS_SCALE)
