@@ -1,12 +1,15 @@
-"""Reference forecasts in the forecast layout: persistence, climatology and weekly climatology.
+"""Reference forecasts in the forecast layout: persistence, climatology and weekly climatology, and for the masked
+tasks (``climax_nb.forecast.masked``) linear interpolation in time, a box's climatology and nearest-cell infilling.
 
 Each returns an ``xr.Dataset`` with dims (init_time, lead_time, lat, lon) and a
 ``valid_time`` coordinate, so it is scored exactly like a model's forecast.
-Lead times given as plain numbers are hours.
+Lead times given as plain numbers are hours. The infilling baselines give only the
+box's cells (``lat``/``lon``, in the order given), like the masked model's infilling.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,6 +61,106 @@ def persistence(
         )
     at_init = truth[ids].sel(time=inits).rename(time="init_time")
     return _layout(at_init, frame).assign_attrs(baseline="persistence")
+
+
+def _at_times(truth: xr.Dataset, ids: Sequence[str], times: pd.DatetimeIndex, what: str) -> xr.Dataset:
+    """``truth[ids]`` at ``times`` (dim ``time``); the error names the first missing one."""
+    missing = times[~times.isin(truth.indexes["time"])]
+    if len(missing):
+        raise MetricInputError(
+            f"truth has no data at {len(missing)} {what} (first {missing[0]}); choose times inside truth['time']"
+        )
+    return truth[ids].sel(time=times)
+
+
+def linear_interpolation(
+    truth: xr.Dataset, init_times: Times, lead_times: Leads, gap_end: float | np.timedelta64,
+    variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Linear interpolation in time across a gap: the truth at each init time (the last step before the gap) and at
+    ``init + gap_end`` (the first step after it), weighted by how far each lead lies between them.
+
+    ``gap_end`` is hours (or a timedelta) from the init time to the first visible step after the gap; every
+    lead must lie strictly between 0 and it.
+    """
+    frame = forecast_axes(init_times, lead_times)
+    ids = _pick(truth, variables, "time", "truth")
+    end = pd.Timedelta(gap_end) if isinstance(gap_end, np.timedelta64 | dt.timedelta) else pd.Timedelta(
+        hours=float(gap_end))
+    leads = frame.indexes["lead_time"]
+    outside = leads[(leads <= pd.Timedelta(0)) | (leads >= end)]
+    if len(outside):
+        raise ValueError(f"lead {outside[0]} is not inside the gap (0, {end}): interpolate at leads between the "
+                         "last step before the gap and the first after it")
+    inits = frame.indexes["init_time"]
+    before = _at_times(truth, ids, inits, "init time(s) (the last step before the gap)")
+    after = _at_times(truth, ids, inits + end, "step(s) after the gap (init + gap_end)")
+    before = before.rename(time="init_time").assign_coords(init_time=inits)
+    after = after.rename(time="init_time").assign_coords(init_time=inits)
+    weight = xr.DataArray(leads / end, dims="lead_time", coords={"lead_time": leads})
+    out = before + (after - before) * weight
+    return _layout(out, frame).assign_attrs(baseline="linear_interpolation", gap_end_hours=end / pd.Timedelta(hours=1))
+
+
+def _box_positions(ds: xr.Dataset, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the cells ``lat`` x ``lon`` in ``ds``'s grid; the error names a cell not in it."""
+    rows, cols = (pd.Index(np.round(ds[c].values, 4)).get_indexer(np.round(np.asarray(v, float), 4))
+                  for c, v in (("lat", lat), ("lon", lon)))
+    for name, index, values in (("latitude", rows, lat), ("longitude", cols, lon)):
+        if (index < 0).any():
+            raise MetricInputError(f"{name} {np.asarray(values)[index < 0][0]:g} is not a cell of the data's grid: "
+                                   "give the box's cells as the data's coordinates (e.g. a masked forecast's)")
+    return rows, cols
+
+
+def box_climatology(
+    clim: xr.Dataset, init_times: Times, lead_times: Leads, lat: np.ndarray, lon: np.ndarray,
+    variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """The climatology (of the training years) of the box's cells ``lat`` x ``lon`` at each valid time."""
+    fc = climatology_forecast(clim, init_times, lead_times, variables)
+    rows, cols = _box_positions(fc, lat, lon)
+    return fc.isel(lat=rows, lon=cols).assign_attrs(baseline="box_climatology")
+
+
+def nearest_fill(
+    truth: xr.Dataset, init_times: Times, lead_times: Leads, lat: np.ndarray, lon: np.ndarray,
+    hidden: np.ndarray | None = None, variables: Sequence[str] | None = None,
+) -> xr.Dataset:
+    """Each cell of the box ``lat`` x ``lon`` takes the truth of its nearest visible cell at the same valid time.
+
+    ``hidden`` (bool ``[lat, lon]`` on the truth's grid) marks the cells that count as unknown (default: the
+    box's own); "nearest" is the great-circle distance between cell centres, so boxes across 0 deg and near the
+    poles fill from the right side.
+    """
+    frame = forecast_axes(init_times, lead_times)
+    ids = _pick(truth, variables, "time", "truth")
+    rows, cols = _box_positions(truth, lat, lon)
+    shape = (truth.sizes["lat"], truth.sizes["lon"])
+    if hidden is None:
+        hidden = np.zeros(shape, dtype=bool)
+        hidden[np.ix_(rows, cols)] = True
+    hidden = np.asarray(hidden, dtype=bool)
+    if hidden.shape != shape:
+        raise ValueError(f"hidden must be bool [lat, lon] = {list(shape)} on the truth's grid, got {hidden.shape}")
+    if hidden.all():
+        raise ValueError("every cell is hidden: there is no visible cell to fill from")
+    phi, lam = np.meshgrid(np.deg2rad(truth["lat"].values), np.deg2rad(truth["lon"].values), indexing="ij")
+    xyz = np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1).reshape(-1, 3)
+    visible = np.flatnonzero(~hidden.reshape(-1))
+    box = (rows[:, None] * shape[1] + cols[None, :]).reshape(-1)
+    nearest = visible[np.argmax(xyz[box] @ xyz[visible].T, axis=1)]  # the largest cosine: the shortest arc
+    valid = pd.DatetimeIndex(frame["valid_time"].values.reshape(-1))
+    at = _at_times(truth, ids, valid, "valid time(s)")
+    n, m = frame.sizes["init_time"], frame.sizes["lead_time"]
+    dims = ("init_time", "lead_time", "lat", "lon")
+    data = {}
+    for vid in ids:
+        flat = at[vid].transpose("time", "lat", "lon").values.reshape(len(valid), -1)
+        data[vid] = xr.DataArray(flat[:, nearest].reshape(n, m, len(rows), len(cols)), dims=dims,
+                                 attrs=truth[vid].attrs)
+    coords = {"lat": truth["lat"].values[rows], "lon": truth["lon"].values[cols]}
+    return xr.Dataset(data, coords=coords).assign_coords(frame.coords).assign_attrs(baseline="nearest_fill")
 
 
 def climatology_forecast(
