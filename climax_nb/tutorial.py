@@ -80,6 +80,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
 import xarray as xr
 
 from climax_nb import defaults, runs
@@ -338,6 +339,53 @@ def score(forecasts: Mapping[str, xr.Dataset], metrics: Sequence[str] = ("rmse",
     first = next(iter(forecasts.values()))
     clim = _climatology(setting or current_setting(), tuple(str(v) for v in first.data_vars))
     return score_forecasts(forecasts, reanalysis("test", setting), clim, metrics=metrics)
+
+
+def climatology(variables: Sequence[str], setting: Setting | None = None) -> xr.Dataset:
+    """The training years' climatology of ``variables`` (day of year x hour), the baseline ``score`` uses."""
+    return _climatology(setting or current_setting(), tuple(str(v) for v in variables))
+
+
+def versus(scores: xr.Dataset | pd.DataFrame, model: str, baseline: str, metric: str = "rmse",
+           task: str | None = None) -> pd.DataFrame:
+    """``model``'s ``metric`` beside ``baseline``'s per variable and lead (hours): their ratio and whether it beats it.
+
+    ``scores`` is a scorecard (``climax_nb.evaluate.score``: dims model, metric, lead_time) or a
+    long table with columns model, variable, lead_h, metric, value (and ``task``, chosen by
+    ``task``), as the experiments write them. Lower is better (RMSE, CRPS): ``beats`` is True where
+    the ratio is below 1. Only the (variable, lead) pairs both have are kept.
+    """
+    import pandas as pd
+
+    if isinstance(scores, xr.Dataset):
+        names = [str(m) for m in scores["model"].values]
+        missing = [n for n in (model, baseline) if n not in names]
+        if missing or metric not in [str(m) for m in scores["metric"].values]:
+            raise ValueError(f"the scorecard has models {names} and metrics {list(scores['metric'].values)}; "
+                             f"asked for {model!r}, {baseline!r} and {metric!r}")
+        card = scores.sel(metric=metric)
+        rows = []
+        for var in card.data_vars:
+            for name in (model, baseline):
+                values = card[var].sel(model=name)
+                hours = card["lead_time"].values / np.timedelta64(1, "h")
+                rows += [{"model": name, "variable": str(var), "lead_h": float(h), "value": float(v)}
+                         for h, v in zip(hours, values.values, strict=True)]
+        frame = pd.DataFrame(rows)
+    else:
+        frame = scores[scores["metric"] == metric]
+        if task is not None:
+            frame = frame[frame["task"] == task]
+    wide = frame[frame["model"].isin([model, baseline])].pivot_table(
+        index=["variable", "lead_h"], columns="model", values="value", aggfunc="mean")
+    if model not in wide or baseline not in wide:
+        have = sorted(set(frame["model"]))
+        raise ValueError(f"no {metric} rows of {model!r} and {baseline!r} to compare" +
+                         (f" for task {task!r}" if task else "") + f"; the models there are {have}")
+    out = wide[[model, baseline]].dropna()
+    out["ratio"] = out[model] / out[baseline]
+    out["beats"] = out["ratio"] < 1
+    return out
 
 
 def comparison(setting: Setting | None = None) -> xr.Dataset:

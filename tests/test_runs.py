@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -269,3 +270,26 @@ def test_the_masked_stage_trains_in_the_fast_setting(tmp_path, monkeypatch):
     assert load_forecast_checkpoint(path).spec.family == "atmorep"
     curve = tutorial.training_log("masked", tutorial.FAST)
     assert int(curve["step"].max()) == config.trainer.max_steps - 1 and np.isfinite(curve["train/crps"]).all()
+
+
+def test_versus_compares_a_model_with_a_baseline_from_a_scorecard_or_a_table():
+    from climax_nb.baselines import persistence
+    from climax_nb.evaluate import initial_times, score
+
+    truth = make_canonical(("z500", "t850"), steps=24)
+    inits = initial_times(truth, 24)
+    leads = np.array([6, 24]) * np.timedelta64(1, "h")
+    worse = persistence(truth, inits, leads) + 0.1  # persistence off by 0.1 everywhere: never beats it
+    card = score({"model": worse}, truth, None, baselines=["persistence"], metrics=["rmse"])
+    table = tutorial.versus(card, "model", "persistence")
+    assert list(table.columns) == ["model", "persistence", "ratio", "beats"] and len(table) == 4
+    assert not table["beats"].any() and (table["ratio"] > 1).all()
+    rows = pd.DataFrame({"task": ["a", "a", "b", "b"], "model": ["m", "base", "m", "base"],
+                         "variable": "z500", "lead_h": 6.0, "metric": "rmse", "value": [1.0, 2.0, 3.0, 2.0]})
+    a = tutorial.versus(rows, "m", "base", task="a")
+    assert a.loc[("z500", 6.0), "ratio"] == 0.5 and bool(a["beats"].all())
+    assert not tutorial.versus(rows, "m", "base", task="b")["beats"].any()
+    with pytest.raises(ValueError, match="the models there are"):
+        tutorial.versus(rows, "m", "climatology", task="a")
+    with pytest.raises(ValueError, match="asked for"):
+        tutorial.versus(card, "model", "climatology")

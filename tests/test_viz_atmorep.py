@@ -1,5 +1,5 @@
-"""The AtmoRep figures of notebooks 09 and 10: a cube with its token edges, token masks, the sampler's draws and the
-coupling matrix and maps."""
+"""The AtmoRep figures of notebooks 09 and 10: a cube with its token edges, token masks, the sampler's draws, the
+coupling matrix and maps, and rank histograms."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from climax_nb.viz import (  # noqa: E402
     plot_coupling_maps,
     plot_coupling_matrix,
     plot_cube,
+    plot_rank_histograms,
     plot_sampler_draws,
     plot_token_masks,
+    rank_shares,
     sampler_draws,
 )
 from climax_nb.viz.masks import KIND_LABELS, as_kinds  # noqa: E402
@@ -46,6 +48,12 @@ def test_a_cube_has_a_panel_per_step_and_variable_with_the_token_edges():
     assert "4 x 4 x 8 tokens of 2 x 4 x 4" in fig._suptitle.get_text()
     wind = panels[8].images[0].get_clim()
     assert wind[0] == pytest.approx(-wind[1])  # winds centred on zero
+    assert fig.axes[-1].get_ylabel() == "m s-1"  # each row's colour bar in its units
+    plt.close(fig)
+    pair = xr.Dataset({"a": _cube()["u850"], "b": 2 * _cube()["u850"]})
+    fig = plot_cube(pair, (2, 4, 4), same_scale=True)
+    limits = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
+    assert limits[0] == limits[-1] and len(limits) == 16
     plt.close(fig)
     with pytest.raises(ValueError, match="does not divide"):
         plot_cube(_cube(), (3, 4, 4))
@@ -79,7 +87,8 @@ def test_sampler_draws_follow_the_area_law_with_no_seam():
     assert draws.attrs["ks_area_p"] > 1e-3 and draws.attrs["ks_degrees_p"] < 1e-10
     band = draws["centre_density"].where(np.isfinite(draws["centre_density"]), drop=True)
     assert float(band.mean()) == pytest.approx(1.0, abs=0.01) and set(band["lat"].values) < set(WB5625.lat)
-    assert draws.attrs["lon_starts_p"] > 1e-3 and draws.attrs["seam_cover"] == pytest.approx(1.0, abs=0.01)
+    assert draws.attrs["lon_starts_p"] > 1e-3 and draws.attrs["seam_p"] > 1e-3
+    assert draws.attrs["seam_expected"] == 31 / 64 and draws.attrs["seam_share"] == pytest.approx(31 / 64, abs=0.01)
     fig = plot_sampler_draws(draws)
     assert len(fig.axes) == 7  # the histogram, two maps with colour bars, two profiles
     plt.close(fig)
@@ -121,3 +130,25 @@ def test_coupling_maps_centred_on_each_pairs_mean():
     fig = plot_coupling_maps(maps, pairs=[("z", "t")], centre=False)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 1
     plt.close(fig)
+
+
+def test_rank_histograms_as_shares_per_lead_with_the_flat_share():
+    from climax_nb.metrics import rank_histogram
+    from tests.viz_helpers import forecast_pair
+
+    fc, truth = forecast_pair()
+    rng = np.random.default_rng(0)
+    members = xr.concat([fc + rng.standard_normal() for _ in range(4)], "member")  # 4 members: ranks 0-4
+    counts = rank_histogram(members, truth)
+    shares = rank_shares(counts, lead=12)
+    assert float(shares["z500"].sum()) == pytest.approx(1.0) and shares.sizes["rank"] == 5
+    assert float(rank_shares(counts)["t850"].sum()) == pytest.approx(1.0)
+    fig = plot_rank_histograms({"a": counts, "b": counts}, ["z500", "t850"], lead="12h")
+    assert [ax.get_title() for ax in fig.axes] == ["z500", "t850"]
+    assert len(fig.axes[0].patches) == 2 * 5
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(1 / 5)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="not among"):
+        rank_shares(counts, lead=18)
+    with pytest.raises(ValueError, match="rank_histogram"):
+        rank_shares(truth)

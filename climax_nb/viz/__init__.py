@@ -22,6 +22,8 @@ _LAZY: dict[str, str] = {
     "plot_coupling_maps": "coupling",
     "plot_coupling_matrix": "coupling",
     "plot_cube": "cubes",
+    "plot_rank_histograms": "ensembles",
+    "rank_shares": "ensembles",
     "plot_token_masks": "masks",
     "plot_sampler_draws": "sampling",
     "sampler_draws": "sampling",

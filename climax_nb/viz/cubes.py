@@ -45,8 +45,9 @@ def _ticks(values: np.ndarray, every: int) -> tuple[np.ndarray, list[str]]:
 
 
 def plot_cube(cube: xr.Dataset | xr.DataArray, token_size: Sequence[int], *, title: str | None = None,
-              cmap: str | None = None) -> plt.Figure:
-    """One panel per time step (columns) and variable (rows), token edges drawn; one colour scale per row.
+              cmap: str | None = None, same_scale: bool = False) -> plt.Figure:
+    """One panel per time step (columns) and variable (rows), token edges drawn; one colour scale per row
+    (``same_scale``: one for all rows, e.g. a field beside its masked copy).
 
     Columns are grouped by time slab (a slab is one token's steps) and titled with the step's
     time; lines cut each panel into the tokens' lat x lon blocks. Latitudes and longitudes are
@@ -58,10 +59,11 @@ def plot_cube(cube: xr.Dataset | xr.DataArray, token_size: Sequence[int], *, tit
     fig, axes = plt.subplots(len(rows), steps, figsize=(1.9 * steps, 1.5 * len(rows) + 0.6), squeeze=False,
                              sharex=True, sharey=True, constrained_layout=True)
     times = pd.to_datetime(rows[0]["time"].values)
+    every = np.concatenate([np.asarray(da.values, dtype=float).ravel() for da in rows])
     for r, da in enumerate(rows):
         name = str(da.name)
         values = np.asarray(da.values, dtype=float)
-        lo, hi = np.nanmin(values), np.nanmax(values)
+        lo, hi = (np.nanmin(every), np.nanmax(every)) if same_scale else (np.nanmin(values), np.nanmax(values))
         diverging = is_diverging(name)
         if diverging:
             lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
@@ -80,9 +82,7 @@ def plot_cube(cube: xr.Dataset | xr.DataArray, token_size: Sequence[int], *, tit
             if t % tt == 0 and t:  # a thicker frame where a time slab starts
                 ax.spines["left"].set_linewidth(2.5)
         axes[r, 0].set_ylabel(f"{name}\nlat", fontsize=8)
-        units = da.attrs.get("units", "")
-        fig.colorbar(image, ax=axes[r, :].tolist(), shrink=0.9, pad=0.01,
-                     label=f"{name} [{units}]" if units else name)
+        fig.colorbar(image, ax=axes[r, :].tolist(), shrink=0.9, pad=0.01, label=da.attrs.get("units", ""))
     lat_at, lat_labels = _ticks(rows[0]["lat"].values, th)
     lon_at, lon_labels = _ticks(rows[0]["lon"].values, tw)
     for ax in axes[:, 0]:

@@ -40,9 +40,9 @@ def sampler_draws(sampler: NeighbourhoodSampler, n: int = 200_000, seed: int = 0
     neighbourhood holds the cell. Attributes: ``ks_area`` and ``ks_area_p`` (the centres against
     the area law), ``ks_degrees`` and ``ks_degrees_p`` (as many latitudes uniform in degrees
     over the band, against the same law), ``lon_starts_chi2`` and ``lon_starts_p`` (a chi-square
-    test that every first longitude is equally likely), ``seam_cover`` (the cover of the two
-    columns beside 0 deg over the mean cover of all columns) and ``cover_by_lon_range`` (the
-    least and most covered column over the mean), ``band``, ``size`` and ``n``.
+    test that every first longitude is equally likely), ``seam_share`` (the share of draws whose
+    cube crosses 0 deg), ``seam_expected`` (what uniform longitudes give: ``(W - 1) / len(lon)``)
+    and ``seam_p`` (a binomial test of the two), ``band``, ``size`` and ``n``.
     """
     if n < 1:
         raise ValueError(f"draw at least one neighbourhood, not {n}")
@@ -71,7 +71,10 @@ def sampler_draws(sampler: NeighbourhoodSampler, n: int = 200_000, seed: int = 0
     degrees = rng.uniform(band[0], band[1], n)
     ks_degrees = stats.kstest(degrees, cdf)
     lon_starts = stats.chisquare(starts.sum(axis=0))  # every first longitude equally likely
-    by_lon = cover.mean(axis=0)
+    # a cube across 0 deg is as likely as anywhere: (w - 1) of the W first longitudes wrap
+    wraps = int((hoods.lon[:, -1] < hoods.lon[:, 0]).sum())
+    seam_expected = (w - 1) / len(lon) if w < len(lon) else 0.0
+    seam = stats.binomtest(wraps, n, seam_expected) if 0 < seam_expected < 1 else None
     coords = {"lat": lat, "lon": lon}
     return xr.Dataset(
         {"centre_lat": ("draw", hoods.centre_lat), "centre_lon": ("draw", hoods.centre_lon),
@@ -81,8 +84,8 @@ def sampler_draws(sampler: NeighbourhoodSampler, n: int = 200_000, seed: int = 0
                "ks_area": float(ks_area.statistic), "ks_area_p": float(ks_area.pvalue),
                "ks_degrees": float(ks_degrees.statistic), "ks_degrees_p": float(ks_degrees.pvalue),
                "lon_starts_chi2": float(lon_starts.statistic), "lon_starts_p": float(lon_starts.pvalue),
-               "seam_cover": float((by_lon[0] + by_lon[-1]) / 2 / by_lon.mean()),
-               "cover_by_lon_range": [float(by_lon.min() / by_lon.mean()), float(by_lon.max() / by_lon.mean())]},
+               "seam_share": wraps / n, "seam_expected": float(seam_expected),
+               "seam_p": float(seam.pvalue) if seam is not None else float("nan")},
     )
 
 
