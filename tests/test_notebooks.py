@@ -30,6 +30,7 @@ NOTEBOOKS = (
     "06_evaluation.ipynb",
     "07_attention.ipynb",
     "08_real_data.ipynb",
+    "09_masked_pretraining.ipynb",
     "11_ablations.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
