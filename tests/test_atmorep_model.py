@@ -282,3 +282,31 @@ def test_weights_from_before_the_forcing_load_and_compute_what_they_did():
         torch.testing.assert_close(loaded(cubes, fields, coords)[f], expected[f], rtol=0, atol=0)
     assert torch.equal(loaded(cubes, fields, CubeCoords.from_arrays(*_arrays(), sst_offset=2.0))["z"],
                        expected["z"])  # an old model takes no forcing
+
+
+def test_the_nearest_visible_prior_by_hand():
+    from climax_nb.model.atmorep.prior import nearest_visible
+
+    cube = torch.arange(6, dtype=torch.float32).view(1, 1, 6, 1, 1).repeat(1, 1, 1, 1, 2)  # step k holds k
+    visible = torch.tensor([False, True, False, False, True, False]).view(1, 1, 6, 1, 1).repeat(1, 1, 1, 1, 2)
+    visible[..., 1] = False  # the second place is hidden at every step
+    prior = nearest_visible(cube, visible)
+    assert prior[0, 0, :, 0, 0].tolist() == [1, 1, 1, 4, 4, 4]  # before the first, ties to the earlier, after the last
+    assert prior[0, 0, :, 0, 1].tolist() == [0] * 6  # nothing visible there: zero (the monthly climatology)
+
+
+def test_with_the_nearest_prior_an_untrained_forecast_starts_at_persistence():
+    net = AtmoRep(TINY.replace(prior="nearest"))
+    torch.nn.init.zeros_(net.tails["z"].weight)  # a tail that adds nothing: the prior alone
+    torch.nn.init.zeros_(net.tails["z"].bias)
+    fields = list(TINY.field_ids)
+    cubes = cubes_for(net, fields)
+    nt, nh, nw = TINY.token_grid
+    masks = [torch.zeros(BATCH, TINY.spec(f).num_levels, nt, nh, nw, dtype=torch.bool) for f in fields]
+    masks[0][:, :, -1] = True
+    tt = TINY.token_size[0]
+    z = net(cubes, fields, coords_for(), token_masks=masks)["z"]  # [B, M, L, T, H, W]
+    last_seen = cubes[0][:, None, :, -tt - 1: -tt]
+    torch.testing.assert_close(z[:, :, :, -tt:], last_seen.expand_as(z[:, :, :, -tt:]))
+    with pytest.raises(ValueError, match="unknown prior 'mean'"):
+        TINY.replace(prior="mean")

@@ -127,6 +127,8 @@ class AtmoRepConfig:
     mlp_ratio: float = 2.0
     dropout: float = 0.05
     members: int = 16
+    #: ``none``: predict hidden values outright (AtmoRep); ``nearest``: predict departures from the nearest visible step
+    prior: str = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(as_field(f) for f in self.fields))
@@ -234,6 +236,10 @@ def check_config(cfg: AtmoRepConfig) -> None:
         )
     if cfg.members < 1:
         raise ValueError(f"members must be >= 1, got {cfg.members}")
+    from climax_nb.model.atmorep.prior import PRIORS
+
+    if cfg.prior not in PRIORS:
+        raise ValueError(f"unknown prior {cfg.prior!r}; choose one of {', '.join(PRIORS)}")
 
 
 def coupled_all(*specs: tuple[str, tuple[int, ...]]) -> tuple[FieldSpec, ...]:

@@ -27,6 +27,7 @@ from torch import nn
 from climax_nb.model.atmorep.config import AtmoRepConfig, UnknownFieldError
 from climax_nb.model.atmorep.decoder import FieldDecoder
 from climax_nb.model.atmorep.encoder import FieldEncoder, encode_fields
+from climax_nb.model.atmorep.prior import nearest_visible, visible_cells
 from climax_nb.model.atmorep.tail import EnsembleTail
 from climax_nb.model.atmorep.tokens import (
     SURFACE_LEVEL_HPA,
@@ -144,9 +145,21 @@ class AtmoRep(nn.Module):
                              f"(fed: {list(fields)})")
         encoded, shares = self.encode(cubes, fields, coords, token_masks, need_weights=return_attention)
         preds = {fid: self.decode(fid, encoded[fid]) for fid in outputs}
+        if self.config.prior == "nearest":
+            preds = {fid: preds[fid] + self.prior(cubes[fields.index(fid)],
+                                                  None if token_masks is None else token_masks[fields.index(fid)])
+                     for fid in outputs}
         if not return_attention:
             return preds
         return preds, coupling_matrix(shares, list(fields), cubes[0].device)
+
+
+    def prior(self, cube: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
+        """The nearest visible step of each cell ``[B, 1, L, T, H, W]`` (``config.prior`` nearest), broadcast over
+        the members; with nothing hidden, the cube itself."""
+        if token_mask is None:
+            return cube[:, None]
+        return nearest_visible(cube, visible_cells(token_mask, self.config.token_size))[:, None]
 
 
 def coupling_matrix(shares: Sequence[dict[str, dict[str, torch.Tensor]]], fields: Sequence[str],

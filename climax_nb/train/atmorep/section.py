@@ -48,6 +48,9 @@ class AtmoRepSection:
     encoder_depth: int | None = option(None, "override the preset's encoder layers")
     decoder_depth: int | None = option(None, "override the preset's decoder layers (at most encoder_depth)")
     members: int | None = option(None, "override the preset's ensemble members (at least 2 for the fair CRPS)")
+    prior: str | None = option(
+        None, "none: predict hidden values outright (AtmoRep, the presets'); nearest: predict departures from each "
+        "cell's nearest visible step (persistence for a forecast)")
     rate_max: float = option(0.5, "each sample masks a share of its tokens drawn from U(0, rate_max)")
     zero: float = option(0.8, "share of the masked tokens zeroed (hidden from the model)")
     noise: float = option(0.1, "share of the masked tokens blended with noise")
@@ -121,7 +124,7 @@ def build_config(model: Any, section: AtmoRepSection, sources: Mapping[str, xr.D
         changes["fields"] = fields_from_variables(model.variables)
     for key, value in (("embed_dim", model.embed_dim), ("num_heads", model.num_heads), ("dropout", model.drop_rate),
                        *((k, getattr(section, k)) for k in ("neighbourhood", "token_size", "encoder_depth",
-                                                            "decoder_depth", "members"))):
+                                                            "decoder_depth", "members", "prior"))):
         if value is not None:
             changes[key] = value
     cfg = preset(model.preset, **changes)
