@@ -93,40 +93,11 @@ def tasks_for(fm: AtmoRepForecaster) -> list[str]:
     return [t for t in MASKED_TASKS if t != "interpolation" or fm.config.token_grid[0] >= 3]
 
 
-def task_window(fm: AtmoRepForecaster, task: str, init: np.datetime64, box: Sequence[float]
-                ) -> tuple[np.datetime64, np.ndarray]:
-    """The window's first time and its hidden cells ``[T, H, W]`` for ``task`` around ``init``.
+def dashboard_task(kind: str, box: Sequence[float]):
+    """The masked task ``kind`` as the dashboard shows it: one hidden slab, or ``box`` = (south, north, west, east)."""
+    from climax_nb.forecast.masked import Box, Task
 
-    ``forecast``: the last slab hidden, the window's visible part ending at ``init``;
-    ``interpolation``: a middle slab hidden, ``init`` the last visible step before it;
-    ``infill``: the forecast's window with ``box`` = (south, north, west, east) degrees hidden at
-    every step (west > east crosses 0 deg).
-    """
-    tt, nt = fm.config.token_size[0], fm.config.token_grid[0]
-    steps = nt * tt
-    grid = fm.grid
-    hidden = np.zeros((steps, *grid.shape), dtype=bool)
-    if task == "interpolation":
-        first_hidden = (nt - 1) // 2 * tt
-        hidden[first_hidden:first_hidden + tt] = True
-    elif task in ("forecast", "infill"):
-        first_hidden = steps - tt
-        if task == "forecast":
-            hidden[first_hidden:] = True
-        else:
-            south, north, west, east = (float(b) for b in box)
-            lat = (grid.lat >= south) & (grid.lat <= north)
-            lon = grid.lon % 360.0
-            west, east = west % 360.0, east % 360.0
-            inside = (lon >= west) & (lon <= east) if west <= east else (lon >= west) | (lon <= east)
-            if not (lat.any() and inside.any()):
-                raise ValueError(f"the infilling box {tuple(box)} (south, north, west, east) holds no cell of the "
-                                 f"{grid.name} grid: widen it")
-            hidden[:, lat[:, None] & inside[None, :]] = True
-    else:
-        raise ValueError(f"unknown masked task {task!r}; choose {', '.join(MASKED_TASKS)}")
-    start = np.datetime64(init, "ns") - (first_hidden - 1) * np.timedelta64(round(fm.step_hours * 3600), "s")
-    return start, hidden
+    return Task(kind, box=Box(*box)) if kind == "infill" else Task(kind, slabs=1)
 
 
 def masked_tasks(fm: AtmoRepForecaster, truth: xr.Dataset, init: np.datetime64, box: Sequence[float]) -> xr.Dataset:
@@ -136,8 +107,10 @@ def masked_tasks(fm: AtmoRepForecaster, truth: xr.Dataset, init: np.datetime64, 
     values, hidden, times, coupling = [], [], [], []
     step = np.timedelta64(round(fm.step_hours * 3600), "s")
     tasks = tasks_for(fm)
-    for task in tasks:
-        start, cells = task_window(fm, task, init, box)
+    for kind in tasks:
+        task = dashboard_task(kind, box)
+        cells = task.cells(fm)
+        start = np.datetime64(init, "ns") - task.layout(fm)[0] * step
         window = start + np.arange(fm.window_steps) * step
         x = fm.tensor(fm.read_window(truth, np.array([start])))
         with torch.inference_mode():
