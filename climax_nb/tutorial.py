@@ -347,13 +347,14 @@ def climatology(variables: Sequence[str], setting: Setting | None = None) -> xr.
 
 
 def versus(scores: xr.Dataset | pd.DataFrame, model: str, baseline: str, metric: str = "rmse",
-           task: str | None = None) -> pd.DataFrame:
+           task: str | None = None, mean_over_leads: bool = False) -> pd.DataFrame:
     """``model``'s ``metric`` beside ``baseline``'s per variable and lead (hours): their ratio and whether it beats it.
 
     ``scores`` is a scorecard (``climax_nb.evaluate.score``: dims model, metric, lead_time) or a
     long table with columns model, variable, lead_h, metric, value (and ``task``, chosen by
     ``task``), as the experiments write them. Lower is better (RMSE, CRPS): ``beats`` is True where
-    the ratio is below 1. Only the (variable, lead) pairs both have are kept.
+    the ratio is below 1. Only the (variable, lead) pairs both have are kept;
+    ``mean_over_leads`` compares each variable's mean over its leads instead (lead NaN).
     """
     import pandas as pd
 
@@ -383,9 +384,25 @@ def versus(scores: xr.Dataset | pd.DataFrame, model: str, baseline: str, metric:
         raise ValueError(f"no {metric} rows of {model!r} and {baseline!r} to compare" +
                          (f" for task {task!r}" if task else "") + f"; the models there are {have}")
     out = wide[[model, baseline]].dropna()
+    if mean_over_leads:
+        out = out.groupby(level="variable").mean()
+        out.index = pd.MultiIndex.from_arrays([out.index, np.full(len(out), np.nan)], names=["variable", "lead_h"])
     out["ratio"] = out[model] / out[baseline]
     out["beats"] = out["ratio"] < 1
     return out
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """One line on a ``versus`` table: in how many (variable, lead) pairs the model beats the baseline, and where."""
+    model, baseline = table.columns[:2]
+
+    def pairs(beats: bool) -> str:
+        part = table[table["beats"] == beats]
+        return ", ".join(f"{v} {'(mean over leads)' if np.isnan(h) else f'{h:g} h'} ({r:.3f})"
+                         for (v, h), r in zip(part.index, part["ratio"], strict=True)) or "none"
+
+    return (f"{model} beats {baseline} in {int(table['beats'].sum())} of {len(table)} (variable, lead) pairs "
+            f"(ratio of {model} to {baseline}, below 1 is better): beats it at {pairs(True)}; not at {pairs(False)}")
 
 
 def comparison(setting: Setting | None = None) -> xr.Dataset:

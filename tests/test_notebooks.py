@@ -31,6 +31,7 @@ NOTEBOOKS = (
     "07_attention.ipynb",
     "08_real_data.ipynb",
     "09_masked_pretraining.ipynb",
+    "10_masked_tasks.ipynb",
     "11_ablations.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
