@@ -26,12 +26,13 @@ embedded GCM's own forecasts of the test period, the scorecards' ``gcm-analysis`
 
 The masked stage's folder is ``<setting>-<key>/masked-<masked key>/``: its own key
 (``masked_key``) hashes the ``atmorep-compact`` config's text and the setting, so
-editing that config retrains the masked model alone. ``Setting.key()`` is left as it
-was on purpose: adding the AtmoRep config to it would rename every setting's folder,
-so every cached ClimaX run, forecast and GCM row would be made again for a model they
-do not depend on, and every later edit of the AtmoRep config would do so again. (An
-edit of the ClimaX configs does move the masked run with its setting's folder: it
-is trained again there, once.)
+editing that config retrains the masked model alone; so does a default of the code
+that the text leaves out (``masked_changes`` compares the run's recorded config with
+today's). ``Setting.key()`` is left as it was on purpose: adding the AtmoRep config to
+it would rename every setting's folder, so every cached ClimaX run, forecast and GCM
+row would be made again for a model they do not depend on, and every later edit of
+the AtmoRep config would do so again. (An edit of the ClimaX configs does move the
+masked run with its setting's folder: it is trained again there, once.)
 """
 
 from __future__ import annotations
@@ -147,8 +148,33 @@ def run_dir(stage: Stage, setting: Setting) -> Path:
 
 
 def is_cached(stage: Stage, setting: Setting) -> bool:
-    """True when the model of ``stage`` exists (asking for it will not train)."""
-    return (run_dir(stage, setting) / "model.pt").is_file()
+    """True when the model of ``stage`` exists (asking for it will not train).
+
+    For the masked stage it must also have been trained with today's config (``masked_changes``).
+    """
+    if not (run_dir(stage, setting) / "model.pt").is_file():
+        return False
+    return stage != MASKED or not masked_changes(setting)
+
+
+#: What a masked run's recorded config may differ in from today's and still be the same model.
+MASKED_MAY_DIFFER = ("trainer.run_dir", "trainer.progress", "trainer.resume", "trainer.allow_changed_config")
+
+
+def masked_changes(setting: Setting) -> list[str]:
+    """How the cached masked run's ``config.yaml`` differs from today's ``masked_config`` (``key: old -> new``).
+
+    The masked key hashes the config's text, not the defaults of the ``atmorep`` section it
+    leaves out; a default changed in the code (a new ``prior``, say) changes the resolved config
+    and shows here, so that run is trained again. A run without a recorded config differs.
+    """
+    from climax_nb.config import differences
+    from climax_nb.train.run import RunConfig
+
+    recorded = run_dir(MASKED, setting) / "config.yaml"
+    if not recorded.is_file():
+        return [f"no {recorded.name} in {recorded.parent}"]
+    return differences(load_yaml(RunConfig, recorded), masked_config(setting), ignore=MASKED_MAY_DIFFER)
 
 
 def run_config(name: str, out: Path, *, steps_scale: float = 1.0, days: int | None = None,
@@ -223,7 +249,10 @@ def trained(stage: Stage, setting: Setting) -> Path:
     folder = run_dir(stage, setting)
     exported = folder / "model.pt"
     if exported.is_file():
-        return exported
+        changed = masked_changes(setting) if stage == MASKED else []
+        if not changed:
+            return exported
+        print(f"the cached {stage} model was trained with another config ({'; '.join(changed)}): training it again")
     if stage == "finetune":
         trained("pretrain", setting)
     if folder.exists():  # an interrupted run: start it again cleanly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -242,8 +243,18 @@ def test_the_masked_stage_trains_the_packaged_config_on_each_settings_data(train
     assert fast.trainer.log_every_n_steps == 1
 
 
+def _record(config):
+    """What a real run writes beside its model: the config (``climax_nb.train.run.record_config``)."""
+    from climax_nb.train.run import record_config
+
+    Path(config.trainer.run_dir).mkdir(parents=True, exist_ok=True)
+    record_config(config)
+
+
 def test_the_masked_model_is_trained_once_and_its_log_read_back(trained, monkeypatch):
     monkeypatch.setenv(tutorial.FAST_ENV, "1")
+    real = runs.train
+    monkeypatch.setattr(runs, "train", lambda config: (_record(config), real(config))[1])
     assert not tutorial.is_cached("masked")
     path = tutorial.masked_model()
     assert path == runs.run_dir("masked", tutorial.FAST) / "model.pt" and tutorial.is_cached("masked")
@@ -301,3 +312,20 @@ def test_versus_compares_a_model_with_a_baseline_from_a_scorecard_or_a_table():
         tutorial.versus(rows, "m", "climatology", task="a")
     with pytest.raises(ValueError, match="asked for"):
         tutorial.versus(card, "model", "climatology")
+
+
+def test_a_masked_run_trained_with_another_resolved_config_is_trained_again(trained, monkeypatch):
+    """The key hashes the config's text; a default the text leaves out, changed in the code, retrains too."""
+    real = runs.train
+    monkeypatch.setattr(runs, "train", lambda config: (_record(config), real(config))[1])
+    path = runs.trained("masked", tutorial.FAST)
+    assert runs.is_cached("masked", tutorial.FAST) and runs.masked_changes(tutorial.FAST) == []
+    config = runs.masked_config(tutorial.FAST)
+    older = replace(config, atmorep=replace(config.atmorep, stats_weight=config.atmorep.stats_weight + 1.0))
+    _record(older)  # as if trained before the section's default changed
+    assert runs.masked_changes(tutorial.FAST)[0].startswith("atmorep.stats_weight: ")
+    assert not runs.is_cached("masked", tutorial.FAST)
+    assert runs.trained("masked", tutorial.FAST) == path and len(trained) == 2
+    assert runs.is_cached("masked", tutorial.FAST)
+    (path.parent / "config.yaml").unlink()
+    assert runs.masked_changes(tutorial.FAST) == [f"no config.yaml in {path.parent}"]
