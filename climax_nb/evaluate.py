@@ -55,16 +55,22 @@ DEFAULT_BASELINES: tuple[str, ...] = ("persistence", "climatology")
 ENSEMBLE_METRICS: tuple[str, ...] = ("crps", "spread_skill_ratio")
 
 
-def on_forecast_grid(ds: xr.Dataset, forecast: xr.Dataset) -> xr.Dataset:
-    """``ds`` cut to the forecast's cells: a regional forecast is scored on its box, with the box's own weights."""
+def on_forecast_grid(ds: xr.Dataset, forecast: xr.Dataset, what: str = "truth") -> xr.Dataset:
+    """``ds`` cut to the forecast's cells: a regional forecast is scored on its box, with the box's own weights.
+
+    The cells keep the forecast's order: a box across 0 deg runs west to east, e.g. lon 337.5 ... 354.4, 0 ... 39.4.
+    ``what`` names ``ds`` in the error.
+    """
     if ds.sizes["lat"] == forecast.sizes["lat"] and ds.sizes["lon"] == forecast.sizes["lon"]:
         return ds
     try:
         return ds.sel(lat=forecast["lat"].values, lon=forecast["lon"].values, method="nearest", tolerance=1e-4)
     except KeyError as err:
+        hint = ("list the regional forecast first: the others are cut to its box" if what != "truth"
+                else "regrid one onto the other first")
         raise MetricInputError(
-            f"the forecast's {forecast.sizes['lat']}x{forecast.sizes['lon']} cells are not cells of the truth's "
-            f"{ds.sizes['lat']}x{ds.sizes['lon']} grid: regrid one onto the other first"
+            f"the forecast's {forecast.sizes['lat']}x{forecast.sizes['lon']} cells are not cells of the {what}'s "
+            f"{ds.sizes['lat']}x{ds.sizes['lon']} grid: {hint}"
         ) from err
 
 
@@ -80,9 +86,11 @@ def score(
     """The one scorer: forecasts and the named baselines, scored on the forecasts' cells and leads.
 
     The command line, the main job, the tutorial and the dashboard all score through this.
-    ``forecasts`` is one Dataset (named ``model``) or ``{name: Dataset}``; baselines start from the
-    first forecast's initial times, at every lead of any forecast. Ensemble forecasts (a ``member`` dimension) also get
-    ``ENSEMBLE_METRICS``. ``clim`` (from training years only) is needed for ACC and the
+    ``forecasts`` is one Dataset (named ``model``) or ``{name: Dataset}``; every score is on the first
+    forecast's cells, with their own area weights: when it is regional, the truth, the climatology and
+    every other forecast (a global model beside a regional one) are cut to its box. Baselines start
+    from the first forecast's initial times, at every lead of any forecast. Ensemble forecasts (a
+    ``member`` dimension) also get ``ENSEMBLE_METRICS``. ``clim`` (from training years only) is needed for ACC and the
     climatology baselines.
     """
     forecasts = {"model": forecasts} if isinstance(forecasts, xr.Dataset) else dict(forecasts)
@@ -101,7 +109,7 @@ def score(
     clim = None if clim is None else on_forecast_grid(clim[[v for v in ids if v in clim.data_vars]], first)
     inits = first["init_time"].values
     leads = np.array(sorted({t for fc in forecasts.values() for t in fc["lead_time"].values}))
-    scored = {name: fc[ids].load() for name, fc in forecasts.items()}
+    scored = {name: on_forecast_grid(fc[ids], first, f"forecast {name!r}").load() for name, fc in forecasts.items()}
     for name in baselines:
         if name not in scored:
             scored[name] = BASELINES[name](truth, clim, inits, leads, ids)

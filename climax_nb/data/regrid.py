@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from climax_nb.grid import WB5625, Grid
+from climax_nb.grid import WB5625, Grid, lat_bounds_from_centers
 
 
 def gaussian_latitudes(nlat: int) -> np.ndarray:
@@ -58,22 +58,6 @@ def gaussian_sin_bounds(nlat: int) -> np.ndarray:
     bounds = np.concatenate([[-1.0], -1.0 + np.cumsum(weights)])
     bounds[-1] = 1.0  # the weights sum to 2 up to round-off
     return bounds
-
-
-def lat_bounds_from_centers(lat: np.ndarray) -> np.ndarray:
-    """Latitude edges (degrees) halfway between ascending centres.
-
-    The outer edges are closed at the poles when the outermost centre is within one
-    spacing of the pole (every global grid); a regional grid ends half a spacing
-    beyond its outermost centres.
-    """
-    lat = np.asarray(lat, dtype=np.float64)
-    if len(lat) < 2:
-        return np.array([-90.0, 90.0])
-    first, last = lat[1] - lat[0], lat[-1] - lat[-2]
-    south = -90.0 if lat[0] - first <= -90.0 else lat[0] - first / 2
-    north = 90.0 if lat[-1] + last >= 90.0 else lat[-1] + last / 2
-    return np.concatenate([[south], (lat[1:] + lat[:-1]) / 2, [north]])
 
 
 def is_global_lon(lon: np.ndarray) -> bool:

@@ -77,3 +77,38 @@ def scaling(frame: pd.DataFrame, lead: float = 72) -> str:
         parts += ["", "pretrained - not pretrained, per seed: mean and 95 % t-interval (% of not pretrained); "
                   "negative: pretraining helped", "", markdown_table(gain)]
     return "\n".join(parts)
+
+
+def regional(frame: pd.DataFrame) -> str:
+    """Per box: the regional model against its scratch twin and the global models cut to the box, with the
+    baselines; then, in words, where the regional model does not beat each of them."""
+    parts = [f"RMSE on each box's cells (the box's own area weights), test period, seeds {_seeds(frame)}: mean "
+             "over seeds; differences per seed against `regional` (the pretrained model fine-tuned on the box's "
+             "tokens), mean and 95 % t-interval (% of regional); positive: regional is better. `global` is one "
+             "model, the same in every seed; persistence and climatology on the same cells and initial times"]
+    for region, rows in frame.groupby("region", sort=False):
+        first = rows.iloc[0]
+        others = [a for a in dict.fromkeys(rows["arm"]) if a != "regional"]
+        budget = rows.groupby("arm", sort=False).agg(steps=("steps", "first"), train_s=("train_s", "mean"))
+        spent = ", ".join(f"{arm} {int(b.steps)} steps" + (f" ({b.train_s:.0f} s)" if b.train_s == b.train_s else "")
+                          for arm, b in budget.iterrows())
+        parts += ["", f"{region}: lat {first['lat_range']}, lon {first['lon_range']} (deg), {first['cells']} cells",
+                  f"fine-tuning budget (training wall time here, mean over seeds): {spent}", ""]
+        if not others:
+            parts.append(markdown_table(rows))
+            continue
+        means = rows.groupby(["variable", "lead_h", "arm"], sort=False)["rmse"].mean().unstack("arm")
+        base = rows[rows["arm"] == "regional"].groupby(["variable", "lead_h"], sort=False)[
+            ["persistence", "climatology"]].mean()
+        means = means[["regional", *others]].join(base)
+        parts += ["RMSE, mean over seeds", "", markdown_table(means.reset_index()), "",
+                  "differences from regional per seed", ""]
+        table = comparison_table(rows, column="arm", reference="regional", others=others)
+        parts.append(markdown_table(table[[c for c in table.columns if " - " in c or c.startswith("seeds ")
+                                           or c in ("variable", "lead_h")]]))
+        parts.append("")
+        for other in [*others, "persistence", "climatology"]:
+            lost = [f"{v} {h} h" for (v, h), row in means.iterrows() if not row["regional"] < row[other]]
+            parts.append(f"- regional against {other}: lower RMSE in {len(means) - len(lost)} of {len(means)} cells"
+                         + (f"; not in {', '.join(lost)}" if lost else ""))
+    return "\n".join(parts)

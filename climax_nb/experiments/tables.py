@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "data_fraction": "python experiments/data_fraction.py --seeds 0 1 2",
     "ablations": "python experiments/ablations.py --seeds 0 1",
     "scaling": "python experiments/scaling.py --seeds 0",
+    "regional": "python experiments/regional.py --seeds 0 1",
 }
 
 

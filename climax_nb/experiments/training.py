@@ -34,6 +34,7 @@ from climax_nb.data.open import embedded_name
 from climax_nb.data.pipeline.pairs import build_pairs, data_interval
 from climax_nb.data.select import select_years
 from climax_nb.defaults import REANALYSIS_TEST, REANALYSIS_TRAIN
+from climax_nb.grid import Grid
 from climax_nb.train.run import DataSection, RunConfig
 
 #: ClimaX's four fine-tuning targets, the variables every experiment scores.
@@ -284,14 +285,65 @@ def main_job_run(config: RunConfig) -> Path | None:
     return runs.trained("pretrain", setting)
 
 
+def _recorded_as(config: RunConfig, record: Mapping[str, Any]) -> bool:
+    """True when a run's recorded ``config.yaml`` (as read) trained what ``config`` would.
+
+    Settings the record lacks count as equal when ``config`` has them at their defaults: they
+    were added to the options after the run, and their defaults keep what the code did before.
+    Starting weights are compared by content.
+    """
+    values, defaults = to_dict(config), to_dict(RunConfig())
+    for dotted in NOT_TRAINING:
+        section, leaf = dotted.split(".")
+        values[section].pop(leaf, None)
+    for section, fields in values.items():
+        kept = record.get(section) or {}
+        for leaf, value in fields.items():
+            if leaf not in kept:
+                if value != defaults.get(section, {}).get(leaf, value):
+                    return False
+                continue
+            old = kept[leaf]
+            if section == "model" and leaf == "init" and value and old:
+                if not Path(old).is_file() or file_digest(old) != file_digest(value):
+                    return False
+            elif json.dumps(old, default=str) != json.dumps(value, default=str):
+                return False
+    return True
+
+
+def recorded_run(config: RunConfig, root: Path) -> Path | None:
+    """A finished run under ``root`` whose ``config.yaml`` trained what ``config`` would (``_recorded_as``).
+
+    Adding an option changes every key, though a run made before it trained the same weights: this
+    finds those runs again instead of training them anew.
+    """
+    import yaml
+
+    for path in sorted(root.glob("*/config.yaml")):
+        if not (path.parent / "model.pt").is_file():
+            continue
+        try:
+            record = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if _recorded_as(config, record):
+            return path.parent / "model.pt"
+    return None
+
+
 def trained(name: str, config: RunConfig) -> Path:
-    """The exported model of ``config``, trained unless a run of its key is cached; ``name`` labels the folder."""
+    """The exported model of ``config``, trained unless a run of its key is cached; ``name`` labels the folder.
+
+    A run recorded before options were added to the configs (another key, the same training) is
+    reused too (``recorded_run``).
+    """
     shared = main_job_run(config)
     if shared is not None:
         return shared
     key = run_key(config)
     root = experiments_dir() / "runs"
-    cached = sorted(root.glob(f"*-{key}/model.pt"))
+    cached = sorted(root.glob(f"*-{key}/model.pt")) or [p for p in [recorded_run(config, root)] if p is not None]
     if cached:
         return cached[0]
     folder = root / f"{name}-{key}"
@@ -312,6 +364,19 @@ def train_seconds(checkpoint: Path) -> float:
     """Wall seconds the run of ``checkpoint`` took to train here (NaN: trained elsewhere, e.g. by the main job)."""
     timing = Path(checkpoint).parent / "timing.json"
     return float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else float("nan")
+
+
+def steps_of(checkpoint: Path) -> int:
+    """Optimizer steps the run of ``checkpoint`` trained (its ``timing.json``, else its ``config.yaml``; 0: unknown)."""
+    folder = Path(checkpoint).parent
+    timing, config = folder / "timing.json", folder / "config.yaml"
+    if timing.is_file():
+        return int(json.loads(timing.read_text())["steps"])
+    if config.is_file():
+        from climax_nb.config import load_yaml
+
+        return int(load_yaml(RunConfig, config).trainer.max_steps)
+    return 0
 
 
 def training_pairs(config: RunConfig) -> int:
@@ -341,23 +406,27 @@ Checkpoints = str | Path | Mapping[float, str | Path]
 
 def score(checkpoint: Checkpoints, data: Reanalysis, *, leads: Sequence[float] = LEADS_H,
           mode: str = "continuous", step: float | None = None, every_hours: float = EVERY_HOURS,
-          variables: Sequence[str] = TARGETS) -> xr.Dataset:
+          variables: Sequence[str] = TARGETS, cells: Grid | None = None) -> xr.Dataset:
     """RMSE of a model's forecasts of the test years beside persistence and climatology (cached by key).
 
     ``checkpoint`` is one model (``mode`` continuous, or iterative with ``step`` hours) or
     ``{lead_hours: model}`` for direct mode. Initial times every ``every_hours`` with room for
     the longest lead; the climatology is the training years'. Models ``model``, ``persistence``,
-    ``climatology``; metric ``rmse``.
+    ``climatology``; metric ``rmse``. With ``cells`` (a regional model's ``output_grid``) the
+    forecast is cut to those cells first, so a global model is scored on a box as a regional
+    model is (``evaluate.score``: the box's own area weights, baselines on the box).
     """
-    from climax_nb.evaluate import check_out_of_sample, initial_times
+    from climax_nb.evaluate import check_out_of_sample, initial_times, on_forecast_grid
     from climax_nb.evaluate import score as score_forecasts
     from climax_nb.forecast import forecast
 
     models = {float(k): v for k, v in checkpoint.items()} if isinstance(checkpoint, Mapping) else {None: checkpoint}
-    key = _hash({"models": {str(k): file_digest(v) for k, v in models.items()}, "data": dataclasses.asdict(data),
-                 "source": _source_identity(data.source), "leads": [float(h) for h in leads], "mode": mode,
-                 "step": step, "every_hours": float(every_hours), "variables": list(variables)})
-    path = experiments_dir() / "scores" / f"{key}.nc"
+    values = {"models": {str(k): file_digest(v) for k, v in models.items()}, "data": dataclasses.asdict(data),
+              "source": _source_identity(data.source), "leads": [float(h) for h in leads], "mode": mode,
+              "step": step, "every_hours": float(every_hours), "variables": list(variables)}
+    if cells is not None:  # keys of scores on the whole grid stay as they were
+        values["cells"] = [[round(float(v), 6) for v in cells.lat], [round(float(v), 6) for v in cells.lon]]
+    path = experiments_dir() / "scores" / f"{_hash(values)}.nc"
     if path.is_file():
         return xr.load_dataset(path)
     truth = _test_data(data)
@@ -366,6 +435,9 @@ def score(checkpoint: Checkpoints, data: Reanalysis, *, leads: Sequence[float] =
     target = {k: str(v) for k, v in models.items()} if mode == "direct" else str(models[None])
     fc = forecast(target, truth, list(leads), mode=mode, step=step, init_times=inits, variables=list(variables),
                   batch_size=32)
+    if cells is not None:
+        fc = on_forecast_grid(fc, xr.Dataset(coords={"lat": np.asarray(cells.lat), "lon": np.asarray(cells.lon)}),
+                              "forecast")
     if not data.short:
         check_out_of_sample(fc, clim_years)
     card = score_forecasts(fc, truth, clim, metrics=["rmse"], variables=list(variables))

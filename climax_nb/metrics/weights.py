@@ -9,7 +9,12 @@ from climax_nb.grid import Grid
 
 
 def lat_weights(lat: xr.DataArray | np.ndarray) -> xr.DataArray:
-    """Cell-area weights per latitude, normalised to mean 1 (as WeatherBench 2's ``get_lat_weights``)."""
+    """Cell-area weights per latitude, normalised to mean 1 (as WeatherBench 2's ``get_lat_weights``).
+
+    On a box (a regional forecast's rows) these are the box's own weights: each row's cell area
+    (edges halfway between centres, ``climax_nb.grid.lat_bounds_from_centers``) over the box's mean,
+    the same as WeatherBench 2's global weights restricted to the box's rows and renormalised.
+    """
     lat = np.asarray(lat, dtype=np.float64)
     w = Grid(lat, np.zeros(1)).area_weights()
     return xr.DataArray(w, dims="lat", coords={"lat": lat}, name="lat_weight")

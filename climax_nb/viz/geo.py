@@ -21,7 +21,7 @@ from cartopy.mpl.geoaxes import GeoAxes
 
 from climax_nb.viz.coastlines import SHIPPED_RESOLUTION, use_shipped_coastlines
 from climax_nb.viz.limits import colour_limits
-from climax_nb.viz.maps import cyclic, is_diverging
+from climax_nb.viz.maps import cyclic, extent, is_diverging
 from climax_nb.viz.select import forecast_and_truth, lead_label, pick_init, pick_leads, units_of
 
 use_shipped_coastlines()
@@ -50,7 +50,10 @@ def draw_field(
     vmax: float | None = None,
     coastlines: str | None = SHIPPED_RESOLUTION,
 ) -> Any:
-    """Draw a (lat, lon) field on a cartopy axes with coastlines; returns the mesh (for a colour bar)."""
+    """Draw a (lat, lon) field on a cartopy axes with coastlines; returns the mesh (for a colour bar).
+
+    A global field fills the globe; a box (a regional forecast) fills the map, which shows the box only.
+    """
     _check_field(da)
     da = da.transpose("lat", "lon")
     lon, values = cyclic(da)
@@ -60,7 +63,11 @@ def draw_field(
     if coastlines:
         use_shipped_coastlines()  # again here: cheap, and holds even if the config was reset since import
         ax.coastlines(resolution=coastlines, linewidth=0.6)
-    ax.set_global()
+    box = extent(da)
+    if box is None:
+        ax.set_global()
+    else:  # a regional field: the map shows its box, west to east (across 0 deg in one piece), north up
+        ax.set_extent(box, crs=ccrs.PlateCarree())
     return mesh
 
 

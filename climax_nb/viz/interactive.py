@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import xarray as xr
 
+from climax_nb.grid import spans_all_lon, unwrapped_lon
 from climax_nb.viz.coastlines import SHIPPED_RESOLUTION, use_shipped_coastlines
 from climax_nb.viz.limits import colour_limits
 from climax_nb.viz.maps import is_diverging
@@ -26,7 +27,13 @@ SHOW_CHOICES: tuple[str, ...] = ("forecast", "truth", "forecast − truth")
 
 
 def _to_dateline(da: xr.DataArray) -> xr.DataArray:
-    """Longitudes in [-180, 180): the range geoviews' PlateCarree and the Natural Earth coastline use."""
+    """Longitudes in [-180, 180): the range geoviews' PlateCarree and the Natural Earth coastline use.
+
+    A box (a regional forecast) keeps its columns west to east, its longitudes unwrapped from a first one in
+    [-180, 180), so a box across 0 deg or the dateline is one piece, not two.
+    """
+    if not spans_all_lon(da["lon"].values):
+        return da.assign_coords(lon=unwrapped_lon(da["lon"].values))
     return da.assign_coords(lon=((da["lon"] + 180.0) % 360.0) - 180.0).sortby("lon")
 
 

@@ -13,15 +13,42 @@ import numpy as np
 import torch
 import xarray as xr
 
+from climax_nb.grid import lat_bounds_from_centers, spans_all_lon, unwrapped_lon
 from climax_nb.variables import VARIABLES
 
 DIVERGING_PREFIXES: tuple[str, ...] = ("u", "v")
 
 
 def cyclic(da: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes and values with the first column repeated at lon + 360 (no seam at the dateline)."""
+    """Longitudes and values to draw a (lat, lon) field with, west to east in one piece.
+
+    A global field gets its first column repeated at lon + 360 (no seam at the dateline); a box
+    (a regional forecast) keeps its columns, its longitudes unwrapped (``climax_nb.grid.unwrapped_lon``),
+    so a box across 0 deg (lon 337.5 ... 354.4, 0 ... 39.4) is drawn from -22.5 to 39.4, not split in two.
+    """
     lon = da["lon"].values
+    if not spans_all_lon(lon):
+        return unwrapped_lon(lon), np.asarray(da.values)
     return np.append(lon, lon[0] + 360.0), np.concatenate([da.values, da.values[:, :1]], axis=1)
+
+
+def extent(da: xr.DataArray) -> tuple[float, float, float, float] | None:
+    """(west, east, south, north) cell edges of a box's field in degrees (longitudes as ``cyclic`` draws them);
+    None for a global field."""
+    lon, lat = da["lon"].values, da["lat"].values
+    if spans_all_lon(lon):
+        return None
+    east = unwrapped_lon(lon)
+    dlon = float(np.median(np.diff(east))) if len(east) > 1 else 360.0
+    lat_edges = lat_bounds_from_centers(lat)
+    return (float(east[0] - dlon / 2), float(east[-1] + dlon / 2), float(lat_edges[0]), float(lat_edges[-1]))
+
+
+def on_cells_of(mask: xr.DataArray, da: xr.DataArray) -> xr.DataArray:
+    """``mask`` (say, a global land-sea mask) at ``da``'s cells, in their order, when ``da`` is a box."""
+    if mask.sizes["lat"] == da.sizes["lat"] and mask.sizes["lon"] == da.sizes["lon"]:
+        return mask
+    return mask.sel(lat=da["lat"].values, lon=da["lon"].values, method="nearest")
 
 
 def is_diverging(name: str) -> bool:
@@ -55,13 +82,19 @@ def plot_map(
         bound = float(np.nanmax(np.abs(field))) or 1.0
         kwargs.update(vmin=-bound, vmax=bound)
     mesh = ax.pcolormesh(lon, da["lat"].values, field, shading="auto", cmap=cmap, **kwargs)
+    box = extent(da)
     if lsm is not None:
+        lsm = on_cells_of(lsm, da) if box is not None else lsm
         lsm_lon, mask = cyclic(lsm)
         ax.contour(lsm_lon, lsm["lat"].values, mask, levels=[0.5], colors="k", linewidths=0.6)
     ax.set_title(title if title is not None else _title(da), fontsize=9)
     ax.set_aspect("equal")
-    ax.set_xlim(lon[0], lon[0] + 360.0)
-    ax.set_ylim(-90, 90)
+    if box is None:
+        ax.set_xlim(lon[0], lon[0] + 360.0)
+        ax.set_ylim(-90, 90)
+    else:  # a box: its own cells, west to east, north up
+        ax.set_xlim(box[0], box[1])
+        ax.set_ylim(box[2], box[3])
     plt.colorbar(mesh, ax=ax, shrink=0.7)
     return ax
 
