@@ -17,7 +17,7 @@ ratio; ``climax_nb.metrics.rank_histogram``):
    (``Perturbation``) with as many members: fair CRPS, spread-skill ratio, rank histograms;
 5. cross-attention between fields under forecasting masks of 1, 2 and 3 hidden slabs: the
    field x field matrix (area-weighted global means of the share maps; the maps go to
-   ``--maps``, by default ``outputs/masked_tasks_coupling.nc``).
+   ``<out>/masked_tasks_coupling.nc``, or ``--maps``).
 
     python experiments/masked_tasks.py                          # the full setting (README)
     python experiments/masked_tasks.py --checkpoint outputs/atmorep-compact-local/model.pt \\
@@ -306,7 +306,8 @@ def cross_attention(fm, truth: xr.Dataset, args: argparse.Namespace, maps_path: 
                                  "lead_h": hours, "metric": "share", "value": value, "windows": len(inits),
                                  "seconds": seconds})
     maps_path.parent.mkdir(parents=True, exist_ok=True)
-    xr.concat(maps_by_slabs, "hidden_hours").drop_attrs().to_netcdf(maps_path)
+    maps = xr.concat(maps_by_slabs, "hidden_hours").drop_attrs()
+    maps.to_netcdf(maps_path, encoding={maps.name: {"zlib": True, "complevel": 9}})  # smooth maps: about 20 kB
     return rows
 
 
@@ -352,7 +353,8 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     blocks = {"forecasting": lambda: forecasting(fm, climax, truth_small, clim, args, inputs=truth),
               "interpolation": lambda: interpolation(fm, truth_small, args),
               "infilling": lambda: infilling(fm, truth_small, clim, args),
-              "coupling": lambda: cross_attention(fm, truth_small, args, Path(args.maps))}
+              "coupling": lambda: cross_attention(fm, truth_small, args,
+                                                  Path(args.maps or Path(args.out) / f"{NAME}_coupling.nc"))}
     for name, block in blocks.items():
         if name in args.skip:
             continue
@@ -540,8 +542,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", nargs="*", default=[], choices=["forecasting", "interpolation", "infilling", "coupling"],
                    help="blocks to leave out")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder of the table and report (default: %(default)s)")
-    p.add_argument("--maps", type=Path, default=Path("outputs") / f"{NAME}_coupling.nc",
-                   help="NetCDF of the coupling maps (hidden_hours, field, source, lat, lon; default: %(default)s)")
+    p.add_argument("--maps", type=Path, default=None,
+                   help=f"NetCDF of the coupling maps (hidden_hours, field, source, lat, lon; default: "
+                        f"<out>/{NAME}_coupling.nc)")
     p.add_argument("--from-results", action="store_true", help="print the report of the table in --out again")
     return p
 

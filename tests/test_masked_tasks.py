@@ -293,11 +293,10 @@ def test_the_experiment_runs_every_task_in_its_fast_setting(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["--checkpoint", str(save(tmp_path)), "--climax", f"tiny={climax_path}", "--data", str(data),
             "--year", "2000", "--clim-years", "2000", "--in-sample", "--fast", "--every-hours", "24",
-            "--rollout-every-hours", "24", "--coupling-every-hours", "24", "--out", str(out),
-            "--maps", str(tmp_path / "maps.nc")]
+            "--rollout-every-hours", "24", "--coupling-every-hours", "24", "--out", str(out)]
     frame = experiment.main(argv)
     assert (out / "masked_tasks.csv").is_file()
-    maps = xr.load_dataarray(tmp_path / "maps.nc")
+    maps = xr.load_dataarray(out / "masked_tasks_coupling.nc")
     assert maps.dims == ("hidden_hours", "field", "source", "lat", "lon") and maps.sizes["hidden_hours"] == 3
     text = (out / "masked_tasks.md").read_text()
     for heading in ("Zero-shot forecasting", "Temporal interpolation", "Spatial infilling", "Ensembles",
