@@ -393,16 +393,17 @@ def versus(scores: xr.Dataset | pd.DataFrame, model: str, baseline: str, metric:
 
 
 def verdict(table: pd.DataFrame) -> str:
-    """One line on a ``versus`` table: in how many (variable, lead) pairs the model beats the baseline, and where."""
+    """One line on a ``versus`` table: in how many (variable, lead) pairs the model beats the baseline, and where,
+    each pair with the model's difference from the baseline in per cent of the baseline's score."""
     model, baseline = table.columns[:2]
 
     def pairs(beats: bool) -> str:
         part = table[table["beats"] == beats]
-        return ", ".join(f"{v} {'(mean over leads)' if np.isnan(h) else f'{h:g} h'} ({r:.3f})"
+        return ", ".join(f"{v} {'(mean over leads)' if np.isnan(h) else f'{h:g} h'} ({(r - 1) * 100:+.2f} %)"
                          for (v, h), r in zip(part.index, part["ratio"], strict=True)) or "none"
 
     return (f"{model} beats {baseline} in {int(table['beats'].sum())} of {len(table)} (variable, lead) pairs "
-            f"(ratio of {model} to {baseline}, below 1 is better): beats it at {pairs(True)}; not at {pairs(False)}")
+            f"({model} against {baseline}, below zero is better): beats it at {pairs(True)}; not at {pairs(False)}")
 
 
 def comparison(setting: Setting | None = None) -> xr.Dataset:

@@ -300,14 +300,14 @@ def test_versus_compares_a_model_with_a_baseline_from_a_scorecard_or_a_table():
     a = tutorial.versus(rows, "m", "base", task="a")
     assert a.loc[("z500", 6.0), "ratio"] == 0.5 and bool(a["beats"].all())
     assert not tutorial.versus(rows, "m", "base", task="b")["beats"].any()
-    assert tutorial.verdict(a) == ("m beats base in 1 of 1 (variable, lead) pairs (ratio of m to base, below 1 is "
-                                   "better): beats it at z500 6 h (0.500); not at none")
+    assert tutorial.verdict(a) == ("m beats base in 1 of 1 (variable, lead) pairs (m against base, below zero is "
+                                   "better): beats it at z500 6 h (-50.00 %); not at none")
     rows.loc[:1, "lead_h"] = [12.0, 12.0]  # task a at 6 and 12 h: 1 and 3 against 2 and 2
     rows["task"] = "a"
     rows.loc[2:, "lead_h"] = 6.0
     mean = tutorial.versus(rows, "m", "base", task="a", mean_over_leads=True)
     assert len(mean) == 1 and mean["ratio"].iloc[0] == 1.0 and not mean["beats"].iloc[0]
-    assert "z500 (mean over leads) (1.000)" in tutorial.verdict(mean)
+    assert "not at z500 (mean over leads) (+0.00 %)" in tutorial.verdict(mean)
     with pytest.raises(ValueError, match="the models there are"):
         tutorial.versus(rows, "m", "climatology", task="a")
     with pytest.raises(ValueError, match="asked for"):
