@@ -13,9 +13,10 @@ their ratio, whether the signs agree, and the centred area-weighted pattern corr
     python experiments/counterfactual.py --checkpoint runs/x/model.pt --slabs 1 3
     python experiments/counterfactual.py --from-results                # the saved table again
 
-Masks: the forecast task hiding 1 slab (12 h) and 3 slabs (36 h, all but the first);
-the visible history comes from the control world, so the more is hidden the more room the
-forcing has.
+Masks: the forecast task hiding 1 slab (12 h) and 3 slabs (36 h, all but the first), whose
+visible history comes from the control world, and an infilling of the tropics (30 S-30 N)
+at every step of the window, where the model sees no state at the place (the more is
+hidden, the more room the forcing has).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ NAME = "counterfactual"
 DEFAULT_CHECKPOINTS = ("outputs/atmorep-compact-local/model.pt", "runs/atmorep-compact/model.pt")
 WARM_SOURCE = "embedded/warm-sst"
 WARM_YEARS = (1990,)
+#: The infilling mask: the tropics hidden at every step of the window, where the sea surface drives the atmosphere
+#: most directly and the model has no visible state at the place to start from (its prior there is the climatology).
+DEFAULT_BOX = (-30.0, 30.0, 0.0, 360.0)
 
 
 def default_checkpoint() -> Path:
@@ -52,7 +56,7 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     from climax_nb.data.open import open_source
     from climax_nb.forecast import open_model
     from climax_nb.forecast.counterfactual import compare_shifts, model_shift, world_shift
-    from climax_nb.forecast.masked import Task, task_init_times
+    from climax_nb.forecast.masked import Box, Task, task_init_times
 
     checkpoint = args.checkpoint or default_checkpoint()
     fm = open_model(checkpoint)
@@ -63,8 +67,9 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     warm = open_source(args.warm, years=list(args.warm_years))
     variables = [v for v in fm.outputs if v in warm.data_vars]
     rows = []
-    for slabs in args.slabs:
-        task = Task("forecast", slabs=slabs)
+    tasks = [Task("forecast", slabs=s) for s in args.slabs]
+    tasks += [Task("infill", box=Box(*box)) for box in (args.box or [DEFAULT_BOX])]
+    for task in tasks:
         inits = task_init_times(fm, task, truth, args.every_hours)
         if args.max_windows is not None and len(inits) > args.max_windows:
             inits = inits[np.unique(np.linspace(0, len(inits) - 1, args.max_windows).round().astype(int))]
@@ -74,7 +79,8 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
         months = months_of(inits)
         gcm = world_shift(control, warm, variables, months) * (args.sst_offset / 2.0)
         for row in compare_shifts(shift, gcm):
-            rows.append({"task": task.label, "hidden_h": slabs * fm.slab_hours, "windows": len(inits), **row,
+            hidden = task.slabs * fm.slab_hours if task.kind == "forecast" else fm.window_steps * fm.step_hours
+            rows.append({"task": task.label, "hidden_h": hidden, "windows": len(inits), **row,
                          "seconds": round(seconds, 1)})
     frame = pd.DataFrame(rows)
     frame.attrs["checkpoint"] = str(checkpoint)
@@ -109,6 +115,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-years", type=int, nargs="+", default=list(WARM_YEARS), help="its years")
     p.add_argument("--sst-offset", type=float, default=2.0, help="the forcing the tokens carry, K (default: 2)")
     p.add_argument("--slabs", type=int, nargs="+", default=[1, 3], help="forecast masks: hidden slabs")
+    p.add_argument("--box", type=float, nargs=4, action="append", default=None,
+                   metavar=("SOUTH", "NORTH", "WEST", "EAST"),
+                   help=f"infilling masks, degrees (repeatable; default {DEFAULT_BOX}: the tropics at every step)")
     p.add_argument("--every-hours", type=float, default=192.0, help="hours between windows (default: %(default)s)")
     p.add_argument("--max-windows", type=int, default=None, help="at most this many windows per mask")
     p.add_argument("--days", type=int, default=None, help="only the first days of the year (a quick check)")

@@ -74,10 +74,12 @@ def test_the_experiment_prints_both_shifts_per_variable_and_mask(tmp_path, capsy
     script = load_script("experiments/counterfactual.py")
     args = ["--checkpoint", str(checkpoint(tmp_path)), "--data", str(control), "--year", "2000",
             "--control-years", "2000", "--warm", str(warm), "--warm-years", "2000", "--slabs", "1",
+            "--box", "-30", "30", "0", "360",
             "--every-hours", "24", "--out", str(tmp_path / "results")]
     assert script.main(args) == 0
     frame = pd.read_csv(tmp_path / "results" / "counterfactual.csv", comment="#")
     assert set(frame["variable"]) == {"z500", "z850", "t850", "t2m"}
+    assert set(frame["task"]) == {"forecast (1 slab)", "infill (30S-30N, 0E-0E)"}
     t850 = frame[frame["variable"] == "t850"].iloc[0]
     assert t850["gcm_global_mean"] == pytest.approx(2.0, rel=1e-5)
     assert "Signs agree" in capsys.readouterr().out
