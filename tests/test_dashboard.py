@@ -295,6 +295,12 @@ def test_a_masked_model_shows_its_ensemble_reconstructions_and_coupling(tmp_path
     page.member.value = 0
     assert page.member.options[0] == MEAN_OF_MEMBERS and not np.allclose(page.masked_fields()["reconstruction"][0],
                                                                            mean)
+    page.member.value = MEAN_OF_MEMBERS
+    assert float(np.abs(page.masked_fields()["shift"][0]).max()) == 0.0  # the source's own forcing: no shift
+    page.forcing.value = 2.0  # the counterfactual: the same window with the sea 2 K warmer
+    warm = page.masked_fields()
+    assert "+2 K" in warm["reconstruction"][2] and float(np.abs(warm["shift"][0]).max()) > 0.0
+    np.testing.assert_allclose(warm["shift"][0], warm["reconstruction"][0] - mean, atol=1e-5)
     shares = np.asarray(page.coupling.source.data["share"]).reshape(len(CFG.fields), len(CFG.fields))
     sums = shares.sum(axis=0)  # per attending field (the columns of the source data's layout)
     assert np.all(np.isclose(sums, 1.0, atol=1e-4) | np.isclose(sums, 0.0))

@@ -15,7 +15,7 @@ import pandas as pd
 import panel as pn
 import xarray as xr
 
-from climax_nb.dashboard.compute import MASKED_TASKS
+from climax_nb.dashboard.compute import COUNTERFACTUAL_SST, MASKED_TASKS
 from climax_nb.dashboard.discover import Entry, entries
 from climax_nb.dashboard.errors import DashboardError
 from climax_nb.dashboard.figures import CouplingMatrix, FieldMap, SkillPlot, WeightBars, WeightsByLead
@@ -39,8 +39,9 @@ MASKED_NOTE = (
     "One model, three masks of a window around the initial time: **forecast** hides the last time slab, "
     "**interpolation** a middle one, **infill** a box at every step. Hidden cells are blank in the masked "
     "input; the reconstruction is the ensemble's mean or one member, the spread its members' standard "
-    "deviation. The matrix gives the share of each field's cross-attention that each coupled field receives "
-    "(area-weighted mean of the map beside it)."
+    "deviation. **sea surface** asks for the same window with the sea warmer (the tokens' forcing), the shift map "
+    "shows what that changes. The matrix gives the share of each field's cross-attention that each coupled "
+    "field receives (area-weighted mean of the map beside it)."
 )
 #: Skill panels: which metric, and for ensembles only.
 SKILL_PANELS: tuple[tuple[str, bool], ...] = (("rmse", False), ("acc", False), ("growth", False),
@@ -104,8 +105,11 @@ class Dashboard:
         self.window_step = pn.widgets.DiscreteSlider(label="step of the window", options={"-": 0}, width=360,
                                                      css_classes=["cnb-window-step"])
         self.pair = pn.widgets.Select(label="field <- coupled field", width=170, css_classes=["cnb-pair"])
+        self.forcing = pn.widgets.Select(label="sea surface", width=190, css_classes=["cnb-forcing"],
+                                         options={"the source's own": None,
+                                                  f"{COUNTERFACTUAL_SST:+g} K (counterfactual)": COUNTERFACTUAL_SST})
         self.masked_maps = {"input": FieldMap(proj), "reconstruction": FieldMap(proj), "truth": FieldMap(proj),
-                            "spread": FieldMap(proj, "magma")}
+                            "spread": FieldMap(proj, "magma"), "shift": FieldMap(proj, "RdBu_r")}
         self.coupling = CouplingMatrix()
         self.coupling_map = FieldMap(proj, "magma")
         self.attention_controls = pn.Row(self.head, self.attn_variable)
@@ -232,7 +236,7 @@ class Dashboard:
         self.init.param.watch(lambda _: self._draw("maps", "attention", "point", "masked"), "value")
         self.variable.param.watch(lambda _: self._draw("masked"), "value")
         self.task.param.watch(lambda _: (self._refresh_steps(), self._draw("masked")), "value")
-        for widget in (self.member, self.window_step, self.pair):
+        for widget in (self.member, self.window_step, self.pair, self.forcing):
             widget.param.watch(lambda _: self._draw("masked"), "value")
         self.lead.param.watch(lambda _: self._draw("maps"), "value")
         self.projection.param.watch(lambda _: self._reproject(), "value")
@@ -324,7 +328,9 @@ class Dashboard:
     def masked_fields(self) -> dict[str, tuple[xr.DataArray, tuple[float, float], str, str]]:
         """Masked input, reconstruction, truth and spread for the widgets' task, step, member and variable."""
         r, variable = self.results, self.variable.value
-        ds = r.masked(self.init.value).sel(task=self.task.value)
+        own = r.masked(self.init.value).sel(task=self.task.value)
+        ds = own if self.forcing.value is None else r.masked(self.init.value, self.forcing.value).sel(
+            task=self.task.value)
         if variable not in ds.data_vars:
             raise DashboardError(f"the masked model does not carry {variable}; choose one of "
                                  f"{[v for v in ds.data_vars if v not in ('hidden', 'coupling')]}")
@@ -339,11 +345,17 @@ class Dashboard:
         clim = colour_limits([truth, rec])
         spread = members.std("member")
         what = "mean of members" if member == MEAN_OF_MEMBERS else f"member {member}"
+        if self.forcing.value is not None:
+            what += f", sea {self.forcing.value:+g} K"
+        shift = members.mean("member") - own[variable].isel(step=k).mean("member")
         label = f"{variable} [{unit}]"
         return {"input": (truth.where(~hidden), clim, f"{self.task.value}: masked input at {_stamp(time)}", label),
                 "reconstruction": (rec, clim, f"reconstruction ({what})", label),
                 "truth": (truth, clim, f"truth at {_stamp(time)}", label),
-                "spread": (spread, colour_limits([spread]), "spread of the members (std)", f"{variable} std [{unit}]")}
+                "spread": (spread, colour_limits([spread]), "spread of the members (std)", f"{variable} std [{unit}]"),
+                "shift": (shift, colour_limits([shift], centred=True), "shift of the mean from the source's own "
+                          "forcing (choose a sea surface)" if self.forcing.value is None else
+                          f"counterfactual shift, sea {self.forcing.value:+g} K", f"{variable} shift [{unit}]")}
 
     def _draw_masked(self) -> None:
         for which, (field, clim, title, label) in self.masked_fields().items():
@@ -381,7 +393,7 @@ class Dashboard:
     def _masked_card(self) -> pn.Card:
         note = pn.pane.Markdown(MASKED_NOTE, css_classes=["cnb-masked-note"])
         panes = [self._pane(m.figure, f"cnb-masked-{w}") for w, m in self.masked_maps.items()]
-        return pn.Card(note, pn.Row(self.task, self.member, self.pair), self.window_step,
+        return pn.Card(note, pn.Row(self.task, self.member, self.pair, self.forcing), self.window_step,
                        pn.Row(*panes),  # a FlexBox in a hidden card stopped the page's other updates
                        pn.Row(self._pane(self.coupling.figure, "cnb-coupling-matrix"),
                               self._pane(self.coupling_map.figure, "cnb-coupling-map")),

@@ -84,6 +84,9 @@ def attention(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, 
     return maps.assign_coords(lead_time=np.array(leads, dtype="timedelta64[ns]"))
 
 
+#: The counterfactual forcing the masked card offers: the sea 2 K warmer (the embedded warm-sst world's).
+COUNTERFACTUAL_SST = 2.0
+
 #: The masked model's tasks the dashboard shows: what each hides of a window around the initial time.
 MASKED_TASKS: tuple[str, ...] = ("forecast", "interpolation", "infill")
 

@@ -109,13 +109,16 @@ class Results:
         return self._once("attention", init, lambda: compute.attention(
             self.model, self.source, self.rollout, np.datetime64(init, "ns")).to_dataset(name="attention"))["attention"]
 
-    def masked(self, init: np.datetime64) -> xr.Dataset:
-        """The masked model's tasks around one initial time (``compute.masked_tasks``), computed once."""
+    def masked(self, init: np.datetime64, sst_offset: float | None = None) -> xr.Dataset:
+        """The masked model's tasks around one initial time (``compute.masked_tasks``), computed once; with
+        ``sst_offset`` (K) the counterfactual, its tokens carrying that forcing instead of the source's own."""
         if not self.is_masked_model or self.source is None:
             raise DashboardError(f"{self.entry.label} is not a masked model's checkpoint: choose an AtmoRep "
                                  "checkpoint (`climax-nb pretrain --config atmorep-compact`)")
-        return self._once("masked", init, lambda: compute.masked_tasks(
-            self.model, self.source, np.datetime64(init, "ns"), self.box))
+        fm = self.model if sst_offset is None else self.model.conditioned(sst_offset=sst_offset)
+        kind = "masked" if sst_offset is None else f"masked-sst{sst_offset:+g}"
+        return self._once(kind, init, lambda: compute.masked_tasks(fm, self.source, np.datetime64(init, "ns"),
+                                                                    self.box))
 
 
 def _fingerprint(path: Path) -> dict[str, object]:
@@ -236,6 +239,7 @@ class ResultStore:
                 results.attention(init)
             if results.is_masked_model:
                 results.masked(init)
+                results.masked(init, compute.COUNTERFACTUAL_SST)
         return results
 
     def _forecast(self, entry: Entry, fm, truth: Truth) -> xr.Dataset:
