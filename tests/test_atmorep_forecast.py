@@ -284,3 +284,15 @@ def test_a_conditioned_forecaster_carries_its_forcing_to_every_token(tmp_path):
         fm.conditioned(co2=560.0)
     with pytest.raises(ValueError, match="must be finite"):
         fm.conditioned(sst_offset=float("nan"))
+
+
+def test_a_new_input_is_never_served_the_last_batchs_prediction(tmp_path):
+    fm = open_model(checkpoint(tmp_path))
+    x = fm.input_tensor(DATA, INITS[:1])
+    fake_network(fm, lambda lat, lon: torch.full_like(lat * lon, 0.5))
+    first = fm.step(x, 6.0, ["t850"], times=INITS[:1])
+    torch.testing.assert_close(fm.step(x, 6.0, ["t850"], times=INITS[:1]), first)  # the same batch: reused
+    fake_network(fm, lambda lat, lon: torch.full_like(lat * lon, -0.5))
+    other = x.view_as(x)  # another tensor at the same address (as a freed one's can be): computed anew
+    assert other.data_ptr() == x.data_ptr() and not torch.allclose(fm.step(other, 6.0, ["t850"], times=INITS[:1]),
+                                                                    first)

@@ -111,7 +111,9 @@ class AtmoRepForecaster(ForecastModel):
         own = spec.source(self.source).forcing
         #: the forcing every token carries (K): the source's own unless ``conditioned`` says otherwise
         self.forcing: dict[str, float] = {k: float(own.get(k, 0.0)) for k in FORCINGS}
-        self._cache: tuple[tuple, dict[str, torch.Tensor]] | None = None
+        # the last batch's hidden slabs, for its other leads: held with the input itself and compared by identity
+        # (a freed tensor's address can come back for the next batch, so an address would not do)
+        self._cache: tuple[torch.Tensor, tuple, dict[str, torch.Tensor]] | None = None
         self._trajectory: _Trajectory | None = None
         self.rolls_out = False
 
@@ -364,10 +366,10 @@ class AtmoRepForecaster(ForecastModel):
     def _rolled(self, x: torch.Tensor, times: np.ndarray, slabs: int) -> dict[str, torch.Tensor]:
         """Per field ``[B, M, L, slabs * tt, H, W]`` (month units): ``slabs`` one-slab steps, each member its own
         trajectory (member m's prediction is fed back and read by the same member's head next)."""
-        key = (x.data_ptr(), tuple(x.shape), times.tobytes())
-        if self._trajectory is None or self._trajectory.key != key:
+        key = times.tobytes()
+        if self._trajectory is None or self._trajectory.x is not x or self._trajectory.key != key:
             cubes, window_times = self._window(x, times, 1)
-            self._trajectory = _Trajectory(key, cubes, window_times)
+            self._trajectory = _Trajectory(x, key, cubes, window_times)
         path, tt, m = self._trajectory, self.config.token_size[0], self.members
         b = x.shape[0]
         while len(path.slabs) < slabs:
@@ -407,10 +409,10 @@ class AtmoRepForecaster(ForecastModel):
             hidden = self._rolled(x, times, slabs)
         else:
             fields = [f for f in self.fields if any(slots[v][0] == f for v in outputs)]
-            key = (x.data_ptr(), tuple(x.shape), slabs, tuple(fields), times.tobytes())
-            if self._cache is None or self._cache[0] != key:
-                self._cache = (key, self._predict_hidden(x, times, slabs, fields))
-            hidden = self._cache[1]
+            key = (slabs, tuple(fields), times.tobytes())
+            if self._cache is None or self._cache[0] is not x or self._cache[1] != key:
+                self._cache = (x, key, self._predict_hidden(x, times, slabs, fields))
+            hidden = self._cache[2]
         # the hidden steps follow the initial time: the lead's step is the (j - 1)-th of them
         y = torch.stack([hidden[slots[v][0]][:, :, slots[v][1], j - 1] for v in outputs], dim=2)  # [B, M, Vo, H, W]
         valid = times + np.timedelta64(round(lead * 3600), "s")
@@ -419,10 +421,12 @@ class AtmoRepForecaster(ForecastModel):
 
 @dataclass
 class _Trajectory:
-    """A rollout in progress: the current windows per field ``[B * k, L, T, H, W]`` (month units), their times
-    ``[B * k, T]`` and the slabs predicted so far (per field ``[B, M, L, tt, H, W]``)."""
+    """A rollout in progress from the input ``x`` (held, and compared by identity) at the initial times ``key``:
+    the current windows per field ``[B * k, L, T, H, W]`` (month units), their times ``[B * k, T]`` and the slabs
+    predicted so far (per field ``[B, M, L, tt, H, W]``)."""
 
-    key: tuple
+    x: torch.Tensor
+    key: bytes
     cubes: dict[str, torch.Tensor]
     times: np.ndarray
     slabs: list[dict[str, torch.Tensor]] = field(default_factory=list)
