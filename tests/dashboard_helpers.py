@@ -35,7 +35,7 @@ def write_tiny(folder: Path) -> tuple[Path, Path]:
 
 def write_tiny_masked(folder: Path) -> Path:
     """A tiny AtmoRep checkpoint (z500, z850, t850, t2m) whose statistics come from the same month as the data."""
-    from tests.test_atmorep_forecast import checkpoint
+    from tests.atmorep_helpers import checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     return checkpoint(folder)

@@ -6,44 +6,25 @@ import pytest
 import torch
 import xarray as xr
 
-from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer, compute_monthly_stats
+from climax_nb.data.monthly import MissingMonthError, MonthlyNormalizer
 from climax_nb.data.stats import compute_stats
 from climax_nb.evaluate import evaluate
 from climax_nb.forecast import (
     InitialStateError,
     LeadTimeError,
     Perturbation,
-    SourceSpec,
     forecast,
     load_forecast_checkpoint,
     open_model,
-    save_forecast_checkpoint,
 )
-from climax_nb.forecast.atmorep import AtmoRepForecaster, atmorep_spec
-from climax_nb.forecast.spec import make_grid
-from climax_nb.model.atmorep import AtmoRep, UnknownFieldError, preset
+from climax_nb.forecast.atmorep import AtmoRepForecaster
+from climax_nb.model.atmorep import AtmoRep, UnknownFieldError
 from climax_nb.model.atmorep.tiling import Tiling
+from tests.atmorep_helpers import CFG, DATA, IDS, INITS, checkpoint
 from tests.conftest import make_canonical
 from tests.train_helpers import single_thread  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-IDS = ("z500", "z850", "t850", "t2m")
-CFG = preset("tiny")
-DATA = make_canonical(ids=IDS, steps=24)
-INITS = DATA.time.values[[1, 5, 9]]
-
-
-def checkpoint(tmp_path, ds=DATA, *, local=False, forcing=None):
-    """A fresh tiny AtmoRep with per-month statistics of ``ds`` (``local``: per grid point), and a source without
-    t2m; ``forcing`` is source a's."""
-    torch.manual_seed(0)
-    net = AtmoRep(CFG).eval()
-    stats = compute_monthly_stats(ds, IDS, local=local)
-    sources = [SourceSpec("a", stats, IDS, IDS, forcing or {}), SourceSpec("b", stats, IDS[:3], IDS[:3])]
-    spec = atmorep_spec(net, make_grid(ds.lat.values, ds.lon.values), sources, time_step_hours=6.0)
-    return save_forecast_checkpoint(tmp_path / "m.pt", net, spec)
-
 
 @pytest.mark.parametrize("size", [(8, 8), (16, 32), (32, 64), (5, 7)])
 def test_tiles_cover_every_cell_and_average_back_to_the_field(size):

@@ -9,8 +9,8 @@ import xarray as xr
 from climax_nb.forecast import open_model
 from climax_nb.forecast.counterfactual import compare_shifts, model_shift, pattern_correlation, world_shift
 from climax_nb.forecast.masked import Task, task_init_times
+from tests.atmorep_helpers import DATA, checkpoint
 from tests.scripts import load_script
-from tests.test_atmorep_forecast import DATA, checkpoint
 from tests.train_helpers import single_thread  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -265,7 +265,7 @@ def test_options_round_trip_and_loopback_default():
 def test_a_masked_model_shows_its_ensemble_reconstructions_and_coupling(tmp_path):
     from climax_nb.dashboard.app import MEAN_OF_MEMBERS, Dashboard
     from climax_nb.dashboard.settings import Settings
-    from tests.test_atmorep_forecast import CFG, DATA, checkpoint
+    from tests.atmorep_helpers import CFG, DATA, checkpoint
 
     path, data = checkpoint(tmp_path), tmp_path / "data.nc"
     DATA.to_netcdf(data)
