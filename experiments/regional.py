@@ -34,6 +34,7 @@ Student-t interval over seeds.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -87,9 +88,10 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     rows = []
     for text, box in zip(args.regions, boxes, strict=True):
         label = box.name
+        folder = re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_")  # box(30,65,-25,40) -> box_30_65_-25_40
         for seed in args.seeds:
-            arms = {"regional": model(f"regional-{label}-seed{seed}", seed, init, text),
-                    "scratch": model(f"regional-{label}-scratch-seed{seed}", seed, None, text)}
+            arms = {"regional": model(f"regional-{folder}-seed{seed}", seed, init, text),
+                    "scratch": model(f"regional-{folder}-scratch-seed{seed}", seed, None, text)}
             cells = open_model(arms["regional"]).output_grid
             cards = {arm: training.score(path, data, leads=leads, every_hours=args.every_hours)
                      for arm, path in arms.items()}

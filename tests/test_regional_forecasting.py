@@ -288,3 +288,25 @@ def test_grid_helpers_for_boxes():
     box = Grid(np.asarray(SEAM_LAT), np.asarray(SEAM_LON))
     np.testing.assert_allclose(box.lat_bounds()[[0, -1]], [45.0, 67.5])  # a box's edge rows end half a cell out
     np.testing.assert_allclose(WB5625.lat_bounds()[[0, -1]], [-90.0, 90.0])  # a global grid closes at the poles
+
+
+def test_regional_fine_tuning_on_a_finer_grid_than_pretraining(seam, tmp_path):
+    """A 5.625 deg global model fine-tuned on North America at 2.8125 deg: position embeddings interpolated to
+    the finer patch grid, the box's cells on the finer grid. (Mechanics only: the fine data here are the
+    coarse waves regridded, no finer information; the measured comparison needs a finer simulation.)"""
+    from climax_nb.data.regrid import regrid
+
+    fine = tmp_path / "fine.nc"
+    regrid(xr.open_dataset(seam["data"]).load(), Grid.weatherbench(2.8125)).to_netcdf(fine)
+    run = tmp_path / "fine-box"
+    assert cli.main(["finetune", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{fine}]",
+                     "--data.outputs", "[z500, t850]", "--model.init", str(seam["global"]),
+                     "--model.region", "NorthAmerica", "--trainer.max_steps", "2", "--trainer.run_dir", str(run)]) == 0
+    assert "interpolated pos_embed" in (run / "init_report.txt").read_text()
+    fm = open_model(run / "model.pt")
+    cells = fm.output_grid
+    assert (len(cells.lat), len(cells.lon)) == (12, 24)  # 3 x 6 whole patches of 4 x 4 cells of 2.8125 deg
+    assert 15 <= cells.lat.min() and cells.lat.max() <= 65 and 220 <= cells.lon.min() and cells.lon.max() <= 300
+    truth = xr.open_dataset(fine)
+    fc = forecast(run / "model.pt", truth, [6], init_times=truth.time.values[:2])
+    assert fc.sizes["lat"] == 12 and np.isfinite(fc["z500"].values).all()
