@@ -24,7 +24,7 @@ from climax_nb.metrics.weights import lat_weights
 from climax_nb.model import RegionalClimaX, parse_region, preset, region_patches
 from tests.conftest import make_canonical
 from tests.scripts import load_script
-from tests.train_helpers import moving_waves
+from tests.train_helpers import pretrain_then_box
 
 matplotlib.use("Agg")
 
@@ -67,18 +67,11 @@ def test_the_seam_model_reads_its_box_west_to_east():
 def seam(tmp_path_factory):
     """A global tiny model on travelling waves, fine-tuned on the box across 0 deg, and its forecast file."""
     folder = tmp_path_factory.mktemp("seam")
-    data = folder / "waves.nc"
-    moving_waves(steps=40).to_netcdf(data)
-    glob, box = folder / "global", folder / "box"
-    assert cli.main(["pretrain", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{data}]",
-                     "--trainer.max_steps", "3", "--trainer.run_dir", str(glob)]) == 0
-    assert cli.main(["finetune", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{data}]",
-                     "--data.outputs", "[z500, t850]", "--model.init", str(glob / "model.pt"),
-                     "--model.region", SEAM, "--trainer.max_steps", "3", "--trainer.run_dir", str(box)]) == 0
+    data, glob, box = pretrain_then_box(folder, SEAM, TINY)
     fc_path = folder / "fc.nc"
-    assert cli.main(["forecast", "--checkpoint", str(box / "model.pt"), "--data", str(data), "--leads", "6", "12",
+    assert cli.main(["forecast", "--checkpoint", str(box), "--data", str(data), "--leads", "6", "12",
                      "--every", "12", "--out", str(fc_path)]) == 0
-    return {"folder": folder, "data": data, "global": glob / "model.pt", "box": box / "model.pt", "fc": fc_path}
+    return {"folder": folder, "data": data, "global": glob, "box": box, "fc": fc_path}
 
 
 def test_train_forecast_score_across_the_seam(seam, tmp_path):

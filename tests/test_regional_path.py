@@ -13,7 +13,7 @@ from climax_nb.dashboard.settings import Settings
 from climax_nb.forecast import RolloutError, forecast, load_forecast_checkpoint, open_forecast, open_model
 from climax_nb.metrics.weights import spatial_mean
 from climax_nb.model import REGIONS, RegionalClimaX
-from tests.train_helpers import moving_waves
+from tests.train_helpers import pretrain_then_box
 
 TINY = ["--model.preset", "tiny", "--model.embed_dim", "32", "--model.patch_size", "4", "--trainer.progress", "false",
         "--data.leads", "[6, 12]", "--data.batch_size", "4", "--optim.warmup_steps", "1"]
@@ -23,16 +23,8 @@ TINY = ["--model.preset", "tiny", "--model.embed_dim", "32", "--model.patch_size
 def runs(tmp_path_factory):
     """A global model pretrained on the waves, then fine-tuned on North America's tokens only."""
     folder = tmp_path_factory.mktemp("regional")
-    data = folder / "waves.nc"
-    moving_waves(steps=40).to_netcdf(data)
-    glob, box = folder / "global", folder / "box"
-    assert cli.main(["pretrain", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{data}]",
-                     "--trainer.max_steps", "3", "--trainer.run_dir", str(glob)]) == 0
-    assert cli.main(["finetune", "--config", "pretrain-tiny", *TINY, "--data.sources", f"[{data}]",
-                     "--data.outputs", "[z500, t850]", "--model.init", str(glob / "model.pt"),
-                     "--model.region", "NorthAmerica", "--trainer.max_steps", "3",
-                     "--trainer.run_dir", str(box)]) == 0
-    return folder, data, glob / "model.pt", box / "model.pt"
+    data, glob, box = pretrain_then_box(folder, "NorthAmerica", TINY)
+    return folder, data, glob, box
 
 
 def test_the_fine_tuned_model_is_regional_and_starts_from_the_global_weights(runs):

@@ -63,3 +63,20 @@ def quick_trainer(run_dir, max_steps: int, **changes):
     settings = {"accelerator": "cpu", "progress": False, "enable_model_summary": False, "log_every_n_steps": 1,
                 "checkpoint_every_n_steps": 1, "seed": 5} | changes
     return make_trainer(run_dir, max_steps=max_steps, **settings)
+
+
+
+def pretrain_then_box(folder, region: str, options):
+    """Travelling waves on disk, a tiny global model pretrained on them with the run ``options`` and fine-tuned on
+    ``region``'s tokens (z500, t850): ``(data, global model.pt, regional model.pt)``."""
+    from climax_nb import cli
+
+    data = folder / "waves.nc"
+    moving_waves(steps=40).to_netcdf(data)
+    glob, box = folder / "global", folder / "box"
+    assert cli.main(["pretrain", "--config", "pretrain-tiny", *options, "--data.sources", f"[{data}]",
+                     "--trainer.max_steps", "3", "--trainer.run_dir", str(glob)]) == 0
+    assert cli.main(["finetune", "--config", "pretrain-tiny", *options, "--data.sources", f"[{data}]",
+                     "--data.outputs", "[z500, t850]", "--model.init", str(glob / "model.pt"),
+                     "--model.region", region, "--trainer.max_steps", "3", "--trainer.run_dir", str(box)]) == 0
+    return data, glob / "model.pt", box / "model.pt"
