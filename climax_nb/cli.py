@@ -24,7 +24,10 @@ Handler = Callable[[argparse.Namespace], int]
 # -- data and demo -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DataOptions:
-    source: tuple[str, ...] = option((), "embedded sources to generate (default: all); `--list` shows them")
+    source: tuple[str, ...] = option(
+        (), "embedded sources to generate (default: all but those made for downscaling, such as t42); "
+        "`--list` shows them"
+    )
     days: int | None = option(
         None, "simulated days per source after spin-up (default: each source's whole years); a few days try the path"
     )
@@ -37,7 +40,7 @@ class DataOptions:
         from climax_nb.data import embedded
 
         known = embedded.sources()
-        chosen = list(self.source) or list(known)
+        chosen = list(self.source) or [name for name, cfg in known.items() if cfg.in_default_set]
         unknown = [s for s in chosen if s not in known]
         if unknown:
             raise SystemExit(f"unknown source(s) {unknown}; choose from {sorted(known)}")

@@ -111,3 +111,5 @@ def spans_all_lon(lon: np.ndarray) -> bool:
 
 #: WeatherBench 5.625° grid, the package default (32 x 64).
 WB5625 = Grid.weatherbench(5.625)
+#: WeatherBench 2.8125° grid (64 x 128), the fine grid of downscaling (embedded ``t42``).
+WB2812 = Grid.weatherbench(2.8125)

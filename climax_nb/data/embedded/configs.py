@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
 from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
 
 CONSTANTS: tuple[str, ...] = ("lsm", "orography", "lat")
@@ -28,6 +29,21 @@ SURFACE: tuple[str, ...] = ("t2m", "u10", "v10", "sp", "tp6h")
 def level_ids(prefixes: str, levels: tuple[int, ...] = PRESSURE_LEVELS) -> tuple[str, ...]:
     """Ids such as ``z500`` for every prefix letter in ``prefixes`` and every level."""
     return tuple(f"{p}{lev}" for p in prefixes for lev in levels)
+
+
+#: Longitudes of jcm's Gaussian grid at each spectral truncation it supports (``jcm.utils``:
+#: quadratic grids, twice as many longitudes as latitudes); ``Simulation.build`` checks it.
+MODEL_LONGITUDES: dict[int, int] = {21: 64, 31: 96, 42: 128, 63: 192, 85: 256, 106: 320, 119: 360, 127: 384}
+#: The output grid of every source unless its configuration says otherwise (WeatherBench 5.625 deg).
+DEFAULT_GRID_RESOLUTION = 5.625
+#: Fields left out of the hash while they hold their default, so adding them kept every
+#: existing source's hash (and its cached store) as it was.
+_HASHED_ONLY_WHEN_CHANGED: dict[str, object] = {"grid_resolution": DEFAULT_GRID_RESOLUTION}
+
+
+def finest_resolution(truncation: int) -> float:
+    """The finest output grid spacing (degrees) a truncation's own Gaussian grid resolves: 360 / longitudes."""
+    return 360.0 / MODEL_LONGITUDES[truncation]
 
 
 def _not_hashed(default=dataclasses.MISSING):
@@ -55,6 +71,14 @@ class SourceConfig:
     The simulation starts ``spinup_days`` before ``start`` (an ISO date) from
     an idealised balanced state; output begins at ``start``. ``years`` is the
     default length and ``splits`` names years for training and evaluation.
+
+    ``grid_resolution`` (degrees) picks the WeatherBench grid the output is
+    conservatively regridded to: 5.625 (32 x 64, every pretraining source) or
+    2.8125 (64 x 128, the fine targets of downscaling). It may not be finer
+    than the model's own grid (360 / longitudes: T21 and T31 write 5.625 only,
+    T42 also 2.8125, T85 1.40625). It enters the hash only when it is not 5.625.
+    ``in_default_set`` says whether ``climax-nb data`` and the demo generate the
+    source when no source is named.
     """
 
     name: str
@@ -66,10 +90,12 @@ class SourceConfig:
     physics: tuple[tuple[str, float], ...] = ()
     spinup_days: int = 60
     start: str = "2000-01-01"
+    grid_resolution: float = DEFAULT_GRID_RESOLUTION
     years: int = _not_hashed(1)
     splits: tuple[tuple[str, tuple[int, ...]], ...] = _not_hashed(())
     held_out: bool = _not_hashed(False)
     description: str = _not_hashed("")
+    in_default_set: bool = _not_hashed(True)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variables if v not in VARIABLES]
@@ -78,6 +104,25 @@ class SourceConfig:
         if self.truncation < 21:
             raise ValueError(
                 f"source {self.name!r}: truncation must be at least 21 (T21), got {self.truncation}"
+            )
+        if self.truncation not in MODEL_LONGITUDES:
+            raise ValueError(
+                f"source {self.name!r}: jcm has no T{self.truncation} grid; "
+                f"choose a truncation among {sorted(MODEL_LONGITUDES)}"
+            )
+        if self.grid_resolution not in WEATHERBENCH_RESOLUTIONS:
+            raise ValueError(
+                f"source {self.name!r}: no WeatherBench grid at {self.grid_resolution} degrees; "
+                f"set grid_resolution to one of {WEATHERBENCH_RESOLUTIONS}"
+            )
+        finest = finest_resolution(self.truncation)
+        if self.grid_resolution < finest - 1e-9:
+            enough = [t for t in sorted(MODEL_LONGITUDES) if finest_resolution(t) <= self.grid_resolution + 1e-9]
+            raise ValueError(
+                f"source {self.name!r}: a {self.grid_resolution} degree grid is finer than T{self.truncation} "
+                f"resolves ({finest:g} degrees between its {MODEL_LONGITUDES[self.truncation]} longitudes), "
+                f"so its cells would only repeat coarser values; set grid_resolution >= {finest:g} "
+                f"or truncation >= {enough[0]}"
             )
         if self.spinup_days < 0 or self.years < 1:
             raise ValueError(f"source {self.name!r}: spinup_days must be >= 0 and years >= 1")
@@ -89,12 +134,22 @@ class SourceConfig:
         np.datetime64(self.start, "D")  # raises on a malformed date
 
     def hashed_fields(self) -> dict:
-        """The fields that decide the simulated data (what the cache hash covers)."""
+        """The fields that decide the simulated data (what the cache hash covers).
+
+        Fields added after the first stores were written (``grid_resolution``) are left
+        out while they hold their default, so those stores keep their hash.
+        """
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.metadata.get("hashed", True)
+            and not (f.name in _HASHED_ONLY_WHEN_CHANGED and getattr(self, f.name) == _HASHED_ONLY_WHEN_CHANGED[f.name])
         }
+
+    @property
+    def grid(self) -> Grid:
+        """The WeatherBench grid the source is written on."""
+        return Grid.weatherbench(self.grid_resolution)
 
     def config_hash(self) -> str:
         """A short stable hash of ``hashed_fields``: a changed physics setting changes it."""
@@ -159,6 +214,19 @@ SOURCES: dict[str, SourceConfig] = {
             start="1990-01-01",
             description="T31 SPEEDY (96x48 grid), default physics; CMIP6 plev8 levels only "
             "(no 600 or 925 hPa, no relative humidity).",
+        ),
+        SourceConfig(
+            name="t42",
+            variables=(*level_ids("ztuvq"), *SURFACE, *CONSTANTS, *FORCINGS),
+            truncation=42,
+            time_step_minutes=30.0,  # jcm's own step at T42; 40 minutes is SPEEDY's at T30
+            grid_resolution=2.8125,
+            start="1990-01-01",
+            in_default_set=False,
+            description="T42 SPEEDY (128x64 grid), default physics, written on the 2.8125 deg grid "
+            "(64x128): the fine targets of downscaling (embedded.perfect_model_pair coarsens it to 5.625 deg). "
+            "1.3 s per simulated day on 2 cores (6.5x T21), about 10 minutes a year; "
+            "not generated unless named.",
         ),
     )
 }

@@ -2,7 +2,7 @@
 
 Order of operations: interpolate to pressure levels on the model grid (where
 each column's own surface pressure is known), then regrid conservatively to
-the target grid, then convert units to the registry's (ERA5/WeatherBench)
+the target grid (the source's ``grid_resolution``), then convert units to the registry's (ERA5/WeatherBench)
 conventions and keep the variables the source archives. The ``lat`` id
 (ClimaX's ``lattitude`` input) is not stored: a data variable cannot share the
 name of the ``lat`` coordinate, and readers rebuild it from the coordinate.
@@ -17,7 +17,7 @@ from climax_nb.data.embedded.configs import SourceConfig
 from climax_nb.data.embedded.simulate import NativeChunk, NativeGrid
 from climax_nb.data.embedded.vertical import to_pressure_levels
 from climax_nb.data.regrid import Regridder
-from climax_nb.grid import WB5625, Grid
+from climax_nb.grid import Grid
 from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
 
 #: Density of liquid water (kg m-3): kg m-2 of precipitation -> metres.
@@ -35,13 +35,17 @@ def _variable(values: np.ndarray, vid: str, dims: tuple[str, ...]) -> xr.DataArr
 
 
 class Postprocessor:
-    """Turns ``NativeChunk``s of one source into canonical ``xr.Dataset``s on ``target``."""
+    """Turns ``NativeChunk``s of one source into canonical ``xr.Dataset``s on ``target``.
 
-    def __init__(self, config: SourceConfig, grid: NativeGrid, target: Grid = WB5625):
+    ``target`` defaults to the source's own output grid (``config.grid``: 5.625 deg
+    unless its ``grid_resolution`` says otherwise).
+    """
+
+    def __init__(self, config: SourceConfig, grid: NativeGrid, target: Grid | None = None):
         self.config = config
         self.grid = grid
-        self.target = target
-        self.regrid = Regridder.from_gaussian(len(grid.lat), grid.lon, target)
+        self.target = config.grid if target is None else target
+        self.regrid = Regridder.from_gaussian(len(grid.lat), grid.lon, self.target)
         wanted = set(config.variables)
         self.levels = tuple(
             lev for lev in PRESSURE_LEVELS if any(VARIABLES[v].level == lev for v in wanted)

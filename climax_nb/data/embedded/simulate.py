@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from climax_nb.data.embedded.configs import SourceConfig
+from climax_nb.data.embedded.configs import MODEL_LONGITUDES, SourceConfig
 
 #: Output interval (days) and frames per day.
 SAVE_INTERVAL_DAYS = 0.25
@@ -228,6 +228,12 @@ class Simulation:
             time_step=cfg.time_step_minutes,
             start_time=str(self.model_start.astype("datetime64[s]")),
         )
+        nlon = len(np.asarray(coords.horizontal.longitudes))
+        if nlon != MODEL_LONGITUDES[cfg.truncation]:
+            raise RuntimeError(
+                f"jcm's T{cfg.truncation} grid has {nlon} longitudes, configs.MODEL_LONGITUDES says "
+                f"{MODEL_LONGITUDES[cfg.truncation]}: update the table"
+            )
         sigma = np.asarray(coords.vertical.centers, dtype=np.float64)
         if np.any(np.diff(sigma) <= 0):
             raise RuntimeError("jcm's sigma levels are expected top first (ascending sigma)")
