@@ -1,5 +1,6 @@
-"""Reference forecasts in the forecast layout: persistence, climatology and weekly climatology, and for the masked
-tasks (``climax_nb.forecast.masked``) linear interpolation in time, a box's climatology and nearest-cell infilling.
+"""Reference forecasts in the forecast layout: persistence, climatology and weekly climatology; for the masked
+tasks (``climax_nb.forecast.masked``) linear interpolation in time, a box's climatology and nearest-cell infilling;
+for downscaling, bilinear interpolation of the coarse fields (at lead 0).
 
 Each returns an ``xr.Dataset`` with dims (init_time, lead_time, lat, lon) and a
 ``valid_time`` coordinate, so it is scored exactly like a model's forecast.
@@ -61,6 +62,25 @@ def persistence(
         )
     at_init = truth[ids].sel(time=inits).rename(time="init_time")
     return _layout(at_init, frame).assign_attrs(baseline="persistence")
+
+
+def bilinear(coarse: xr.Dataset, fine: xr.Dataset, init_times: Times | None = None,
+             variables: Sequence[str] | None = None) -> xr.Dataset:
+    """Downscaling's baseline: ``coarse`` bilinearly upsampled onto ``fine``'s grid, a forecast at lead 0."""
+    from climax_nb.data.downscaling import upsample
+
+    inputs = upsample(coarse, fine)
+    times = inputs["time"].values if init_times is None else init_times
+    return persistence(inputs, times, np.zeros(1), variables).assign_attrs(baseline="bilinear")
+
+
+def perfect_model_bilinear(truth: xr.Dataset, init_times: Times, variables: Sequence[str] | None = None,
+                           grid_resolution: float = 5.625) -> xr.Dataset:
+    """``bilinear`` of the truth itself coarsened to ``grid_resolution``: the baseline of perfect-model downscaling."""
+    from climax_nb.data.downscaling import coarsen
+    from climax_nb.grid import Grid
+
+    return bilinear(coarsen(truth, Grid.weatherbench(grid_resolution)), truth, init_times, variables)
 
 
 def _at_times(truth: xr.Dataset, ids: Sequence[str], times: pd.DatetimeIndex, what: str) -> xr.Dataset:

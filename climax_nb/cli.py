@@ -181,14 +181,34 @@ class EvaluateOptions:
     years: tuple[int, ...] | None = option(None, "years of the truth to read")
     days: int | None = option(None, "simulated days of an embedded source")
     variables: tuple[str, ...] | None = option(None, "variables to score (default: all)")
-    metrics: tuple[str, ...] = option(("rmse", "acc"), "metrics (ensembles also get crps and spread_skill_ratio)")
+    metrics: tuple[str, ...] = option(
+        ("rmse", "acc"), "metrics: rmse, acc, bias, pearson, mae, ... (ensembles also get crps and spread_skill_ratio)"
+    )
     baselines: tuple[str, ...] = option(
-        ("persistence", "climatology"), "reference forecasts: persistence, climatology, weekly_climatology"
+        ("persistence", "climatology"),
+        "reference forecasts: persistence, climatology, weekly_climatology; bilinear for downscaling (lead 0)",
     )
     reference: str = option("persistence", "reference of the relative table")
     out: str = option("outputs/scores", "folder for scorecard, tables and plot")
     in_sample: bool = option(False, "allow climatology years that are years of the forecast (refused otherwise)")
     check_ranges: bool = option(True, "refuse values outside each variable's plausible range (--no-check-ranges)")
+
+
+@dataclass(frozen=True)
+class DownscaleOptions:
+    checkpoint: str = required("a downscaling checkpoint (`climax-nb finetune --config downscale-compact`)")
+    data: str = option("embedded/t42", "the fine dataset: embedded/<name> or a path (its constants are read)")
+    coarse: str = option(
+        "coarsened", "the coarse input: 'coarsened' (--data coarsened to --coarse-resolution: perfect model) or a path"
+    )
+    coarse_resolution: float = option(5.625, "grid (degrees) --data is coarsened to with --coarse coarsened")
+    years: tuple[int, ...] | None = option(None, "years to downscale (default: all)")
+    days: int | None = option(None, "simulated days of an embedded source")
+    every: float = option(24.0, "hours between the times downscaled")
+    batch_size: int = option(8, "times per model call")
+    device: str = option("cpu", "cpu, cuda, cuda:1, ...")
+    out: str = option("outputs/downscaled.nc", "output file (.nc or .zarr), a forecast at lead 0")
+    overwrite: bool = option(False, "replace --out if it is a forecast already (other files are never replaced)")
 
 
 @dataclass(frozen=True)
@@ -232,6 +252,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     baselines=opts.baselines, in_sample=opts.in_sample)
     for kind, path in write_scores(card, opts.out, opts.reference).items():
         print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_downscale(args: argparse.Namespace) -> int:
+    """Downscale coarse fields with a downscaling checkpoint and save them as a forecast at lead 0."""
+    from climax_nb.data.downscaling import coarsen
+    from climax_nb.data.open import open_source
+    from climax_nb.evaluate import initial_times
+    from climax_nb.forecast import save_forecast
+    from climax_nb.forecast.downscale import downscale
+    from climax_nb.grid import Grid
+
+    opts = parse_options(DownscaleOptions, args)
+    fine = open_source(opts.data, years=opts.years, days=opts.days)
+    if opts.coarse == "coarsened":
+        coarse = coarsen(fine, Grid.weatherbench(opts.coarse_resolution))
+    else:
+        coarse = open_source(opts.coarse, years=opts.years)
+    times = initial_times(coarse, 0.0, opts.every)
+    out = downscale(opts.checkpoint, coarse, fine, init_times=times, batch_size=opts.batch_size, device=opts.device)
+    path = save_forecast(out, opts.out, overwrite=opts.overwrite)
+    print(f"wrote {path} ({len(times)} times on the {out.sizes['lat']}x{out.sizes['lon']} grid)")
     return 0
 
 
@@ -285,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.set_defaults(handler=cmd_train)
     _subcommand(sub, "forecast", "forecast with a checkpoint", cmd_forecast, ForecastOptions)
     _subcommand(sub, "evaluate", "score a forecast against baselines", cmd_evaluate, EvaluateOptions)
+    _subcommand(sub, "downscale", "downscale coarse fields with a downscaling checkpoint", cmd_downscale,
+                DownscaleOptions)
     _subcommand(sub, "import-climax", "make a forecast checkpoint of released ClimaX weights", cmd_import_climax,
                 ImportOptions)
     _subcommand(sub, "dashboard", "serve the dashboard in a browser", cmd_dashboard, PageOptions, ServerOptions)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from climax_nb.baselines import climatology_forecast, persistence, weekly_climatology
+from climax_nb.baselines import climatology_forecast, perfect_model_bilinear, persistence, weekly_climatology
 from climax_nb.data.climatology import climatology
 from climax_nb.metrics.align import MetricInputError, check_time_index
 from climax_nb.scorecard import plot_skill, relative_table, scorecard
@@ -49,6 +49,8 @@ BASELINES: dict[str, Callable[..., xr.Dataset]] = {
     "persistence": lambda truth, clim, inits, leads, ids: persistence(truth, inits, leads, ids),
     "climatology": lambda truth, clim, inits, leads, ids: climatology_forecast(clim, inits, leads, ids),
     "weekly_climatology": lambda truth, clim, inits, leads, ids: weekly_climatology(clim, inits, leads, ids),
+    # downscaling (lead 0): the truth coarsened to 5.625 deg and bilinearly upsampled back
+    "bilinear": lambda truth, clim, inits, leads, ids: perfect_model_bilinear(truth, inits, ids),
 }
 DEFAULT_BASELINES: tuple[str, ...] = ("persistence", "climatology")
 #: Scores added for forecasts with a ``member`` dimension.

@@ -121,6 +121,31 @@ def lon_overlap_matrix(src_bounds: np.ndarray, dst_bounds: np.ndarray) -> np.nda
     return overlap / np.diff(dst)[:, None]
 
 
+def linear_weights(src: np.ndarray, dst: np.ndarray, period: float | None = None) -> np.ndarray:
+    """(n_dst, n_src) weights of linear interpolation along one axis of ascending centres.
+
+    With ``period`` (360 for longitude) the axis wraps; without it, targets beyond the outer
+    centres take the outer value (the rows nearest the poles keep their value up to the pole).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    n = len(src)
+    weights = np.zeros((len(dst), n))
+    if period is not None:
+        ext = np.concatenate([src[-1:] - period, src, src[:1] + period])
+        index = np.concatenate([[n - 1], np.arange(n), [0]])
+        where = np.mod(dst - ext[0], period) + ext[0]
+    else:
+        ext, index, where = src, np.arange(n), np.clip(dst, src[0], src[-1])
+    right = np.clip(np.searchsorted(ext, where, side="right"), 1, len(ext) - 1)
+    left = right - 1
+    share = (where - ext[left]) / (ext[right] - ext[left])
+    rows = np.arange(len(dst))
+    np.add.at(weights, (rows, index[left]), 1.0 - share)
+    np.add.at(weights, (rows, index[right]), share)
+    return weights
+
+
 #: A target cell gets a value when at least this share of its area has source cells.
 MIN_COVERAGE = 0.5
 
@@ -178,6 +203,17 @@ class Regridder:
             return cls.from_bounds(src_sin, lon_bounds_from_centers(lon), target)
         return cls.from_bounds(src_sin, _regional_lon_bounds(lon), target, n_lon=len(lon))
 
+    @classmethod
+    def bilinear(cls, lat: np.ndarray, lon: np.ndarray, target: Grid) -> Regridder:
+        """Bilinear interpolation from a global grid of ascending centres to ``target`` (longitude periodic).
+
+        Not conservative: the upsampling of downscaling (a coarse field onto a finer grid),
+        where each fine cell takes the linear blend of the four coarse centres around it.
+        """
+        if not is_global_lon(lon):
+            raise ValueError("bilinear regridding needs a global source grid (longitudes once round the circle)")
+        return cls(linear_weights(lat, target.lat), linear_weights(lon, target.lon, period=360.0))
+
     @property
     def source_shape(self) -> tuple[int, int]:
         return (self.lat_weights.shape[1], self.lon_weights.shape[1])
@@ -217,8 +253,12 @@ def area_mean(field: np.ndarray, sin_bounds: np.ndarray) -> np.ndarray:
     return (zonal * weights).sum(axis=-1) / weights.sum()
 
 
-def regrid(ds: xr.Dataset, grid: Grid = WB5625, *, gaussian: bool | None = None) -> xr.Dataset:
+def regrid(ds: xr.Dataset, grid: Grid = WB5625, *, gaussian: bool | None = None,
+           method: str = "conservative") -> xr.Dataset:
     """``ds`` (canonical: lat ascending, lon in [0, 360)) conservatively regridded to ``grid``.
+
+    ``method="bilinear"`` interpolates instead (``Regridder.bilinear``): the upsampling of a
+    coarse field onto a finer grid, as downscaling's input and baseline.
 
     The one regridding function of the package: CMIP6 and WeatherBench 2 readers call
     it with ``grid=``. Source cell edges lie halfway between centres, or come from the
@@ -229,8 +269,12 @@ def regrid(ds: xr.Dataset, grid: Grid = WB5625, *, gaussian: bool | None = None)
     unchanged. Target cells beyond a regional source are NaN, which ``validate`` reports.
     """
     lat, lon = ds["lat"].values, ds["lon"].values
+    if method not in ("conservative", "bilinear"):
+        raise ValueError(f"unknown regridding method {method!r}; choose conservative or bilinear")
     if grid.matches(lat, lon):
         return ds
+    if method == "bilinear":
+        return apply_regridder(ds, Regridder.bilinear(lat, lon, grid), grid)
     looks_gaussian = len(lat) > 1 and bool(np.allclose(lat, gaussian_latitudes(len(lat)), atol=1e-3))
     if gaussian and not looks_gaussian:
         raise ValueError("the dataset's latitudes are not Gaussian latitudes in ascending order")
@@ -238,6 +282,11 @@ def regrid(ds: xr.Dataset, grid: Grid = WB5625, *, gaussian: bool | None = None)
         regridder = Regridder.from_gaussian(len(lat), lon, grid)
     else:
         regridder = Regridder.from_rectilinear(lat, lon, grid)
+    return apply_regridder(ds, regridder, grid)
+
+
+def apply_regridder(ds: xr.Dataset, regridder: Regridder, grid: Grid) -> xr.Dataset:
+    """Every field of ``ds`` with both ``lat`` and ``lon`` through ``regridder`` onto ``grid`` (lazily on dask)."""
     out = {}
     for name, da in ds.data_vars.items():
         if "lat" not in da.dims or "lon" not in da.dims:

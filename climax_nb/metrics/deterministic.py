@@ -1,4 +1,4 @@
-"""Deterministic scores per variable and lead time: MSE, RMSE (two conventions), bias, MAE.
+"""Deterministic scores per variable and lead time: MSE, RMSE (two conventions), bias, MAE, Pearson correlation.
 
 Each reduces the area-weighted error over (lat, lon) for every init time,
 then averages over init times. Ensembles are scored through their mean.
@@ -54,3 +54,19 @@ def bias(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | Non
 def mae(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | None = None) -> xr.Dataset:
     """Area-weighted mean absolute error."""
     return _score(forecast, truth, variables, abs, name="mae")
+
+
+def pearson(forecast: xr.Dataset, truth: xr.Dataset, variables: Sequence[str] | None = None) -> xr.Dataset:
+    """Area-weighted Pearson correlation of forecast and truth over (lat, lon) for each init time, then averaged.
+
+    The pattern correlation of ClimaX's downscaling table: each field is centred on its own spatial
+    mean, so a uniform bias does not lower it (``bias`` reports that).
+    """
+    fc, obs = align(forecast, truth, variables)
+    fc = deterministic(fc)
+    df, do = fc - spatial_mean(fc), obs - spatial_mean(obs)
+    corr = spatial_mean(df * do) / np.sqrt(spatial_mean(df**2) * spatial_mean(do**2))
+    for name in corr.data_vars:
+        corr[name].attrs = {"units": "1"}
+    out = corr.mean("init_time", keep_attrs=True).drop_vars("valid_time", errors="ignore")
+    return out.assign_attrs(metric="pearson")

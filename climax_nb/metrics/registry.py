@@ -27,6 +27,7 @@ METRICS: dict[str, MetricSpec] = {
     "mse": MetricSpec(deterministic.mse),
     "mae": MetricSpec(deterministic.mae),
     "bias": MetricSpec(deterministic.bias),
+    "pearson": MetricSpec(deterministic.pearson, higher_is_better=True),
     "acc": MetricSpec(anomaly.acc, needs_climatology=True, higher_is_better=True),
     "acc_centred": MetricSpec(anomaly.acc_centred, needs_climatology=True, higher_is_better=True),
     "crps": MetricSpec(ensemble.crps),

@@ -3,7 +3,9 @@
 Each source keeps its own normalisation statistics from its training years,
 as ClimaX normalises each CMIP6 model by its own statistics. Training batches
 stream (bounded memory, split over DDP ranks and workers by the pipeline);
-validation reads pairs in time order.
+validation reads pairs in time order. With ``targets`` (downscaling) each source's
+outputs come from its target dataset at the same times (lead 0), and the
+statistics of both are the targets'.
 """
 
 from __future__ import annotations
@@ -70,17 +72,23 @@ def input_variables(ds: xr.Dataset) -> list[str]:
 class ForecastDataModule(pl.LightningDataModule):
     """Batches of forecast pairs from one or more named canonical datasets."""
 
-    def __init__(self, sources: Mapping[str, xr.Dataset], split: SplitConfig) -> None:
+    def __init__(self, sources: Mapping[str, xr.Dataset], split: SplitConfig,
+                 targets: Mapping[str, xr.Dataset] | None = None) -> None:
         super().__init__()
         if not sources:
             raise ValueError("give at least one source dataset")
         self.sources = dict(sources)
+        self.targets = dict(targets or {})
+        unmatched = sorted(set(self.targets) ^ set(self.sources)) if self.targets else []
+        if unmatched:
+            raise ValueError(f"downscaling needs a target dataset for every source and no other: {unmatched} unmatched")
         self.split = split
         self.stats: dict[str, Normalizer] = {}
 
-    def _variables(self, ds: xr.Dataset) -> tuple[list[str], list[str]]:
+    def _variables(self, name: str) -> tuple[list[str], list[str]]:
+        ds = self.sources[name]
         inputs = list(self.split.inputs) if self.split.inputs else input_variables(ds)
-        outputs = list(self.split.outputs) if self.split.outputs else dynamic_variables(ds)
+        outputs = list(self.split.outputs) if self.split.outputs else dynamic_variables(self.targets.get(name, ds))
         return inputs, outputs
 
     def setup(self, stage: str | None = None) -> None:
@@ -89,16 +97,17 @@ class ForecastDataModule(pl.LightningDataModule):
         for name, ds in self.sources.items():
             check_leads(select_years(ds, self.split.train_years, name), self.split.leads, name,
                         self.split.rollout_steps)
-            inputs, outputs = self._variables(ds)
+            inputs, outputs = self._variables(name)
             needed = inputs + [v for v in outputs if v not in inputs]
-            self.stats[name] = compute_stats(ds, needed, years=self.split.train_years)
+            self.stats[name] = compute_stats(self.targets.get(name, ds), needed, years=self.split.train_years)
 
     def _stream(self, name: str, years: Sequence[int], shuffle: bool) -> StreamingForecastDataset:
         ds = select_years(self.sources[name], years, name)
-        inputs, outputs = self._variables(ds)
+        targets = select_years(self.targets[name], years, name) if self.targets else None
+        inputs, outputs = self._variables(name)
         return StreamingForecastDataset(
             ds, inputs, outputs, self.stats[name], self.split.leads, shuffle=shuffle, seed=self.split.seed, name=name,
-            rollout_steps=self.split.rollout_steps,
+            rollout_steps=self.split.rollout_steps, targets=targets,
         )
 
     def train_dataloader(self) -> ResumableLoader:
@@ -126,8 +135,8 @@ class ForecastDataModule(pl.LightningDataModule):
             raise RuntimeError("call setup() first: statistics are computed there")
         grid = next(iter(self.sources.values()))
         sources = []
-        for name, ds in self.sources.items():
-            inputs, outputs = self._variables(ds)
+        for name in self.sources:
+            inputs, outputs = self._variables(name)
             sources.append(SourceSpec(name, self.stats[name], tuple(inputs), tuple(outputs)))
         return TrainedOn(make_grid(grid["lat"].values, grid["lon"].values), tuple(sources),
                          tuple(float(h) for h in self.split.leads), time_step_hours(grid), self.split.rollout_steps)

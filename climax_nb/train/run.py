@@ -20,9 +20,11 @@ import torch
 import xarray as xr
 
 from climax_nb.config import differences, load_yaml, option, save_yaml
+from climax_nb.data.downscaling import perfect_model_input
 from climax_nb.data.open import open_source, source_label
 from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.checkpoint import FORMAT, LEGACY_FORMAT, load_forecast_checkpoint
+from climax_nb.grid import Grid
 from climax_nb.model import ClimaX, ClimaXConfig, load_official_checkpoint, parse_region, preset
 from climax_nb.model.regional import Box
 from climax_nb.model.released import LoadReport, transfer_released
@@ -33,6 +35,9 @@ from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.module import ForecastModule, OptimConfig
 from climax_nb.train.trainer import make_trainer
 from climax_nb.variables import VARIABLES
+
+#: Inputs of downscaling (``data.downscale``): ``coarsened`` is perfect-model downscaling.
+DOWNSCALING_INPUTS = ("coarsened",)
 
 #: Model families a run can train (``model.family``).
 TRAINABLE_FAMILIES = ("climax", "atmorep")
@@ -100,10 +105,30 @@ class DataSection:
     batch_size: int = option(16, "samples per batch (per device)")
     num_workers: int = option(0, "DataLoader worker processes")
     days: int | None = option(None, "simulated days of embedded sources (default: their whole years)")
+    downscale: str | None = option(
+        None,
+        "downscaling instead of forecasting: 'coarsened' trains on each source's fields at the same time from the "
+        "source coarsened to --data.coarse_resolution and upsampled back (perfect-model downscaling; leads [0])",
+    )
+    coarse_resolution: float = option(5.625, "grid (degrees) of the coarse input of downscaling")
+
+    def __post_init__(self) -> None:
+        if self.downscale not in (None, *DOWNSCALING_INPUTS):
+            raise ValueError(f"unknown --data.downscale {self.downscale!r}; choose one of {list(DOWNSCALING_INPUTS)} "
+                             "or leave it out to forecast")
+        if self.downscale and tuple(self.leads) != (0.0,):
+            raise ValueError(f"downscaling pairs each time with itself: use --data.leads [0], not {list(self.leads)}")
 
     def open(self) -> dict[str, xr.Dataset]:
         """Each source by a short name (``embedded/t31`` -> ``t31``), lazily opened."""
         return {source_label(spec): open_source(spec, days=self.days) for spec in self.sources}
+
+    def model_inputs(self, sources: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
+        """What the model reads of each source: the source itself, or its downscaling input on its own grid."""
+        if self.downscale is None:
+            return sources
+        coarse = Grid.weatherbench(self.coarse_resolution)
+        return {name: perfect_model_input(ds, coarse) for name, ds in sources.items()}
 
     def split(self, sources: dict[str, xr.Dataset], seed: int) -> SplitConfig:
         """Years, variables, leads and batching of this section (training years default to every year)."""
@@ -256,9 +281,11 @@ def record_config(config: RunConfig) -> Path:
 def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Path
                  ) -> tuple[pl.Trainer, ForecastModule, ForecastDataModule]:
     """Trainer, module and data module of a ClimaX run, the data attached and ``model.init`` loaded."""
-    datamodule = ForecastDataModule(sources, config.data.split(sources, config.trainer.seed))
+    inputs = config.data.model_inputs(sources)
+    targets = sources if config.data.downscale else None
+    datamodule = ForecastDataModule(inputs, config.data.split(sources, config.trainer.seed), targets=targets)
     trainer = config.trainer.build()
-    module = ForecastModule.build(config.model.build(sources), config.optim, datamodule.lat, datamodule.lon,
+    module = ForecastModule.build(config.model.build(inputs), config.optim, datamodule.lat, datamodule.lon,
                                   region=config.model.box())
     datamodule.setup()
     module.attach(datamodule.trained_on())
@@ -274,6 +301,8 @@ def train(config: RunConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     record_config(config)
     sources = config.data.open()
+    if config.model.family == "atmorep" and config.data.downscale:
+        raise ValueError("downscaling trains ClimaX models: use --model.family climax with --data.downscale")
     parts = atmorep_parts if config.model.family == "atmorep" else climax_parts
     trainer, module, datamodule = parts(config, sources, run_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.trainer.resume)

@@ -8,7 +8,8 @@ lead times are allowed (one drawn per sample, as in ClimaX pretraining), an
 initial time is kept only if every lead is available, so the draw is unbiased.
 For multi-step (rollout) training with ``steps`` K > 1, a pair also needs the
 targets at 2 * lead, ..., K * lead of every lead, each present, so a rollout
-never steps across a gap either.
+never steps across a gap either. Downscaling pairs a time with itself (lead 0,
+``same_time=True``): the input and the target are two datasets at one time.
 """
 
 from __future__ import annotations
@@ -79,12 +80,14 @@ def build_pairs(
     history: int = 0,
     history_step: float | None = None,
     steps: int = 1,
+    same_time: bool = False,
 ) -> PairIndex:
     """All initial times whose inputs and targets at every lead (hours) are present.
 
     ``history_step`` (hours) defaults to the data interval; every lead and the
     history step must be positive multiples of the data interval. ``steps`` K
     asks for the targets at 1..K times every lead (rollout training).
+    ``same_time`` also allows lead 0, for targets read from another dataset (downscaling).
     """
     times = np.asarray(times, dtype="datetime64[ns]")
     interval = data_interval(times)
@@ -96,6 +99,8 @@ def build_pairs(
     if steps < 1:
         raise ValueError(f"rollout steps must be >= 1 (1: one target per lead), got {steps}")
     for name, value in [("lead time", h) for h in lead_h] + [("history step", hist_h)]:
+        if same_time and name == "lead time" and value == 0:
+            continue
         if value <= 0 or not np.isclose(value / step_h, round(value / step_h)):
             raise ValueError(
                 f"{name} {value:g} h is not a positive multiple of the data interval ({step_h:g} h); "

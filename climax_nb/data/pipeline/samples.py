@@ -16,6 +16,8 @@ A sample is a dict::
 
 Constants among the inputs (``lsm``, ``orography``, ``lat``) are read once and
 copied into every input step. Inputs and outputs use the same statistics.
+With ``targets`` (downscaling), outputs are read from that dataset instead, at
+the same times and on the same grid as the inputs, and lead 0 is allowed.
 
 With several leads and K > 1, each sample draws one lead as usual and that lead
 is its step: its targets lie at multiples of the drawn lead.
@@ -50,12 +52,32 @@ class Block:
     data: np.ndarray
     pair_ids: np.ndarray
     lead_index: np.ndarray
+    #: the outputs' values at ``positions`` when they come from another dataset (downscaling)
+    targets: np.ndarray | None = None
 
 
 def _unique_ids(ids: list[str], what: str) -> list[str]:
     if len(set(ids)) != len(ids):
         raise ValueError(f"{what} repeat a variable: {sorted({v for v in ids if ids.count(v) > 1})}")
     return ids
+
+
+def check_same_times_and_grid(inputs: xr.Dataset, targets: xr.Dataset, name: str = "") -> None:
+    """Refuse downscaling targets that are not at the inputs' times and on their grid, naming the fix."""
+    where = f" of {name}" if name else ""
+    if "time" not in targets.dims or not np.array_equal(inputs["time"].values, targets["time"].values):
+        raise ValueError(
+            f"the targets{where} are not at the inputs' times ({inputs.sizes.get('time', 0)} input times, "
+            f"{targets.sizes.get('time', 0)} target times): select the same times of both"
+        )
+    same_grid = all(inputs.sizes[d] == targets.sizes[d] and np.allclose(inputs[d].values, targets[d].values)
+                    for d in ("lat", "lon"))
+    if not same_grid:
+        raise ValueError(
+            f"the inputs{where} are on a {inputs.sizes['lat']}x{inputs.sizes['lon']} grid and the targets on "
+            f"{targets.sizes['lat']}x{targets.sizes['lon']}: upsample the inputs onto the targets' grid first "
+            "(climax_nb.data.regrid.regrid(ds, grid, method='bilinear'))"
+        )
 
 
 class SampleBuilder:
@@ -80,6 +102,7 @@ class SampleBuilder:
         seed: int = 0,
         name: str = "",
         rollout_steps: int = 1,
+        targets: xr.Dataset | None = None,
     ):
         self.inputs = _unique_ids(to_ids(list(inputs)), "inputs")
         self.outputs = _unique_ids(
@@ -103,15 +126,28 @@ class SampleBuilder:
                 "rolled forward: use history 0 with rollout_steps > 1, or rollout_steps 1"
             )
         self.name, self.seed, self.history = name, int(seed), int(history)
-        self.pairs: PairIndex = build_pairs(ds["time"].values, leads, history, history_step, rollout_steps)
-        time_vars = list(dict.fromkeys(v for v in self.inputs + self.outputs if not is_constant(v)))
-        self.reader = BlockReader(ds, time_vars, normalizer)
+        self.pairs: PairIndex = build_pairs(ds["time"].values, leads, history, history_step, rollout_steps,
+                                            same_time=targets is not None)
+        if targets is not None and rollout_steps > 1:
+            raise ValueError("rollout_steps > 1 feeds predictions back as inputs, which downscaling targets on "
+                             "another grid cannot be: use rollout_steps 1 with targets")
+        if targets is None:
+            time_vars = list(dict.fromkeys(v for v in self.inputs + self.outputs if not is_constant(v)))
+            self.reader = self.target_reader = BlockReader(ds, time_vars, normalizer)
+            out_vars = time_vars
+        else:
+            check_same_times_and_grid(ds, targets, name)
+            check_variables(targets, self.outputs)
+            time_vars = [v for v in self.inputs if not is_constant(v)]
+            self.reader = BlockReader(ds, time_vars, normalizer)
+            out_vars = list(self.outputs)
+            self.target_reader = BlockReader(targets, out_vars, normalizer)
         consts = [v for v in self.inputs if is_constant(v)]
         self.constants = normalised_constants(ds, consts, normalizer)
         self._const_slots = [self.inputs.index(v) for v in consts]
         self._time_slots = [k for k, v in enumerate(self.inputs) if not is_constant(v)]
         self._in_cols = [time_vars.index(self.inputs[k]) for k in self._time_slots]
-        self._out_cols = [time_vars.index(v) for v in self.outputs]
+        self._out_cols = [out_vars.index(v) for v in self.outputs]
         self._forcing_cols = np.array([time_vars.index(v) for v in self.inputs if is_forcing(v)], dtype=np.int64)
         self._lead_cache: tuple[int, np.ndarray] | None = None
 
@@ -132,7 +168,9 @@ class SampleBuilder:
         lead_index = self.lead_index(epoch)[pair_ids]
         needed = np.concatenate([self.pairs.inputs[pair_ids].ravel(), self.pairs.chain[pair_ids, lead_index].ravel()])
         positions = np.unique(needed)
-        return Block(positions, self.reader.read(positions), pair_ids, lead_index)
+        if self.target_reader is self.reader:
+            return Block(positions, self.reader.read(positions), pair_ids, lead_index)
+        return Block(positions, self.reader.read(positions), pair_ids, lead_index, self.target_reader.read(positions))
 
     def sample(self, block: Block, j: int) -> dict[str, Any]:
         """The ``j``-th pair of ``block`` as a sample dict (see the module doc)."""
@@ -145,7 +183,8 @@ class SampleBuilder:
         if self._const_slots:
             x[:, self._const_slots] = self.constants
         init = self.pairs.times[self.pairs.init_positions[pid]]
-        y = block.data[np.ix_(out_rows, self._out_cols)]
+        targets = block.data if block.targets is None else block.targets
+        y = targets[np.ix_(out_rows, self._out_cols)]
         chained = {}
         if self.pairs.steps > 1:
             chained["forcings"] = torch.from_numpy(block.data[np.ix_(out_rows[:-1], self._forcing_cols)])
