@@ -167,6 +167,44 @@ def masked_model(setting: Setting | None = None) -> Path:
     return model(runs.MASKED, setting)
 
 
+#: Simulated days of ``t42`` the downscaling model trains on in the short settings (all of them; the default
+#: setting trains on the 730-day run's 1990 and scores 1991, as ``experiments/downscaling.py`` does).
+DOWNSCALE_DAYS: dict[str, int] = {"fast": 6, "binder": 45}
+
+
+def _downscale_days(setting: Setting) -> int | None:
+    return next((DOWNSCALE_DAYS[name] for name, s in SETTINGS.items() if s == setting and name in DOWNSCALE_DAYS),
+                None)
+
+
+def downscaling_config(setting: Setting | None = None) -> RunConfig:
+    """Notebook 13's downscaling run: ``downscale-compact`` from the setting's pretrained model, its budget scaled.
+
+    In the default setting it is ``experiments/downscaling.py``'s pretrained arm of seed 0 (the same run, shared).
+    """
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    steps = training.downscale_config().trainer.max_steps
+    return training.downscale_config(steps=max(2, round(steps * setting.steps_scale)), seed=setting.seed,
+                                     init=pretrained_model(setting), days=_downscale_days(setting))
+
+
+def downscaling_model(setting: Setting | None = None) -> Path:
+    """The pretrained model fine-tuned to downscale 5.625 to 2.8125 deg (``downscaling_config``; trained once)."""
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    return training.trained(f"downscale-seed{setting.seed}", downscaling_config(setting))
+
+
+def downscaling_test(setting: Setting | None = None) -> xr.Dataset:
+    """The fine ``t42`` fields downscaling is scored on: 1991 (default setting), else the setting's short stretch."""
+    from climax_nb.experiments import training
+
+    return training.downscale_test(_downscale_days(setting or current_setting()))
+
+
 def model(stage: Stage, setting: Setting | None = None) -> Path:
     """The checkpoint of ``stage``: ``pretrain``, ``finetune``, ``scratch`` or ``masked``."""
     return runs.trained(stage, setting or current_setting())

@@ -203,3 +203,34 @@ def test_forecasting_checkpoints_and_bad_outputs_are_refused(trained, tmp_path):
         downscale(folder / "pre" / "model.pt", coarse, fine)
     with pytest.raises(ValueError, match=r"does not predict \['u10'\]"):
         downscale(runs["scratch"], coarse, fine, variables=["u10"])
+
+
+def test_the_downscaling_experiment_end_to_end(trained, tmp_path, monkeypatch, capsys):
+    from climax_nb.experiments import tables
+    from tests.scripts import load_script
+
+    folder, fine, runs = trained
+    monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path / "cache"))
+    script = load_script("experiments/downscaling.py")
+    argv = ["--data", str(folder / "fine.nc"), "--in-sample", "--set", "model.preset=tiny",
+            "--set", "model.patch_size=2", "--set", "data.batch_size=4", "--steps", "2", "--seeds", "0",
+            "--every-hours", "24",
+            "--pretrained", str(folder / "pre" / "model.pt"), "--out", str(tmp_path)]
+    frame = script.main(argv)
+    assert list(dict.fromkeys(frame["arm"])) == ["pretrained", "scratch", "bilinear"]
+    assert list(dict.fromkeys(frame["variable"])) == list(VARS)  # the experiment's four, those the data have
+    assert frame["times"].eq(10).all() and frame.loc[frame["arm"] != "bilinear", "steps"].eq(2).all()
+    bil = frame[frame["arm"] == "bilinear"].set_index("variable")
+    assert (bil["power_33_42"] < 0.5).all()  # interpolation loses the ripple at wavenumber 40
+    assert (bil["pearson"] > 0.5).all() and (bil["rmse"] > 0).all()
+    out = capsys.readouterr().out
+    assert "pretrained against bilinear: lower RMSE for" in out and "power_33_42" in out
+    _, header = tables.read_table(tmp_path / "downscaling.csv")
+    assert header["command"].startswith("python experiments/downscaling.py --data")
+
+    def refuse(config):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("climax_nb.train.run.train", refuse)
+    again = script.main([*argv, "--from-results"])
+    pd.testing.assert_frame_equal(again, frame, check_dtype=False)

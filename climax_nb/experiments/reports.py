@@ -112,3 +112,23 @@ def regional(frame: pd.DataFrame) -> str:
             parts.append(f"- regional against {other}: lower RMSE in {len(means) - len(lost)} of {len(means)} cells"
                          + (f"; not in {', '.join(lost)}" if lost else ""))
     return "\n".join(parts)
+
+
+def downscaling(frame: pd.DataFrame) -> str:
+    """Per variable: each arm's RMSE, bias, Pearson and fine-scale power (mean over seeds); then, in words,
+    where the pretrained model beats bilinear interpolation and its scratch twin."""
+    seeds = _seeds(frame)
+    budget = frame[frame["steps"] > 0].groupby("arm", sort=False).agg(steps=("steps", "first"),
+                                                                      train_s=("train_s", "mean"))
+    spent = ", ".join(f"{arm} {int(b.steps)} steps ({b.train_s:.0f} s)" for arm, b in budget.iterrows())
+    power = [c for c in frame.columns if c.startswith("power_")]
+    means = frame.groupby(["variable", "arm"], sort=False)[["rmse", "bias", "pearson", *power]].mean().reset_index()
+    parts = [f"Downscaling 5.625 to 2.8125 deg, test period ({int(frame['times'].iloc[0])} times), seeds {seeds}: "
+             "mean over seeds. power_a_b: zonal power at wavenumbers a-b over the truth's (1: the truth's)",
+             f"training budget (wall time here): {spent}", "", markdown_table(means)]
+    rmse = means.pivot(index="variable", columns="arm", values="rmse")
+    for other in [a for a in ("bilinear", "scratch") if a in rmse.columns]:
+        lost = [v for v, row in rmse.iterrows() if not row["pretrained"] < row[other]]
+        parts.append(f"- pretrained against {other}: lower RMSE for {len(rmse) - len(lost)} of {len(rmse)} variables"
+                     + (f"; not for {', '.join(lost)}" if lost else ""))
+    return "\n".join(parts)

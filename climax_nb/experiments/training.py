@@ -221,6 +221,41 @@ def finetune_config(data: Reanalysis, *, steps: int, seed: int = 0, init: str | 
     return replace(cfg, data=experiment_data(cfg.data, fraction, windows, in_memory=True))
 
 
+#: The embedded run downscaling trains on and is scored on: 730 days of ``t42``, 1990 to train, 1991 to test.
+DOWNSCALE_SOURCE, DOWNSCALE_DAYS = "embedded/t42", 730
+DOWNSCALE_TRAIN, DOWNSCALE_TEST = (1990,), (1991,)
+
+
+def _downscale_data(days: int | None, source: str, in_sample: bool) -> tuple[bool, int | None]:
+    """Whether one short stretch is trained on and scored, and the simulated days to open (embedded only)."""
+    short = days is not None or in_sample
+    return short, (days or DOWNSCALE_DAYS) if embedded_name(source) is not None else None
+
+
+def downscale_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
+                     days: int | None = None, source: str = DOWNSCALE_SOURCE, in_sample: bool = False,
+                     overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The packaged downscaling (``downscale-compact``) on ``source``, ``steps`` long (default: its own budget).
+
+    By default the ``DOWNSCALE_DAYS`` run, trained on ``DOWNSCALE_TRAIN``; with ``days`` (that many
+    simulated days) or ``in_sample`` (a short file), all of it is trained on: that checks the path.
+    """
+    short, sim_days = _downscale_data(days, source, in_sample)
+    cfg = runs.run_config("downscale-compact", Path("unset"), days=sim_days,
+                          years=((), ()) if short else (DOWNSCALE_TRAIN, ()),
+                          init=None if init is None else str(init), seed=seed)
+    cfg = replace(cfg, data=replace(cfg.data, sources=(source,)))
+    return with_overrides(with_budget(cfg, steps or cfg.trainer.max_steps), overrides)
+
+
+def downscale_test(days: int | None = None, source: str = DOWNSCALE_SOURCE, in_sample: bool = False) -> xr.Dataset:
+    """The fine fields downscaling is scored on: ``DOWNSCALE_TEST``, or all of a short stretch (as trained)."""
+    from climax_nb.data.open import open_source
+
+    short, sim_days = _downscale_data(days, source, in_sample)
+    return open_source(source, years=None if short else list(DOWNSCALE_TEST), days=sim_days)
+
+
 def pretrain_config(*, steps: int, seed: int = 0, days: int | None = None, sources: Sequence[str] | None = None,
                     overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """The packaged pretraining, ``steps`` long, on its sources (or ``sources``) of ``days`` simulated days."""

@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "plot_skill_vs_lead": "skill",
     "forecast_spectra": "spectra",
     "plot_spectra": "spectra",
+    "plot_spectra_by_forecast": "spectra",
     "zonal_power_spectrum": "spectra",
     "plot_zonal_means_by_lead": "zonal",
     "zonal_means_by_lead": "zonal",

@@ -110,3 +110,30 @@ def plot_spectra(
         a.set_xlabel("zonal wavenumber")
         a.grid(alpha=0.3, which="both")
     return fig
+
+
+def plot_spectra_by_forecast(forecasts: dict[str, xr.Dataset], truth: xr.Dataset, variable: str) -> plt.Figure:
+    """Zonal power of several forecasts at their first lead beside the truth's, and each one's ratio to it.
+
+    For downscaled fields (lead 0): the ratio at wavenumbers the coarse grid cannot hold says whether
+    a model gives back the fine scales (1), leaves them out (below 1) or invents them (above 1).
+    """
+    fig, (ax, ratio_ax) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    truth_drawn = False
+    for name, fc in forecasts.items():
+        spectra = forecast_spectra(fc, truth, variable).isel(lead_time=0)
+        k = spectra["wavenumber"].values[1:]
+        if not truth_drawn:
+            ax.loglog(k, spectra["truth"].values[1:], color="k", lw=1.8, ls="--", zorder=3, label="truth")
+            truth_drawn = True
+        ax.loglog(k, spectra["forecast"].values[1:], label=name)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_ax.loglog(k, (spectra["forecast"] / spectra["truth"]).values[1:], label=name)
+    ratio_ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(ylabel=f"power [{_power_units(units_of(truth[variable]))}]", title=f"{variable}: zonal power spectrum")
+    ratio_ax.set(ylabel="forecast / truth power", title="forecast / truth (below 1: smoothed; above 1: invented)")
+    for a in (ax, ratio_ax):
+        a.set_xlabel("zonal wavenumber")
+        a.grid(alpha=0.3, which="both")
+        a.legend(fontsize="small")
+    return fig
