@@ -33,6 +33,8 @@ NOTEBOOKS = (
     "09_masked_pretraining.ipynb",
     "10_masked_tasks.ipynb",
     "11_ablations.ipynb",
+    "12_regional_forecasting.ipynb",
+    "13_downscaling.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
 #: What the outputs of a notebook must show: the scorecards' GCM rows (the embedded GCM's own forecasts).
