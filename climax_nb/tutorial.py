@@ -168,7 +168,7 @@ def masked_model(setting: Setting | None = None) -> Path:
 
 
 #: Simulated days of ``t42`` the downscaling model trains on in the short settings (all of them; the default
-#: setting trains on the 730-day run's 1990 and scores 1991, as ``experiments/downscaling.py`` does).
+#: setting trains on the two-year run's 1990 and scores 1991, as ``experiments/downscaling.py`` does).
 DOWNSCALE_DAYS: dict[str, int] = {"fast": 6, "binder": 45}
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from climax_nb.defaults import REANALYSIS_TEST, REANALYSIS_TRAIN
 from climax_nb.experiments.tables import RESULTS, read_table, write_table
 from climax_nb.experiments.training import EVERY_HOURS, Reanalysis
 
@@ -52,8 +53,16 @@ def add_pretrained(p: argparse.ArgumentParser) -> None:
 
 
 def reanalysis(args: argparse.Namespace) -> Reanalysis:
-    """The fine-tuning data and split the options name."""
-    return Reanalysis(source=args.data, days=args.days, in_sample=args.in_sample)
+    """The fine-tuning data and split the options name: an embedded source's own train and test years
+    (``embedded/t42``: 1990 and 1991), else the reanalysis's."""
+    from climax_nb.data.embedded.configs import get_config
+    from climax_nb.data.open import embedded_name
+
+    name = embedded_name(args.data)
+    splits = dict(get_config(name).splits) if name is not None else {}
+    return Reanalysis(source=args.data, days=args.days, in_sample=args.in_sample,
+                      train_years=tuple(splits.get("train", REANALYSIS_TRAIN)),
+                      test_years=tuple(splits.get("test", REANALYSIS_TEST)))
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:

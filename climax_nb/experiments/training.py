@@ -221,15 +221,14 @@ def finetune_config(data: Reanalysis, *, steps: int, seed: int = 0, init: str | 
     return replace(cfg, data=experiment_data(cfg.data, fraction, windows, in_memory=True))
 
 
-#: The embedded run downscaling trains on and is scored on: 730 days of ``t42``, 1990 to train, 1991 to test.
-DOWNSCALE_SOURCE, DOWNSCALE_DAYS = "embedded/t42", 730
+#: The embedded run downscaling trains on and is scored on: ``t42``'s two years, 1990 to train, 1991 to test.
+DOWNSCALE_SOURCE = "embedded/t42"
 DOWNSCALE_TRAIN, DOWNSCALE_TEST = (1990,), (1991,)
 
 
 def _downscale_data(days: int | None, source: str, in_sample: bool) -> tuple[bool, int | None]:
     """Whether one short stretch is trained on and scored, and the simulated days to open (embedded only)."""
-    short = days is not None or in_sample
-    return short, (days or DOWNSCALE_DAYS) if embedded_name(source) is not None else None
+    return days is not None or in_sample, days if embedded_name(source) is not None else None
 
 
 def downscale_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
@@ -237,7 +236,7 @@ def downscale_config(*, steps: int | None = None, seed: int = 0, init: str | Pat
                      overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """The packaged downscaling (``downscale-compact``) on ``source``, ``steps`` long (default: its own budget).
 
-    By default the ``DOWNSCALE_DAYS`` run, trained on ``DOWNSCALE_TRAIN``; with ``days`` (that many
+    By default the source's whole run, trained on ``DOWNSCALE_TRAIN``; with ``days`` (that many
     simulated days) or ``in_sample`` (a short file), all of it is trained on: that checks the path.
     """
     short, sim_days = _downscale_data(days, source, in_sample)

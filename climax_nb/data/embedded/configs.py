@@ -222,11 +222,13 @@ SOURCES: dict[str, SourceConfig] = {
             time_step_minutes=30.0,  # jcm's own step at T42; 40 minutes is SPEEDY's at T30
             grid_resolution=2.8125,
             start="1990-01-01",
+            years=2,
+            splits=(("train", (1990,)), ("test", (1991,))),
             in_default_set=False,
             description="T42 SPEEDY (128x64 grid), default physics, written on the 2.8125 deg grid "
-            "(64x128): the fine targets of downscaling (embedded.perfect_model_pair coarsens it to 5.625 deg). "
-            "1.3 s per simulated day on 2 cores (6.5x T21), about 10 minutes a year; "
-            "not generated unless named.",
+            "(64x128): the fine targets of downscaling (embedded.perfect_model_pair coarsens it to 5.625 deg), "
+            "1990 to train and 1991 to test. 1.3 s per simulated day on 2 idle cores (6.5x T21), about "
+            "17 minutes for the two years; not generated unless named.",
         ),
     )
 }
