@@ -234,3 +234,18 @@ def test_the_downscaling_experiment_end_to_end(trained, tmp_path, monkeypatch, c
     monkeypatch.setattr("climax_nb.train.run.train", refuse)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
+
+
+def test_the_dashboard_scores_a_downscaled_file_beside_bilinear(trained, tmp_path):
+    from climax_nb.dashboard.discover import Entry
+    from climax_nb.dashboard.settings import DataSpec, Settings
+    from climax_nb.dashboard.store import ResultStore
+
+    folder, fine, runs = trained
+    out = tmp_path / "downscaled.nc"
+    assert cli.main(["downscale", "--checkpoint", str(runs["scratch"]), "--data", str(folder / "fine.nc"),
+                     "--out", str(out)]) == 0
+    store = ResultStore(DataSpec(str(folder / "fine.nc")), Settings(), cache_dir=tmp_path / "cache")
+    results = store.get(Entry("downscaled", out, "forecast"))
+    assert set(results.scores["model"].values) == {"model", "bilinear"}
+    assert results.forecast.sizes["lat"] == 64 and results.forecast.sizes["lead_time"] == 1

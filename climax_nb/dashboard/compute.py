@@ -52,8 +52,13 @@ def rollout_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, se
 
 def score(fc: xr.Dataset, truth: xr.Dataset, clim: xr.Dataset, name: str = "model",
           baselines: bool = True) -> xr.Dataset:
-    """RMSE and ACC of ``fc`` (and of persistence and climatology) per variable and lead time."""
-    return score_forecasts({name: fc}, truth, clim, baselines=DEFAULT_BASELINES if baselines else ())
+    """RMSE and ACC of ``fc`` (and of persistence and climatology) per variable and lead time.
+
+    A downscaled field (``task: downscaling``, lead 0) is scored beside bilinear interpolation instead:
+    persistence at lead 0 would be the truth itself.
+    """
+    named = ("bilinear",) if fc.attrs.get("task") == "downscaling" else DEFAULT_BASELINES
+    return score_forecasts({name: fc}, truth, clim, baselines=named if baselines else ())
 
 
 def _states_from(fm: ForecastModel, truth: xr.Dataset, rollout: xr.Dataset | None, init: np.datetime64,
