@@ -183,10 +183,14 @@ def test_downscale_cli_writes_a_lead_zero_forecast_that_evaluate_scores_against_
     assert fc.sizes == {"init_time": 20, "lead_time": 1, "lat": 64, "lon": 128}
     assert fc["lead_time"].values[0] == np.timedelta64(0, "ns") and fc.attrs["task"] == "downscaling"
     np.testing.assert_array_equal(fc["valid_time"].values[:, 0], fc["init_time"].values)
-    # the same through the Python API, from the coarse file itself
+    # the same through the Python API, and through the CLI from a coarse file
     coarse = xr.open_dataset(folder / "coarse.nc")
     api = downscale(runs["pretrained"], coarse, fine, init_times=fc["init_time"].values)
     np.testing.assert_allclose(api["t850"].values, fc["t850"].values, rtol=1e-5)
+    from_file = folder / "from_file.nc"
+    assert cli.main(["downscale", "--checkpoint", str(runs["pretrained"]), "--data", str(folder / "fine.nc"),
+                     "--coarse", str(folder / "coarse.nc"), "--every", "12", "--out", str(from_file)]) == 0
+    np.testing.assert_allclose(open_forecast(from_file)["t850"].values, fc["t850"].values, rtol=1e-5)
     assert cli.main(["evaluate", "--forecast", str(out), "--truth", str(folder / "fine.nc"), "--clim-years", "2000",
                      "--in-sample", "true", "--baselines", "[bilinear]", "--reference", "bilinear",
                      "--metrics", "[rmse, bias, pearson]", "--out", str(folder / "scores")]) == 0
