@@ -16,3 +16,11 @@ def load_script(relative: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def refuse_training(monkeypatch) -> None:
+    """Training now fails: what follows must come from the cache or the results tables."""
+    def refuse(config):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("climax_nb.train.run.train", refuse)

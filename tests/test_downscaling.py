@@ -211,7 +211,7 @@ def test_forecasting_checkpoints_and_bad_outputs_are_refused(trained, tmp_path):
 
 def test_the_downscaling_experiment_end_to_end(trained, tmp_path, monkeypatch, capsys):
     from climax_nb.experiments import tables
-    from tests.scripts import load_script
+    from tests.scripts import load_script, refuse_training
 
     folder, fine, runs = trained
     monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path / "cache"))
@@ -231,11 +231,7 @@ def test_the_downscaling_experiment_end_to_end(trained, tmp_path, monkeypatch, c
     assert "pretrained against bilinear: lower RMSE for" in out and "power_33_42" in out
     _, header = tables.read_table(tmp_path / "downscaling.csv")
     assert header["command"].startswith("python experiments/downscaling.py --data")
-
-    def refuse(config):
-        raise AssertionError("trained again")
-
-    monkeypatch.setattr("climax_nb.train.run.train", refuse)
+    refuse_training(monkeypatch)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
 

@@ -17,7 +17,7 @@ import pytest
 from climax_nb import runs
 from climax_nb.experiments import compare, tables, training
 from tests.conftest import make_canonical
-from tests.scripts import load_script
+from tests.scripts import load_script, refuse_training
 
 TINY = ["--set", "model.preset=tiny"]
 
@@ -151,14 +151,6 @@ def synthetic(tmp_path_factory):
         yield {"data": ["--data", str(path), "--in-sample"], "pretrained": str(pretrained), "folder": folder}
 
 
-def _cached_only(monkeypatch):
-    """Training now fails: what follows must come from the cache or the tables."""
-    def refuse(config):
-        raise AssertionError("trained again")
-
-    monkeypatch.setattr("climax_nb.train.run.train", refuse)
-
-
 def test_data_fraction_end_to_end(synthetic, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CLIMAX_NB_CACHE", str(synthetic["folder"] / "cache"))
     script = _script("data_fraction")
@@ -174,7 +166,7 @@ def test_data_fraction_end_to_end(synthetic, tmp_path, monkeypatch, capsys):
     assert "scratch - pretrained" in out and "- 1/2: pretraining lowered the mean RMSE in" in out
     _, header = tables.read_table(tmp_path / "data_fraction.csv")
     assert header["command"].startswith("python experiments/data_fraction.py --data")
-    _cached_only(monkeypatch)
+    refuse_training(monkeypatch)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
     assert (tmp_path / "data_fraction.md").read_text().count("| z500 |") == 6
@@ -210,7 +202,7 @@ def test_scaling_end_to_end(synthetic, tmp_path, monkeypatch, capsys):
     assert frame.loc[frame["pretrain_steps"] == 0, "pretrain_s"].eq(0).all()
     out = capsys.readouterr().out
     assert "RMSE at 72 h" in out and "2 - 0" in out
-    _cached_only(monkeypatch)
+    refuse_training(monkeypatch)
     _script("scaling").main([*argv, "--from-results"])
 
 

@@ -23,7 +23,7 @@ from climax_nb.metrics.align import MetricInputError
 from climax_nb.metrics.weights import lat_weights
 from climax_nb.model import RegionalClimaX, parse_region, preset, region_patches
 from tests.conftest import make_canonical
-from tests.scripts import load_script
+from tests.scripts import load_script, refuse_training
 from tests.train_helpers import pretrain_then_box
 
 matplotlib.use("Agg")
@@ -258,11 +258,7 @@ def test_the_regional_experiment_end_to_end(synthetic, tmp_path, monkeypatch, ca
     assert "global - regional" in out and "regional against persistence: lower RMSE in" in out
     _, header = tables.read_table(tmp_path / "regional.csv")
     assert header["command"].startswith("python experiments/regional.py --data")
-
-    def refuse(config):
-        raise AssertionError("trained again")
-
-    monkeypatch.setattr("climax_nb.train.run.train", refuse)
+    refuse_training(monkeypatch)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
     rerun = script.main([*argv[:-1], str(tmp_path / "rerun")])  # runs and scores from the cache

@@ -227,8 +227,8 @@ SOURCES: dict[str, SourceConfig] = {
             in_default_set=False,
             description="T42 SPEEDY (128x64 grid), default physics, written on the 2.8125 deg grid "
             "(64x128): the fine targets of downscaling (embedded.perfect_model_pair coarsens it to 5.625 deg), "
-            "1990 to train and 1991 to test. 1.3 s per simulated day on 2 idle cores (6.5x T21), about "
-            "17 minutes for the two years; not generated unless named.",
+            "1990 to train and 1991 to test. 1.3 s per simulated day on 2 idle cores (6.5x T21); the two "
+            "years took 33 minutes beside other jobs; not generated unless named.",
         ),
     )
 }
