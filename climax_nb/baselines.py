@@ -1,6 +1,7 @@
 """Reference forecasts in the forecast layout: persistence, climatology and weekly climatology; for the masked
 tasks (``climax_nb.forecast.masked``) linear interpolation in time, a box's climatology and nearest-cell infilling;
-for downscaling, bilinear interpolation of the coarse fields (at lead 0).
+for downscaling, bilinear interpolation of the coarse fields (at lead 0); for sub-seasonal window-mean
+anomalies (``climax_nb.data.subseasonal``), climatology (a zero anomaly) and damped persistence of the recent one.
 
 Each returns an ``xr.Dataset`` with dims (init_time, lead_time, lat, lon) and a
 ``valid_time`` coordinate, so it is scored exactly like a model's forecast.
@@ -220,3 +221,66 @@ def weekly_climatology(
     return climatology_forecast(weekly, init_times, lead_times, variables).assign_attrs(
         baseline="weekly_climatology", days=days
     )
+
+
+def zero_anomaly(anomalies: xr.Dataset, init_times: Times, lead_times: Leads,
+                 variables: Sequence[str] | None = None) -> xr.Dataset:
+    """Climatology for anomaly targets: an anomaly of zero at every lead (the usual S2S reference)."""
+    frame = forecast_axes(init_times, lead_times)
+    ids = _pick(anomalies, variables, "time", "the anomalies")
+    zeros = xr.zeros_like(anomalies[ids].isel(time=0, drop=True))
+    return _layout(zeros, frame).assign_attrs(baseline="climatology")
+
+
+def recent_anomaly(anomalies: xr.Dataset, init_times: Times, window_days: int,
+                   variables: Sequence[str] | None = None) -> xr.Dataset:
+    """The anomaly of the window that ends at each init time (it starts ``window_days`` before), dim ``init_time``."""
+    ids = _pick(anomalies, variables, "time", "the anomalies")
+    inits = pd.DatetimeIndex(init_times).rename("init_time")
+    starts = inits - pd.Timedelta(days=window_days)
+    recent = _at_times(anomalies, ids, starts, f"window start(s) {window_days} days before an init time")
+    return recent.rename(time="init_time").assign_coords(init_time=inits)
+
+
+def damping_coefficients(anomalies: xr.Dataset, lead_times: Leads, window_days: int,
+                         years: Sequence[int] | None = None, variables: Sequence[str] | None = None) -> xr.Dataset:
+    """Per lead and cell, the least-squares slope of the anomaly at the lead on the recent one, over ``years``' days.
+
+    Every day of ``years`` whose recent window and target lie inside ``anomalies`` is a fitting pair;
+    the slope is correlation times the ratio of standard deviations, so it damps towards climatology.
+    """
+    ids = _pick(anomalies, variables, "time", "the anomalies")
+    times = anomalies.indexes["time"]
+    chosen = times if not years else times[times.year.isin(list(years))]
+    frame = forecast_axes(chosen[:1], lead_times)
+    slopes = []
+    for lead in frame.indexes["lead_time"]:
+        ok = chosen[chosen.isin(times + pd.Timedelta(days=window_days)) & (chosen + lead).isin(times)]
+        if len(ok) < 2:
+            raise ValueError(f"no two days of years {list(years or [])} have both a recent window and a target at "
+                             f"{lead}: fit the damping on a longer stretch")
+        recent = recent_anomaly(anomalies, ok, window_days, ids)
+        target = _at_times(anomalies, ids, ok + lead, "targets").rename(time="init_time")
+        target = target.assign_coords(init_time=ok.rename("init_time"))
+        slopes.append((recent * target).sum("init_time") / (recent * recent).sum("init_time"))
+    out = xr.concat(slopes, dim=pd.Index(frame.indexes["lead_time"], name="lead_time"))
+    return out.assign_attrs(window_days=window_days, fit_days=len(chosen))
+
+
+def damped_persistence(anomalies: xr.Dataset, init_times: Times, coefficients: xr.Dataset | None,
+                       window_days: int, lead_times: Leads | None = None,
+                       variables: Sequence[str] | None = None) -> xr.Dataset:
+    """The recent window's anomaly times the fitted slope at each lead (``damping_coefficients``).
+
+    With ``coefficients`` None the anomaly persists undamped at the ``lead_times`` given.
+    """
+    ids = list(variables) if variables is not None else (
+        [str(v) for v in coefficients.data_vars] if coefficients is not None else None)
+    recent = recent_anomaly(anomalies, init_times, window_days, ids)
+    if coefficients is None:
+        if lead_times is None:
+            raise ValueError("give lead_times for undamped persistence (coefficients None)")
+        frame = forecast_axes(init_times, lead_times)
+        return _layout(recent, frame).assign_attrs(baseline="anomaly_persistence")
+    frame = forecast_axes(init_times, coefficients.indexes["lead_time"])
+    return _layout(recent * coefficients[list(recent.data_vars)], frame).assign_attrs(baseline="damped_persistence")

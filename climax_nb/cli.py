@@ -31,9 +31,21 @@ class DataOptions:
     days: int | None = option(
         None, "simulated days per source after spin-up (default: each source's whole years); a few days try the path"
     )
+    years: int | None = option(
+        None, "whole calendar years per source from its start, instead of --days (e.g. 10 reanalysis years for the "
+        "sub-seasonal experiment); a longer run is simulated anew and serves every shorter request"
+    )
     cache: str | None = option(None, "cache directory (default: $CLIMAX_NB_CACHE or ~/.cache/climax_nb)")
     force: bool = option(False, "regenerate even when a valid cache exists")
     list: bool = option(False, "list the sources and their variables, then exit")
+
+    def length(self, name: str) -> int | None:
+        """Simulated days of source ``name``: ``--days``, or ``--years`` whole years, or None (its default)."""
+        from climax_nb.data import embedded
+
+        if self.years is not None and self.days is not None:
+            raise SystemExit("give --days or --years, not both")
+        return embedded.sources()[name].days_in(self.years) if self.years is not None else self.days
 
     def sources(self) -> list[str]:
         """The chosen embedded sources, checked against the known ones."""
@@ -74,7 +86,11 @@ def cmd_data(args: argparse.Namespace) -> int:
         return 0
     if opts.force:
         for name in opts.sources():
-            embedded.generate(name, length=opts.days, cache_dir=opts.cache, force=True)
+            embedded.generate(name, length=opts.length(name), cache_dir=opts.cache, force=True)
+    if opts.years is not None:  # lengths differ per source: one at a time
+        for name in opts.sources():
+            print(f"{name}: {embedded.generate(name, length=opts.length(name), cache_dir=opts.cache)}")
+        return 0
     for name, path in embedded.generate_all(opts.sources(), length=opts.days, cache_dir=opts.cache).items():
         print(f"{name}: {path}")
     return 0

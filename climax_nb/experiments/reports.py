@@ -114,13 +114,18 @@ def regional(frame: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+def _budget(frame: pd.DataFrame) -> str:
+    """The trained arms' steps and mean wall time, ``pretrained 600 steps (1234 s), ...``."""
+    budget = frame[frame["steps"] > 0].groupby("arm", sort=False).agg(steps=("steps", "first"),
+                                                                      train_s=("train_s", "mean"))
+    return ", ".join(f"{arm} {int(b.steps)} steps ({b.train_s:.0f} s)" for arm, b in budget.iterrows())
+
+
 def downscaling(frame: pd.DataFrame) -> str:
     """Per variable: each arm's RMSE, bias, Pearson and fine-scale power (mean over seeds); then, in words,
     where the pretrained model beats bilinear interpolation and its scratch twin."""
     seeds = _seeds(frame)
-    budget = frame[frame["steps"] > 0].groupby("arm", sort=False).agg(steps=("steps", "first"),
-                                                                      train_s=("train_s", "mean"))
-    spent = ", ".join(f"{arm} {int(b.steps)} steps ({b.train_s:.0f} s)" for arm, b in budget.iterrows())
+    spent = _budget(frame)
     power = [c for c in frame.columns if c.startswith("power_")]
     means = frame.groupby(["variable", "arm"], sort=False)[["rmse", "bias", "pearson", *power]].mean().reset_index()
     parts = [f"Downscaling 5.625 to 2.8125 deg, test period ({int(frame['times'].iloc[0])} times), seeds {seeds}: "
@@ -131,4 +136,24 @@ def downscaling(frame: pd.DataFrame) -> str:
         lost = [v for v, row in rmse.iterrows() if not row["pretrained"] < row[other]]
         parts.append(f"- pretrained against {other}: lower RMSE for {len(rmse) - len(lost)} of {len(rmse)} variables"
                      + (f"; not for {', '.join(lost)}" if lost else ""))
+    return "\n".join(parts)
+
+
+def subseasonal(frame: pd.DataFrame) -> str:
+    """Per variable and window: each arm's RMSE, ACC and skill against climatology (mean over seeds); then, in words,
+    which arms beat climatology and where the pretrained model beats damped persistence and its scratch twin."""
+    means = frame.groupby(["variable", "weeks", "arm"], sort=False)[["rmse", "acc", "msss"]].mean().reset_index()
+    parts = [f"Two-week mean anomalies, test period ({int(frame['times'].iloc[0])} start days, "
+             f"{int(frame['train_years'].iloc[0])} training years), seeds {_seeds(frame)}: mean over seeds. "
+             "msss: 1 - MSE / MSE(climatology), above 0 beats climatology",
+             f"training budget (wall time here): {_budget(frame)}", "", markdown_table(means)]
+    cells = means.groupby(["variable", "weeks"], sort=False).ngroups
+    for arm, rows in means[means["arm"] != "climatology"].groupby("arm", sort=False):
+        beat = rows[rows["msss"] > 0]
+        parts.append(f"- {arm} beats climatology in {len(beat)} of {cells} cells"
+                     + (f": {', '.join(f'{r.variable} {r.weeks}' for r in beat.itertuples())}" if len(beat) else ""))
+    rmse = means.pivot_table(index=["variable", "weeks"], columns="arm", values="rmse", sort=False)
+    for other in [a for a in ("damped_persistence", "scratch") if a in rmse.columns]:
+        won = int((rmse["pretrained"] < rmse[other]).sum())
+        parts.append(f"- pretrained against {other}: lower RMSE in {won} of {cells} cells")
     return "\n".join(parts)

@@ -231,6 +231,15 @@ def _downscale_data(days: int | None, source: str, in_sample: bool) -> tuple[boo
     return days is not None or in_sample, days if embedded_name(source) is not None else None
 
 
+def _task_config(name: str, *, steps: int | None, seed: int, init: str | Path | None, sim_days: int | None,
+                 train_years: tuple[int, ...], source: str, overrides: Mapping[str, Any] | None) -> RunConfig:
+    """The packaged task config ``name`` on ``source``'s ``train_years`` (empty: all it has), ``steps`` long."""
+    cfg = runs.run_config(name, Path("unset"), days=sim_days, years=(train_years, ()),
+                          init=None if init is None else str(init), seed=seed)
+    cfg = replace(cfg, data=replace(cfg.data, sources=(source,)))
+    return with_overrides(with_budget(cfg, steps or cfg.trainer.max_steps), overrides)
+
+
 def downscale_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
                      days: int | None = None, source: str = DOWNSCALE_SOURCE, in_sample: bool = False,
                      overrides: Mapping[str, Any] | None = None) -> RunConfig:
@@ -240,11 +249,8 @@ def downscale_config(*, steps: int | None = None, seed: int = 0, init: str | Pat
     simulated days) or ``in_sample`` (a short file), all of it is trained on: that checks the path.
     """
     short, sim_days = _downscale_data(days, source, in_sample)
-    cfg = runs.run_config("downscale-compact", Path("unset"), days=sim_days,
-                          years=((), ()) if short else (DOWNSCALE_TRAIN, ()),
-                          init=None if init is None else str(init), seed=seed)
-    cfg = replace(cfg, data=replace(cfg.data, sources=(source,)))
-    return with_overrides(with_budget(cfg, steps or cfg.trainer.max_steps), overrides)
+    return _task_config("downscale-compact", steps=steps, seed=seed, init=init, sim_days=sim_days,
+                        train_years=() if short else DOWNSCALE_TRAIN, source=source, overrides=overrides)
 
 
 def downscale_test(days: int | None = None, source: str = DOWNSCALE_SOURCE, in_sample: bool = False) -> xr.Dataset:
@@ -253,6 +259,53 @@ def downscale_test(days: int | None = None, source: str = DOWNSCALE_SOURCE, in_s
 
     short, sim_days = _downscale_data(days, source, in_sample)
     return open_source(source, years=None if short else list(DOWNSCALE_TEST), days=sim_days)
+
+
+#: Sub-seasonal forecasting's data: ten reanalysis years, 2000-2007 to train, 2009 to test (2008 validates
+#: the packaged run and is left out of the experiments, as in ``finetune_config``).
+SUBSEASONAL_SOURCE = "embedded/reanalysis"
+SUBSEASONAL_YEARS = 10
+SUBSEASONAL_TRAIN, SUBSEASONAL_TEST = tuple(range(2000, 2008)), (2009,)
+
+
+def _subseasonal_data(days: int | None, source: str, in_sample: bool) -> tuple[bool, int | None]:
+    """Whether one stretch is trained on and scored, and the simulated days to open (ten years by default)."""
+    from climax_nb.data.embedded.configs import get_config
+
+    name = embedded_name(source)
+    if name is None:
+        return True if in_sample else days is not None, None
+    return days is not None or in_sample, days or get_config(name).days_in(SUBSEASONAL_YEARS)
+
+
+def subseasonal_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
+                       days: int | None = None, source: str = SUBSEASONAL_SOURCE, in_sample: bool = False,
+                       overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The packaged sub-seasonal run (``subseasonal-compact``) on ``source``, ``steps`` long, without validation.
+
+    By default ten simulated years, trained on ``SUBSEASONAL_TRAIN``; with ``days`` or ``in_sample`` all of one
+    stretch is trained on (at least a year and the windows: the climatology needs a whole year).
+    """
+    short, sim_days = _subseasonal_data(days, source, in_sample)
+    return _task_config("subseasonal-compact", steps=steps, seed=seed, init=init, sim_days=sim_days,
+                        train_years=() if short else SUBSEASONAL_TRAIN, source=source, overrides=overrides)
+
+
+def subseasonal_test(config: RunConfig) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset, xr.Dataset]:
+    """What ``config``'s run is scored on: its inputs and window-mean anomalies in the test years (all of a short
+    stretch), the anomalies of every day (for damped persistence's fit and recent windows) and the climatology."""
+    from climax_nb.data.open import open_source
+    from climax_nb.data.subseasonal import subseasonal_pair
+
+    data = config.data
+    ds = _open_source(data.sources[0], data.days) if embedded_name(data.sources[0]) else open_source(data.sources[0])
+    train = data.train_years or tuple(sorted({int(y) for y in ds.time.dt.year.values}))
+    inputs, anomalies, clim = subseasonal_pair(ds, data.subseasonal_outputs(ds), train, data.subseasonal)
+    if data.train_years:
+        inputs, test = (select_years(x, list(SUBSEASONAL_TEST)) for x in (inputs, anomalies))
+    else:
+        test = anomalies
+    return inputs, test, anomalies, clim
 
 
 def pretrain_config(*, steps: int, seed: int = 0, days: int | None = None, sources: Sequence[str] | None = None,

@@ -71,13 +71,22 @@ class ForecastModel:
         self.model, self.spec, self.name = model, spec, name
         self.source = chosen.name
         self.normalizer = chosen.normalizer
+        #: the outputs' statistics: the inputs' unless the outputs are other quantities (window-mean anomalies)
+        self.output_normalizer = chosen.output_normalizer
+        self.outputs_are_states = chosen.outputs_are_states
+        self.output_description = dict(chosen.output_description)
         self.inputs: tuple[str, ...] = tuple(to_ids(list(inputs))) if inputs is not None else chosen.inputs
         default_out = chosen.outputs or tuple(v for v in self.inputs if not is_constant(v))
         self.outputs: tuple[str, ...] = tuple(to_ids(list(outputs))) if outputs is not None else default_out
         unknown = [v for v in (*self.inputs, *self.outputs) if v not in self.known_variables]
         if unknown:
             raise SpecError(f"the model of {name} has no variable(s) {unknown}; it knows {list(self.known_variables)}")
-        self.normalizer.vectors(sorted({*self.inputs, *self.outputs}))  # MissingStatsError naming the gap
+        self._check_stats()
+
+    def _check_stats(self) -> None:
+        """A ``MissingStatsError`` naming any input or output without statistics."""
+        self.normalizer.vectors(sorted(set(self.inputs) | (set(self.outputs) if self.outputs_are_states else set())))
+        self.output_normalizer.vectors(list(self.outputs))
 
     # -- what the family tells ------------------------------------------------------------------
     @property
@@ -101,8 +110,8 @@ class ForecastModel:
 
     @property
     def can_roll_out(self) -> bool:
-        """Whether predictions can be fed back as the next inputs (same grid in and out)."""
-        return True
+        """Whether predictions can be fed back as the next inputs (same grid in and out, the inputs' quantities)."""
+        return self.outputs_are_states
 
     @property
     def members(self) -> int:
@@ -165,7 +174,7 @@ class ForecastModel:
 
     def to_physical(self, y: torch.Tensor, outputs: Sequence[str]) -> np.ndarray:
         """Predictions in physical units, as float32 numpy on the CPU."""
-        return self.normalizer.denormalize(y.float().cpu().numpy(), list(outputs))
+        return self.output_normalizer.denormalize(y.float().cpu().numpy(), list(outputs))
 
     def predict(self, ds: xr.Dataset, times: Sequence | np.ndarray, lead_hours: float,
                 outputs: Sequence[str] | None = None) -> xr.Dataset:
@@ -197,7 +206,9 @@ class ForecastModel:
             other.inputs = tuple(to_ids(list(inputs)))
         if normalizer is not None:
             other.normalizer = normalizer
-        other.normalizer.vectors(sorted({*other.inputs, *other.outputs}))
+            if other.outputs_are_states:
+                other.output_normalizer = normalizer
+        other._check_stats()
         return other
 
     def to(self, device: str | torch.device) -> ForecastModel:

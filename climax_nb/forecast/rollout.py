@@ -60,10 +60,11 @@ def feedback_layout(inputs: Sequence[str], predicted: Sequence[str], *, who: str
 def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
     """Predict every dynamic input (to feed back) and the requested ``outputs``."""
     if not fm.can_roll_out:
-        raise RolloutError(
-            f"{fm.name} predicts on {fm.output_grid.name}, not on the grid it reads ({fm.grid.name}), so its "
-            "predictions cannot be fed back: use mode='continuous' or 'direct'"
-        )
+        why = (f"predicts {', '.join(fm.outputs)} as other quantities than its inputs (outputs with statistics of "
+               "their own, such as window-mean anomalies)" if not fm.outputs_are_states else
+               f"predicts on {fm.output_grid.name}, not on the grid it reads ({fm.grid.name})")
+        raise RolloutError(f"{fm.name} {why}, so its predictions cannot be fed back: use mode='direct' "
+                           "(or 'continuous' where it was trained for every lead)")
     fed = [v for v in fm.inputs if is_dynamic(v) and v in fm.outputs]
     return feedback_layout(
         fm.inputs, fed + [v for v in outputs if v not in fed], who=fm.name,

@@ -11,17 +11,19 @@ the notebooks and the dashboard read only it (through ``ForecastModel``):
   whole grid);
 - ``sources`` hold, per training source, the normalisation statistics (from its
   training years only) and the variables fed and predicted; the first is the one
-  used unless another is asked for;
+  used unless another is asked for. Outputs that are not states (sub-seasonal
+  window-mean anomalies) carry statistics of their own, ``output_stats``;
 - ``trained_leads`` (hours) and ``time_step_hours`` (the data's step) bound what a
   forecast may ask for.
 
 ``to_dict``/``from_dict`` turn it into plain lists and dicts (loadable with
 ``torch.load(weights_only=True)``); ``from_legacy`` reads the untyped version-1
-dicts of earlier files.
+dicts of earlier files; version 2 is version 3 without output statistics.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,8 +35,15 @@ from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
 from climax_nb.model.regional import Box
 from climax_nb.variables import is_constant, to_ids
 
-#: Version of the spec's dict layout; 1 is the untyped dict of earlier files.
-SPEC_VERSION = 2
+#: Version of the spec's dict layout; 1 is the untyped dict of earlier files, 3 added ``output_stats``.
+SPEC_VERSION = 3
+#: Dict layouts ``ForecastSpec.from_dict`` reads.
+READ_VERSIONS = (2, 3)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists."""
+    return value.tolist() if isinstance(value, np.ndarray | np.generic) else str(value)
 
 
 class SpecError(ValueError):
@@ -66,21 +75,43 @@ class SourceSpec:
     outputs: tuple[str, ...]
     #: the source's forcing (e.g. AtmoRep's ``sst_offset`` in K); empty for families that take none
     forcing: Mapping[str, float] = field(default_factory=dict)
+    #: statistics of the outputs when they are not the inputs' quantities (window-mean anomalies); None: ``normalizer``
+    output_stats: Normalizer | None = None
+    #: what such outputs are, as plain data (``{"quantity": "window-mean anomaly", "window_days": 14, ...}``)
+    output_description: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(to_ids(list(self.inputs))))
         object.__setattr__(self, "outputs", tuple(to_ids(list(self.outputs))))
         object.__setattr__(self, "forcing", {str(k): float(v) for k, v in dict(self.forcing).items()})
+        object.__setattr__(self, "output_description", json.loads(json.dumps(dict(self.output_description),
+                                                                             default=_plain)))
+
+    @property
+    def output_normalizer(self) -> Normalizer:
+        """The statistics that turn predictions into physical units."""
+        return self.normalizer if self.output_stats is None else self.output_stats
+
+    @property
+    def outputs_are_states(self) -> bool:
+        """Whether the outputs are the inputs' quantities (so they can be fed back in a rollout)."""
+        return self.output_stats is None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "stats": self.normalizer.to_dict(), "inputs": list(self.inputs),
                "outputs": list(self.outputs)}
-        return out | ({"forcing": dict(self.forcing)} if self.forcing else {})
+        out |= {"forcing": dict(self.forcing)} if self.forcing else {}
+        if self.output_stats is not None:
+            out |= {"output_stats": self.output_stats.to_dict(), "output_description": dict(self.output_description)}
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SourceSpec:
+        output_stats = d.get("output_stats")
         return cls(str(d["name"]), Normalizer.from_dict(dict(d["stats"])), tuple(d["inputs"]), tuple(d["outputs"]),
-                   dict(d.get("forcing") or {}))
+                   dict(d.get("forcing") or {}),
+                   None if output_stats is None else Normalizer.from_dict(dict(output_stats)),
+                   dict(d.get("output_description") or {}))
 
 
 @dataclass(frozen=True)
@@ -142,11 +173,11 @@ class ForecastSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ForecastSpec:
-        """Read a dict written by ``to_dict`` (version 2)."""
+        """Read a dict written by ``to_dict`` (versions 2 and 3)."""
         version = d.get("version")
-        if version != SPEC_VERSION:
+        if version not in READ_VERSIONS:
             raise SpecError(
-                f"forecast spec version {version!r} is not {SPEC_VERSION}; version-1 files are read by "
+                f"forecast spec version {version!r} is not one of {list(READ_VERSIONS)}; version-1 files are read by "
                 "climax_nb.forecast.load_forecast_checkpoint, newer ones need a newer climax_nb"
             )
         region = d.get("region")

@@ -22,7 +22,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from climax_nb.forecast.checkpoint import save_forecast_checkpoint
 from climax_nb.forecast.model import family_of
-from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SpecError, from_legacy, make_grid
+from climax_nb.forecast.spec import READ_VERSIONS, ForecastSpec, SpecError, from_legacy, make_grid
 from climax_nb.model.safe_load import safe_load
 from climax_nb.storage import atomic_torch_save
 
@@ -160,7 +160,7 @@ def training_spec(lightning_ckpt_path: PathLike) -> tuple[ForecastSpec, dict[str
     context = ckpt.get(CONTEXT_KEY) if isinstance(ckpt, dict) else None
     if not context:
         raise ValueError(f"{path} has no '{CONTEXT_KEY}' entry; it was not saved by ForecastModule")
-    if context.get("version") == SPEC_VERSION:
+    if context.get("version") in READ_VERSIONS:
         if not context.get("spec"):
             raise ValueError(
                 f"{path} records no grid, statistics or leads: train with ForecastDataModule, or call "

@@ -3,9 +3,11 @@
 Each source keeps its own normalisation statistics from its training years,
 as ClimaX normalises each CMIP6 model by its own statistics. Training batches
 stream (bounded memory, split over DDP ranks and workers by the pipeline);
-validation reads pairs in time order. With ``targets`` (downscaling) each source's
-outputs come from its target dataset at the same times (lead 0), and the
-statistics of both are the targets'.
+validation reads pairs in time order. With ``targets`` each source's outputs come
+from its target dataset, at the inputs' times: for downscaling (lead 0) the
+statistics of both are the targets'; with ``separate_output_stats`` (sub-seasonal
+window-mean anomalies under the inputs' names) the inputs keep their own and the
+outputs get the targets'.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class ForecastDataModule(pl.LightningDataModule):
     """Batches of forecast pairs from one or more named canonical datasets."""
 
     def __init__(self, sources: Mapping[str, xr.Dataset], split: SplitConfig,
-                 targets: Mapping[str, xr.Dataset] | None = None) -> None:
+                 targets: Mapping[str, xr.Dataset] | None = None, separate_output_stats: bool = False) -> None:
         super().__init__()
         if not sources:
             raise ValueError("give at least one source dataset")
@@ -82,8 +84,12 @@ class ForecastDataModule(pl.LightningDataModule):
         unmatched = sorted(set(self.targets) ^ set(self.sources)) if self.targets else []
         if unmatched:
             raise ValueError(f"downscaling needs a target dataset for every source and no other: {unmatched} unmatched")
+        if separate_output_stats and not self.targets:
+            raise ValueError("separate_output_stats describes target datasets: give targets too")
         self.split = split
+        self.separate_output_stats = separate_output_stats
         self.stats: dict[str, Normalizer] = {}
+        self.output_stats: dict[str, Normalizer] = {}
 
     def _variables(self, name: str) -> tuple[list[str], list[str]]:
         ds = self.sources[name]
@@ -98,8 +104,13 @@ class ForecastDataModule(pl.LightningDataModule):
             check_leads(select_years(ds, self.split.train_years, name), self.split.leads, name,
                         self.split.rollout_steps)
             inputs, outputs = self._variables(name)
+            years = self.split.train_years
+            if self.separate_output_stats:
+                self.stats[name] = compute_stats(ds, inputs, years=years)
+                self.output_stats[name] = compute_stats(self.targets[name], outputs, years=years)
+                continue
             needed = inputs + [v for v in outputs if v not in inputs]
-            self.stats[name] = compute_stats(self.targets.get(name, ds), needed, years=self.split.train_years)
+            self.stats[name] = compute_stats(self.targets.get(name, ds), needed, years=years)
 
     def _stream(self, name: str, years: Sequence[int], shuffle: bool) -> StreamingForecastDataset:
         ds = select_years(self.sources[name], years, name)
@@ -107,7 +118,7 @@ class ForecastDataModule(pl.LightningDataModule):
         inputs, outputs = self._variables(name)
         return StreamingForecastDataset(
             ds, inputs, outputs, self.stats[name], self.split.leads, shuffle=shuffle, seed=self.split.seed, name=name,
-            rollout_steps=self.split.rollout_steps, targets=targets,
+            rollout_steps=self.split.rollout_steps, targets=targets, output_normalizer=self.output_stats.get(name),
         )
 
     def train_dataloader(self) -> ResumableLoader:
@@ -137,7 +148,10 @@ class ForecastDataModule(pl.LightningDataModule):
         sources = []
         for name in self.sources:
             inputs, outputs = self._variables(name)
-            sources.append(SourceSpec(name, self.stats[name], tuple(inputs), tuple(outputs)))
+            sources.append(SourceSpec(name, self.stats[name], tuple(inputs), tuple(outputs),
+                                      output_stats=self.output_stats.get(name),
+                                      output_description=dict(self.targets[name].attrs) if name in self.output_stats
+                                      else {}))
         return TrainedOn(make_grid(grid["lat"].values, grid["lon"].values), tuple(sources),
                          tuple(float(h) for h in self.split.leads), time_step_hours(grid), self.split.rollout_steps)
 

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from climax_nb.data.pipeline.loader import set_loader_epoch
 from climax_nb.forecast.climax import climax_spec
 from climax_nb.forecast.rollout import RolloutError, RolloutLayout, feed_back, feedback_layout
-from climax_nb.forecast.spec import SPEC_VERSION, ForecastSpec, SourceSpec, make_grid
+from climax_nb.forecast.spec import READ_VERSIONS, SPEC_VERSION, ForecastSpec, SourceSpec, make_grid
 from climax_nb.grid import Grid
 from climax_nb.model import Box, ClimaX, ClimaXConfig, RegionalClimaX
 from climax_nb.train.checkpointing import CONTEXT_KEY
@@ -143,7 +143,7 @@ class ScheduledModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get(CONTEXT_KEY) or {}
-        if self.trained_on is None and saved.get("version") == SPEC_VERSION and saved.get("spec"):
+        if self.trained_on is None and saved.get("version") in READ_VERSIONS and saved.get("spec"):
             spec = ForecastSpec.from_dict(saved["spec"])
             steps = int(spec.training.get("rollout_steps", 1))
             self.trained_on = TrainedOn(spec.grid, spec.sources, spec.trained_leads or (), spec.time_step_hours, steps)

@@ -22,6 +22,7 @@ import xarray as xr
 from climax_nb.config import differences, load_yaml, option, save_yaml
 from climax_nb.data.downscaling import perfect_model_input
 from climax_nb.data.open import open_source, source_label
+from climax_nb.data.subseasonal import SUBSEASONAL_VARIABLES, subseasonal_pair
 from climax_nb.defaults import PRETRAIN_LEADS
 from climax_nb.forecast.checkpoint import FORMAT, LEGACY_FORMAT, load_forecast_checkpoint
 from climax_nb.grid import Grid
@@ -111,8 +112,22 @@ class DataSection:
         "source coarsened to --data.coarse_resolution and upsampled back (perfect-model downscaling; leads [0])",
     )
     coarse_resolution: float = option(5.625, "grid (degrees) of the coarse input of downscaling")
+    subseasonal: int | None = option(
+        None,
+        "sub-seasonal forecasting instead: targets are the means over this many days (14: two weeks) from each valid "
+        "day, as anomalies against the training years' climatology, predicted from the 00 UTC states (leads in "
+        "whole days, e.g. [336, 672] for weeks 3-4 and 5-6; outputs default to z500, t850, t2m and tp6h)",
+    )
 
     def __post_init__(self) -> None:
+        if self.subseasonal is not None:
+            if self.subseasonal < 1 or self.downscale:
+                raise ValueError(f"--data.subseasonal is a number of days >= 1 and excludes --data.downscale, got "
+                                 f"{self.subseasonal} with downscale {self.downscale!r}")
+            partial = [h for h in self.leads if float(h) <= 0 or float(h) % 24]
+            if partial:
+                raise ValueError(f"sub-seasonal inputs are daily (00 UTC): leads must be whole days in hours, got "
+                                 f"{partial}; use e.g. --data.leads [336, 672]")
         if self.downscale not in (None, *DOWNSCALING_INPUTS):
             raise ValueError(f"unknown --data.downscale {self.downscale!r}; choose one of {list(DOWNSCALING_INPUTS)} "
                              "or leave it out to forecast")
@@ -123,19 +138,41 @@ class DataSection:
         """Each source by a short name (``embedded/t31`` -> ``t31``), lazily opened."""
         return {source_label(spec): open_source(spec, days=self.days) for spec in self.sources}
 
-    def model_inputs(self, sources: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
-        """What the model reads of each source: the source itself, or its downscaling input on its own grid."""
+    def model_data(self, sources: dict[str, xr.Dataset]
+                   ) -> tuple[dict[str, xr.Dataset], dict[str, xr.Dataset] | None]:
+        """What the model reads of each source, and where its outputs come from (None: the same data, later).
+
+        Forecasting reads the sources themselves; downscaling reads each source coarsened and upsampled back and
+        predicts the source; sub-seasonal forecasting reads the 00 UTC states of the days with a target and
+        predicts the window-mean anomalies (computed in memory, ``climax_nb.data.subseasonal``).
+        """
+        if self.subseasonal is not None:
+            pairs = {name: subseasonal_pair(ds, self.subseasonal_outputs(ds), self.train_years or _years(ds),
+                                            self.subseasonal)[:2] for name, ds in sources.items()}
+            return {name: p[0] for name, p in pairs.items()}, {name: p[1] for name, p in pairs.items()}
         if self.downscale is None:
-            return sources
+            return sources, None
         coarse = Grid.weatherbench(self.coarse_resolution)
-        return {name: perfect_model_input(ds, coarse) for name, ds in sources.items()}
+        return {name: perfect_model_input(ds, coarse) for name, ds in sources.items()}, sources
+
+    def subseasonal_outputs(self, ds: xr.Dataset) -> tuple[str, ...]:
+        """The variables of the sub-seasonal targets: ``outputs``, or those of ``SUBSEASONAL_VARIABLES`` in ``ds``."""
+        return tuple(self.outputs) if self.outputs else tuple(v for v in SUBSEASONAL_VARIABLES if v in ds.data_vars)
 
     def split(self, sources: dict[str, xr.Dataset], seed: int) -> SplitConfig:
         """Years, variables, leads and batching of this section (training years default to every year)."""
-        years = self.train_years or tuple(sorted({int(y) for ds in sources.values() for y in ds.time.dt.year.values}))
-        return SplitConfig(train_years=years, val_years=self.val_years, inputs=self.inputs, outputs=self.outputs,
+        years = self.train_years or tuple(sorted({y for ds in sources.values() for y in _years(ds)}))
+        outputs = self.outputs
+        if self.subseasonal is not None and not outputs:
+            outputs = self.subseasonal_outputs(next(iter(sources.values())))
+        return SplitConfig(train_years=years, val_years=self.val_years, inputs=self.inputs, outputs=outputs,
                            leads=self.leads, batch_size=self.batch_size, num_workers=self.num_workers, seed=seed,
                            rollout_steps=self.rollout_steps)
+
+
+def _years(ds: xr.Dataset) -> tuple[int, ...]:
+    """The calendar years ``ds`` covers."""
+    return tuple(sorted({int(y) for y in ds.time.dt.year.values}))
 
 
 @dataclass(frozen=True)
@@ -281,9 +318,12 @@ def record_config(config: RunConfig) -> Path:
 def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Path
                  ) -> tuple[pl.Trainer, ForecastModule, ForecastDataModule]:
     """Trainer, module and data module of a ClimaX run, the data attached and ``model.init`` loaded."""
-    inputs = config.data.model_inputs(sources)
-    targets = sources if config.data.downscale else None
-    datamodule = ForecastDataModule(inputs, config.data.split(sources, config.trainer.seed), targets=targets)
+    if config.data.subseasonal is not None and config.model.residual:
+        raise ValueError("sub-seasonal targets are window-mean anomalies, not the input fields plus a change: "
+                         "train them with --model.residual false")
+    inputs, targets = config.data.model_data(sources)
+    datamodule = ForecastDataModule(inputs, config.data.split(sources, config.trainer.seed), targets=targets,
+                                    separate_output_stats=config.data.subseasonal is not None)
     trainer = config.trainer.build()
     module = ForecastModule.build(config.model.build(inputs), config.optim, datamodule.lat, datamodule.lon,
                                   region=config.model.box())

@@ -163,9 +163,15 @@ class SourceConfig:
     @property
     def default_days(self) -> int:
         """Days in ``years`` whole calendar years from ``start``."""
+        return self.days_in(self.years)
+
+    def days_in(self, years: int) -> int:
+        """Days in ``years`` whole calendar years from ``start``: the ``length`` of a longer run (more years)."""
+        if isinstance(years, bool) or not isinstance(years, int | np.integer) or years < 1:
+            raise ValueError(f"years is a number of whole years (a positive integer), got {years!r}")
         start = np.datetime64(self.start, "D")
         year = start.astype("datetime64[Y]").astype(int) + 1970
-        end = np.datetime64(f"{year + self.years:04d}{self.start[4:10]}", "D")
+        end = np.datetime64(f"{year + int(years):04d}{self.start[4:10]}", "D")
         return int((end - start) / np.timedelta64(1, "D"))
 
     def split_years(self, split: str) -> tuple[int, ...]:

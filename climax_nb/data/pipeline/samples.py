@@ -16,8 +16,10 @@ A sample is a dict::
 
 Constants among the inputs (``lsm``, ``orography``, ``lat``) are read once and
 copied into every input step. Inputs and outputs use the same statistics.
-With ``targets`` (downscaling), outputs are read from that dataset instead, at
-the same times and on the same grid as the inputs, and lead 0 is allowed.
+With ``targets`` (downscaling, sub-seasonal means), outputs are read from that
+dataset instead, at the same times and on the same grid as the inputs, and lead
+0 is allowed; ``output_normalizer`` then scales them when they are other
+quantities than the inputs of the same name (window-mean anomalies).
 
 With several leads and K > 1, each sample draws one lead as usual and that lead
 is its step: its targets lie at multiples of the drawn lead.
@@ -103,6 +105,7 @@ class SampleBuilder:
         name: str = "",
         rollout_steps: int = 1,
         targets: xr.Dataset | None = None,
+        output_normalizer: Normalizer | None = None,
     ):
         self.inputs = _unique_ids(to_ids(list(inputs)), "inputs")
         self.outputs = _unique_ids(
@@ -119,7 +122,12 @@ class SampleBuilder:
             check_values=False,
             allow_gaps=True,
         )
-        normalizer.vectors(self.inputs + self.outputs)  # every variable needs statistics
+        if output_normalizer is not None and targets is None:
+            raise ValueError("output_normalizer scales outputs read from targets: give the targets dataset too, "
+                             "or leave output_normalizer out to scale outputs like the inputs")
+        out_norm = normalizer if output_normalizer is None else output_normalizer
+        normalizer.vectors(self.inputs + (self.outputs if output_normalizer is None else []))  # every variable
+        out_norm.vectors(self.outputs)  # needs statistics
         if rollout_steps > 1 and history > 0:
             raise ValueError(
                 f"rollout_steps {rollout_steps} feeds one predicted state back per step, and history inputs are not "
@@ -141,7 +149,7 @@ class SampleBuilder:
             time_vars = [v for v in self.inputs if not is_constant(v)]
             self.reader = BlockReader(ds, time_vars, normalizer)
             out_vars = list(self.outputs)
-            self.target_reader = BlockReader(targets, out_vars, normalizer)
+            self.target_reader = BlockReader(targets, out_vars, out_norm)
         consts = [v for v in self.inputs if is_constant(v)]
         self.constants = normalised_constants(ds, consts, normalizer)
         self._const_slots = [self.inputs.index(v) for v in consts]
