@@ -38,7 +38,28 @@ MODEL_LONGITUDES: dict[int, int] = {21: 64, 31: 96, 42: 128, 63: 192, 85: 256, 1
 DEFAULT_GRID_RESOLUTION = 5.625
 #: Fields left out of the hash while they hold their default, so adding them kept every
 #: existing source's hash (and its cached store) as it was.
-_HASHED_ONLY_WHEN_CHANGED: dict[str, object] = {"grid_resolution": DEFAULT_GRID_RESOLUTION}
+#: CO2 concentration (ppmv) of every source unless its configuration says otherwise: jcm's (and SPEEDY's) reference.
+DEFAULT_CO2_PPMV = 360.0
+_HASHED_ONLY_WHEN_CHANGED: dict[str, object] = {
+    "grid_resolution": DEFAULT_GRID_RESOLUTION, "co2_ppmv": DEFAULT_CO2_PPMV, "sst_pattern": "",
+    "sst_pattern_amplitude": 0.0, "member": 0,
+}
+#: Named SST anomaly patterns a source can add (``sst_pattern``), each peaking at 1 K times ``sst_pattern_amplitude``:
+#: ``east-pacific`` an El Nino-like warming of the equatorial east Pacific (a Gaussian 12 deg wide in latitude and
+#: 40 deg in longitude about 0 N 240 E), ``north-south`` a hemispheric contrast (+1 K at the North Pole through
+#: 0 at the equator to -1 K at the South Pole, as sin(latitude)).
+SST_PATTERNS: tuple[str, ...] = ("east-pacific", "north-south")
+
+
+def sst_pattern(name: str, lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """The pattern ``name`` (``SST_PATTERNS``) on a (lat, lon) grid, peaking at 1 K."""
+    lat, lon = np.asarray(lat_deg, dtype=np.float64)[:, None], np.asarray(lon_deg, dtype=np.float64)[None, :]
+    if name == "east-pacific":
+        dlon = (lon - 240.0 + 180.0) % 360.0 - 180.0
+        return np.exp(-0.5 * ((lat / 12.0) ** 2 + (dlon / 40.0) ** 2))
+    if name == "north-south":
+        return np.broadcast_to(np.sin(np.deg2rad(lat)), (lat.shape[0], lon.shape[1])).copy()
+    raise ValueError(f"unknown SST pattern {name!r}; choose one of {list(SST_PATTERNS)}")
 
 
 def finest_resolution(truncation: int) -> float:
@@ -79,6 +100,13 @@ class SourceConfig:
     T42 also 2.8125, T85 1.40625). It enters the hash only when it is not 5.625.
     ``in_default_set`` says whether ``climax-nb data`` and the demo generate the
     source when no source is named.
+
+    Climate scenarios change the forcing: ``co2_ppmv`` (jcm's CO2 mixing ratio, which
+    sets SPEEDY's CO2 absorptivity ``ablco2`` in proportion), ``sst_pattern`` with
+    ``sst_pattern_amplitude`` (K; ``SST_PATTERNS``) on top of ``sst_offset``, and
+    ``member`` (> 0: the idealised initial temperature perturbed by noise of 0.1 K
+    seeded by it, an initial-condition ensemble member). Each enters the hash only
+    when it is not its default.
     """
 
     name: str
@@ -91,6 +119,10 @@ class SourceConfig:
     spinup_days: int = 60
     start: str = "2000-01-01"
     grid_resolution: float = DEFAULT_GRID_RESOLUTION
+    co2_ppmv: float = DEFAULT_CO2_PPMV
+    sst_pattern: str = ""
+    sst_pattern_amplitude: float = 0.0
+    member: int = 0
     years: int = _not_hashed(1)
     splits: tuple[tuple[str, tuple[int, ...]], ...] = _not_hashed(())
     held_out: bool = _not_hashed(False)
@@ -124,6 +156,12 @@ class SourceConfig:
                 f"so its cells would only repeat coarser values; set grid_resolution >= {finest:g} "
                 f"or truncation >= {enough[0]}"
             )
+        if self.sst_pattern and self.sst_pattern not in SST_PATTERNS:
+            raise ValueError(f"source {self.name!r}: unknown sst_pattern {self.sst_pattern!r}; choose one of "
+                             f"{list(SST_PATTERNS)} or leave it empty")
+        if self.co2_ppmv <= 0 or self.member < 0:
+            raise ValueError(f"source {self.name!r}: co2_ppmv must be > 0 and member >= 0, got {self.co2_ppmv} "
+                             f"and {self.member}")
         if self.spinup_days < 0 or self.years < 1:
             raise ValueError(f"source {self.name!r}: spinup_days must be >= 0 and years >= 1")
         for group_name, _ in self.physics:
@@ -238,6 +276,67 @@ SOURCES: dict[str, SourceConfig] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One forcing of the climate-projection runs (ClimateBench's scenarios at this scale)."""
+
+    name: str
+    co2_ppmv: float = DEFAULT_CO2_PPMV
+    sst_offset: float = 0.0
+    sst_pattern: str = ""
+    sst_pattern_amplitude: float = 0.0
+    #: held out for testing, as ClimateBench holds out SSP2-4.5
+    held_out: bool = False
+    description: str = ""
+
+
+#: The scenarios: CO2 halved and doubled, SST raised uniformly and in two patterns, and a held-out mix of half
+#: the doubling's CO2 rise and half the uniform warming (an intermediate scenario, as SSP2-4.5 is).
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("control", description="reference CO2 (360 ppmv) and the climatological SST"),
+    Scenario("co2-half", co2_ppmv=180.0, description="CO2 at 180 ppmv"),
+    Scenario("co2-double", co2_ppmv=720.0, description="CO2 at 720 ppmv"),
+    Scenario("sst-plus2", sst_offset=2.0, description="SST +2 K everywhere"),
+    Scenario("east-pacific", sst_pattern="east-pacific", sst_pattern_amplitude=3.0,
+             description="El Nino-like SST warming of the equatorial east Pacific, 3 K at its centre"),
+    Scenario("north-south", sst_pattern="north-south", sst_pattern_amplitude=1.5,
+             description="SST +1.5 K at the North Pole to -1.5 K at the South Pole (sin latitude)"),
+    Scenario("mid", co2_ppmv=540.0, sst_offset=1.0, held_out=True,
+             description="held out: CO2 at 540 ppmv and SST +1 K everywhere"),
+)
+#: Initial-condition members per scenario (ClimateBench has three runs per scenario).
+SCENARIO_MEMBERS = 3
+#: What the scenario runs archive: the surface fields of ClimateBench's targets and the constants.
+SCENARIO_VARIABLES: tuple[str, ...] = ("t2m", "tp6h", "lsm", "orography", "lat")
+
+
+def scenario_source_name(scenario: str, member: int) -> str:
+    """``scenario-<name>-m<member>``: the embedded source of one member of one scenario."""
+    return f"scenario-{scenario}-m{member}"
+
+
+def scenario_config(scenario: Scenario, member: int) -> SourceConfig:
+    """One year of T21 SPEEDY under ``scenario``'s forcing, initial-condition member ``member`` (0: unperturbed)."""
+    return SourceConfig(
+        name=scenario_source_name(scenario.name, member),
+        variables=SCENARIO_VARIABLES,
+        co2_ppmv=scenario.co2_ppmv,
+        sst_offset=scenario.sst_offset,
+        sst_pattern=scenario.sst_pattern,
+        sst_pattern_amplitude=scenario.sst_pattern_amplitude,
+        member=member,
+        spinup_days=30,
+        start="2000-01-01",
+        in_default_set=False,
+        held_out=scenario.held_out,
+        description=f"climate scenario {scenario.name} ({scenario.description}), member {member}: one year of "
+        "T21 SPEEDY after 30 days of spin-up, surface fields only; not generated unless named.",
+    )
+
+
+SOURCES.update({cfg.name: cfg for sc in SCENARIOS for m in range(SCENARIO_MEMBERS) for cfg in [scenario_config(sc, m)]})
 
 
 def get_config(name: str | SourceConfig) -> SourceConfig:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from climax_nb.data.embedded.configs import MODEL_LONGITUDES, SourceConfig
+from climax_nb.data.embedded.configs import DEFAULT_CO2_PPMV, MODEL_LONGITUDES, SourceConfig, sst_pattern
 
 #: Output interval (days) and frames per day.
 SAVE_INTERVAL_DAYS = 0.25
@@ -34,6 +34,8 @@ DEFAULT_CHUNK_DAYS = 15
 #: SPEEDY's reference pressure: ``normalized_surface_pressure`` is ps / P0.
 P0 = 1.0e5
 BOUNDARY_CONDITIONS = "jcm.data.bc.t30.clim"
+#: Standard deviation (K) of the initial temperature noise of an ensemble member (``SourceConfig.member``).
+MEMBER_NOISE_K = 0.1
 #: XLA's older CPU runtime runs jcm's time loop 20 % faster in CPU time and
 #: 2-2.5x faster in wall time on a busy 2-core machine (benchmarks/simulate_speed.py).
 LEGACY_CPU_RUNTIME = "--xla_cpu_use_thunk_runtime=false"
@@ -142,17 +144,35 @@ def _parameters(overrides: tuple[tuple[str, float], ...]):
 
 
 def _forcing(config: SourceConfig, coords):
-    """The packaged SST/land climatology, repeated every year, with the SST offset applied."""
+    """The packaged SST/land climatology, repeated every year, with the SST offset and pattern and the CO2 applied."""
+    import jax.numpy as jnp
     import xarray as xr
     from jcm.forcing import ForcingData
 
     path = resources.files(BOUNDARY_CONDITIONS) / "forcing.nc"
-    if config.sst_offset == 0.0:
-        return ForcingData.from_file(path, coords=coords, align_mode="wrap_year")
-    with xr.open_dataset(path) as ds:
-        ds = ds.load()
-    ds["sst"] = ds["sst"] + np.float32(config.sst_offset)
-    return ForcingData.from_dataset(ds, coords=coords, align_mode="wrap_year")
+    if config.sst_offset == 0.0 and not config.sst_pattern:
+        forcing = ForcingData.from_file(path, coords=coords, align_mode="wrap_year")
+    else:
+        with xr.open_dataset(path) as ds:
+            ds = ds.load()
+        ds["sst"] = ds["sst"] + np.float32(config.sst_offset) + sst_anomaly_like(config, ds["sst"])
+        forcing = ForcingData.from_dataset(ds, coords=coords, align_mode="wrap_year")
+    if config.co2_ppmv != DEFAULT_CO2_PPMV:
+        forcing = forcing.copy(co2_vmr=jnp.asarray(config.co2_ppmv, dtype=jnp.float32))
+    return forcing
+
+
+def sst_anomaly_like(config: SourceConfig, sst):
+    """``config``'s SST pattern times its amplitude (K) on the grid of the forcing field ``sst`` (0 without one)."""
+    import xarray as xr
+
+    if not config.sst_pattern:
+        return np.float32(0.0)
+    lat_name = next(d for d in sst.dims if "lat" in d)
+    lon_name = next(d for d in sst.dims if "lon" in d)
+    pattern = sst_pattern(config.sst_pattern, sst[lat_name].values, sst[lon_name].values % 360.0)
+    field = xr.DataArray(pattern.astype(np.float32), dims=(lat_name, lon_name))
+    return (config.sst_pattern_amplitude * field).transpose(*[d for d in sst.dims if d in (lat_name, lon_name)])
 
 
 def use_compilation_cache(directory: Path) -> None:
@@ -269,6 +289,9 @@ class Simulation:
         from climax_nb.data.embedded.initial import idealised_state
 
         state = idealised_state(self.grid.lat, self.grid.sigma, self.grid.orography.T)
+        if self.config.member > 0:  # an initial-condition ensemble member: 0.1 K of noise seeded by its number
+            noise = np.random.default_rng(self.config.member).normal(0.0, MEMBER_NOISE_K, state["temperature"].shape)
+            state["temperature"] = state["temperature"] + noise
         t = jnp.asarray(state["temperature"], dtype=jnp.float32)
         zeros = jnp.zeros_like(t)
         return PhysicsState(
