@@ -1,7 +1,9 @@
 """Reference forecasts in the forecast layout: persistence, climatology and weekly climatology; for the masked
 tasks (``climax_nb.forecast.masked``) linear interpolation in time, a box's climatology and nearest-cell infilling;
 for downscaling, bilinear interpolation of the coarse fields (at lead 0); for sub-seasonal window-mean
-anomalies (``climax_nb.data.subseasonal``), climatology (a zero anomaly) and damped persistence of the recent one.
+anomalies (``climax_nb.data.subseasonal``), climatology (a zero anomaly) and damped persistence of the recent one;
+for climate projection (``climax_nb.data.climate``), ClimateBench's pattern scaling and a linear regression on the
+forcings, in the samples' layout (``time`` a sample axis, lat, lon).
 
 Each returns an ``xr.Dataset`` with dims (init_time, lead_time, lat, lon) and a
 ``valid_time`` coordinate, so it is scored exactly like a model's forecast.
@@ -284,3 +286,60 @@ def damped_persistence(anomalies: xr.Dataset, init_times: Times, coefficients: x
         return _layout(recent, frame).assign_attrs(baseline="anomaly_persistence")
     frame = forecast_axes(init_times, coefficients.indexes["lead_time"])
     return _layout(recent * coefficients[list(recent.data_vars)], frame).assign_attrs(baseline="damped_persistence")
+
+
+def forcing_features(samples: xr.Dataset) -> np.ndarray:
+    """Each sample's global forcing, ``[n, 2]``: ln(CO2 / 360 ppmv) (the log law of CO2's radiative forcing) and the
+    area-weighted mean of ``sst_anomaly`` over the ocean."""
+    from climax_nb.metrics.weights import lat_weights
+
+    weights = lat_weights(samples["lat"]) * (1.0 - samples["lsm"])
+    co2 = samples["co2"].weighted(lat_weights(samples["lat"])).mean(("lat", "lon"))
+    sst = (samples["sst_anomaly"] * weights).sum(("lat", "lon")) / weights.sum(("lat", "lon"))
+    return np.stack([np.log(co2.values / 360.0), sst.values], axis=1)
+
+
+def _fit_predict(design_train: np.ndarray, y_train: np.ndarray, design_test: np.ndarray) -> np.ndarray:
+    """Least squares with an intercept, one fit per column of ``y_train`` ``[n, k]``; predictions ``[m, k]``."""
+    a = np.concatenate([np.ones((len(design_train), 1)), design_train], axis=1)
+    b = np.concatenate([np.ones((len(design_test), 1)), design_test], axis=1)
+    coef, *_ = np.linalg.lstsq(a, y_train, rcond=None)
+    return b @ coef
+
+
+def _like(test: xr.Dataset, values: dict[str, np.ndarray], train: xr.Dataset, name: str) -> xr.Dataset:
+    dims = ("time", "lat", "lon")
+    out = xr.Dataset({v: (dims, x.astype(np.float32), train[v].attrs) for v, x in values.items()},
+                     coords={"time": test["time"], "lat": test["lat"], "lon": test["lon"]})
+    return out.assign_attrs(baseline=name)
+
+
+def pattern_scaling(train: xr.Dataset, test: xr.Dataset, variables: Sequence[str]) -> xr.Dataset:
+    """ClimateBench's simplest emulator: each cell's value linear in the global-mean surface temperature, which is
+    itself linear in the global forcings (``forcing_features``); both fitted on ``train``."""
+    from climax_nb.metrics.weights import spatial_mean
+
+    global_t = spatial_mean(train["t2m"]).values[:, None]
+    predicted_t = _fit_predict(forcing_features(train), global_t, forcing_features(test))
+    values = {}
+    for vid in variables:
+        flat = train[vid].values.reshape(train.sizes["time"], -1)
+        values[vid] = _fit_predict(global_t, flat, predicted_t).reshape(test.sizes["time"], *train[vid].shape[1:])
+    return _like(test, values, train, "pattern_scaling")
+
+
+def linear_regression(train: xr.Dataset, test: xr.Dataset, variables: Sequence[str]) -> xr.Dataset:
+    """Each cell's value linear in the global forcings and its own SST anomaly, fitted cell by cell on ``train``."""
+    glob_train, glob_test = forcing_features(train), forcing_features(test)
+    local_train = train["sst_anomaly"].values.reshape(train.sizes["time"], -1)
+    local_test = test["sst_anomaly"].values.reshape(test.sizes["time"], -1)
+    values = {}
+    for vid in variables:
+        flat = train[vid].values.reshape(train.sizes["time"], -1)
+        out = np.empty((test.sizes["time"], flat.shape[1]))
+        for cell in range(flat.shape[1]):
+            design = np.concatenate([glob_train, local_train[:, cell:cell + 1]], axis=1)
+            target = np.concatenate([glob_test, local_test[:, cell:cell + 1]], axis=1)
+            out[:, cell] = _fit_predict(design, flat[:, cell:cell + 1], target)[:, 0]
+        values[vid] = out.reshape(test.sizes["time"], *train[vid].shape[1:])
+    return _like(test, values, train, "linear_regression")

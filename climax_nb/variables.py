@@ -63,8 +63,24 @@ _SINGLE_FIELDS: tuple[Variable, ...] = (
 )
 
 
+#: ClimateBench's quantities (climate projection): forcings given per period and the period statistics predicted.
+#: They are derived from runs and scenarios, not archived by any source, so no source lists them.
+_CLIMATE_FIELDS: tuple[Variable, ...] = (
+    Variable("co2", "carbon_dioxide_concentration", "ppmv", "forcing", description="CO2 mixing ratio of the period"),
+    Variable("sst_anomaly", "sea_surface_temperature_anomaly", "K", "forcing",
+             description="SST change of the period from the climatology, over the ocean"),
+    Variable("dtr", "diurnal_temperature_range", "K", "surface",
+             description="mean over the period of each day's 2 m temperature range"),
+    Variable("pr", "precipitation", "mm day-1", "surface", description="mean precipitation rate over the period"),
+    Variable("pr90", "precipitation_90th_percentile", "mm day-1", "surface",
+             description="90th percentile over the period's days of daily precipitation"),
+)
+#: The ids of ``_CLIMATE_FIELDS``.
+CLIMATE_IDS: tuple[str, ...] = tuple(v.id for v in _CLIMATE_FIELDS)
+
+
 def _build_registry() -> dict[str, Variable]:
-    registry = {v.id: v for v in _SINGLE_FIELDS}
+    registry = {v.id: v for v in (*_SINGLE_FIELDS, *_CLIMATE_FIELDS)}
     for prefix, stem, units, description in _LEVEL_FIELDS:
         for level in PRESSURE_LEVELS:
             vid = f"{prefix}{level}"

@@ -157,3 +157,26 @@ def subseasonal(frame: pd.DataFrame) -> str:
         won = int((rmse["pretrained"] < rmse[other]).sum())
         parts.append(f"- pretrained against {other}: lower RMSE in {won} of {cells} cells")
     return "\n".join(parts)
+
+
+def climate_projection(frame: pd.DataFrame) -> str:
+    """Per variable and truth: each arm's ClimateBench NRMSE (mean over seeds); then, in words, where pattern
+    scaling wins and how far each arm is from the internal-variability floor."""
+    metrics = ["nrmse_spatial", "nrmse_global", "nrmse_total"]
+    means = frame.groupby(["truth", "variable", "arm"], sort=False)[metrics].mean().reset_index()
+    parts = [f"ClimateBench NRMSE on the held-out scenario ({int(frame['test_samples'].iloc[0])} samples; "
+             f"{int(frame['train_samples'].iloc[0])} training samples), seeds {_seeds(frame)}: mean over seeds; "
+             "single: against each run, averaged; ensemble mean: against the members' mean; lower is better",
+             f"training budget (wall time here): {_budget(frame)}", "", markdown_table(means)]
+    for truth, rows in means.groupby("truth", sort=False):
+        total = rows.pivot(index="variable", columns="arm", values="nrmse_total")
+        learnt = [a for a in ("finetuned", "frozen", "scratch") if a in total.columns]
+        if "pattern_scaling" in total.columns and learnt:
+            best = total[learnt].min(axis=1)
+            wins = [v for v in total.index if total.loc[v, "pattern_scaling"] < best[v]]
+            parts.append(f"- {truth}: pattern scaling beats every ClimaX arm for {len(wins)} of {len(total)} "
+                         f"variables" + (f" ({', '.join(wins)})" if wins else ""))
+        for arm in [a for a in ("finetuned", "frozen") if a in total.columns and "scratch" in total.columns]:
+            better = int((total[arm] < total["scratch"]).sum())
+            parts.append(f"- {truth}: {arm} below scratch for {better} of {len(total)} variables")
+    return "\n".join(parts)

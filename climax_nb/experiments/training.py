@@ -232,11 +232,14 @@ def _downscale_data(days: int | None, source: str, in_sample: bool) -> tuple[boo
 
 
 def _task_config(name: str, *, steps: int | None, seed: int, init: str | Path | None, sim_days: int | None,
-                 train_years: tuple[int, ...], source: str, overrides: Mapping[str, Any] | None) -> RunConfig:
-    """The packaged task config ``name`` on ``source``'s ``train_years`` (empty: all it has), ``steps`` long."""
+                 train_years: tuple[int, ...], source: str | Sequence[str],
+                 overrides: Mapping[str, Any] | None) -> RunConfig:
+    """The packaged task config ``name`` on the ``train_years`` (empty: all there are) of ``source`` (or several),
+    ``steps`` long."""
     cfg = runs.run_config(name, Path("unset"), days=sim_days, years=(train_years, ()),
                           init=None if init is None else str(init), seed=seed)
-    cfg = replace(cfg, data=replace(cfg.data, sources=(source,)))
+    sources = (source,) if isinstance(source, str) else tuple(source)
+    cfg = replace(cfg, data=replace(cfg.data, sources=sources))
     return with_overrides(with_budget(cfg, steps or cfg.trainer.max_steps), overrides)
 
 
@@ -306,6 +309,26 @@ def subseasonal_test(config: RunConfig) -> tuple[xr.Dataset, xr.Dataset, xr.Data
     else:
         test = anomalies
     return inputs, test, anomalies, clim
+
+
+def projection_sources(held_out: bool, members: int | None = None, scenarios: Sequence[str] | None = None
+                       ) -> tuple[str, ...]:
+    """The embedded scenario runs to train on (``held_out`` False) or to test on, ``members`` of each."""
+    from climax_nb.data.embedded.configs import SCENARIO_MEMBERS, SCENARIOS, scenario_source_name
+
+    chosen = [sc for sc in SCENARIOS if sc.held_out == held_out and (scenarios is None or sc.name in scenarios)]
+    return tuple(f"embedded/{scenario_source_name(sc.name, m)}" for sc in chosen
+                 for m in range(members or SCENARIO_MEMBERS))
+
+
+def projection_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
+                      freeze: bool = False, sources: Sequence[str] | None = None, days: int | None = None,
+                      overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """The packaged climate projection (``projection-compact``) on ``sources`` (default: every training scenario
+    run), ``steps`` long; ``freeze`` keeps the backbone as initialised (ClimaX-frozen)."""
+    cfg = _task_config("projection-compact", steps=steps, seed=seed, init=init, sim_days=days, train_years=(),
+                       source=tuple(sources or projection_sources(held_out=False)), overrides=overrides)
+    return replace(cfg, model=replace(cfg.model, freeze="backbone" if freeze else None))
 
 
 def pretrain_config(*, steps: int, seed: int = 0, days: int | None = None, sources: Sequence[str] | None = None,

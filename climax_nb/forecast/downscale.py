@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import xarray as xr
 
 from climax_nb.data.downscaling import upsample
-from climax_nb.forecast.forecaster import usable_device
+from climax_nb.forecast.forecaster import at_lead_zero
 from climax_nb.forecast.io import forecast_dataset
 from climax_nb.forecast.model import CheckpointLike, ForecastModel, open_model
 from climax_nb.forecast.state import check_initial_state
@@ -54,21 +53,10 @@ def downscale(
     """
     fm = open_model(checkpoint, source=source)
     check_downscaler(fm)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     inputs = upsample(coarse, fine)
     times = check_initial_state(inputs, [fm], init_times)
     outputs = list(variables) if variables is not None else list(fm.outputs)
-    unknown = [v for v in outputs if v not in fm.outputs]
-    if unknown:
-        raise ValueError(f"{fm.name} does not predict {unknown}; it predicts {list(fm.outputs)}")
-    fm.to(usable_device(device))
+    values = at_lead_zero(fm, inputs, times, outputs, batch_size, device)
     grid = fm.output_grid
-    values = np.empty((len(times), 1, len(outputs), *grid.shape), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(times), batch_size):
-            batch = times[start : start + batch_size]
-            y = fm.step(fm.input_tensor(inputs, batch), 0.0, outputs, times=batch)
-            values[start : start + len(batch), 0] = fm.to_physical(y, outputs)
     return forecast_dataset(values, outputs, times, DOWNSCALING_LEAD, grid.lat, grid.lon,
                             attrs={"task": "downscaling", "input_grid": f"{coarse.sizes['lat']}x{coarse.sizes['lon']}"})

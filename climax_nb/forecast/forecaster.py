@@ -262,3 +262,22 @@ def forecast(
         ensemble=members_dim,
         attrs=attrs,
     )
+
+
+def at_lead_zero(fm: ForecastModel, inputs: xr.Dataset, times: np.ndarray, outputs: Sequence[str],
+                 batch_size: int = 8, device: str | torch.device = "cpu") -> np.ndarray:
+    """Predictions valid at their inputs' times (downscaling, climate projection), ``[time, 1, V, h, w]`` in
+    physical units: ``forecast`` asks for leads after the start, these tasks for lead 0."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    unknown = [v for v in outputs if v not in fm.outputs]
+    if unknown:
+        raise ValueError(f"{fm.name} does not predict {unknown}; it predicts {list(fm.outputs)}")
+    fm.to(usable_device(device))
+    values = np.empty((len(times), 1, len(outputs), *fm.output_grid.shape), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(times), batch_size):
+            batch = times[start : start + batch_size]
+            y = fm.step(fm.input_tensor(inputs, batch), 0.0, outputs, times=batch)
+            values[start : start + len(batch), 0] = fm.to_physical(y, outputs)
+    return values

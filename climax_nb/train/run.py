@@ -20,6 +20,7 @@ import torch
 import xarray as xr
 
 from climax_nb.config import differences, load_yaml, option, save_yaml
+from climax_nb.data.climate import PROJECTION_FORCINGS, PROJECTION_SOURCE, PROJECTION_TARGETS, projection_samples
 from climax_nb.data.downscaling import perfect_model_input
 from climax_nb.data.open import open_source, source_label
 from climax_nb.data.subseasonal import SUBSEASONAL_VARIABLES, subseasonal_pair
@@ -66,10 +67,16 @@ class ModelSection:
         None,
         "fine-tune on one box's tokens only: a name (NorthAmerica, Europe, ...) or 'lat_min,lat_max,lon_min,lon_max'",
     )
+    freeze: str | None = option(
+        None, "'backbone': keep the ViT blocks as initialised and train the embeddings, aggregation and head only "
+        "(the paper's ClimaX-frozen)",
+    )
 
     def __post_init__(self) -> None:
         if self.family not in TRAINABLE_FAMILIES:
             raise ValueError(f"unknown model.family {self.family!r}; choose one of {list(TRAINABLE_FAMILIES)}")
+        if self.freeze not in (None, "backbone"):
+            raise ValueError(f"unknown --model.freeze {self.freeze!r}; use 'backbone' or leave it out")
 
     def build(self, sources: dict[str, xr.Dataset]) -> ClimaXConfig:
         """The preset with overrides, on the sources' grid, over the sources' variables."""
@@ -112,6 +119,12 @@ class DataSection:
         "source coarsened to --data.coarse_resolution and upsampled back (perfect-model downscaling; leads [0])",
     )
     coarse_resolution: float = option(5.625, "grid (degrees) of the coarse input of downscaling")
+    projection: str | None = option(
+        None,
+        "climate projection instead: every source is an embedded scenario run, each of its whole periods (a pandas "
+        "offset: YS for years, MS for months) one sample, from its forcing maps (co2, sst_anomaly) to ClimateBench's "
+        "t2m, dtr, pr and pr90 (climax_nb.data.climate; leads [0])",
+    )
     subseasonal: int | None = option(
         None,
         "sub-seasonal forecasting instead: targets are the means over this many days (14: two weeks) from each valid "
@@ -120,6 +133,9 @@ class DataSection:
     )
 
     def __post_init__(self) -> None:
+        if self.projection is not None and (self.downscale or self.subseasonal or tuple(self.leads) != (0.0,)):
+            raise ValueError("--data.projection pairs each period's forcing with its statistics: use --data.leads [0] "
+                             "without --data.downscale or --data.subseasonal")
         if self.subseasonal is not None:
             if self.subseasonal < 1 or self.downscale:
                 raise ValueError(f"--data.subseasonal is a number of days >= 1 and excludes --data.downscale, got "
@@ -146,6 +162,10 @@ class DataSection:
         predicts the source; sub-seasonal forecasting reads the 00 UTC states of the days with a target and
         predicts the window-mean anomalies (computed in memory, ``climax_nb.data.subseasonal``).
         """
+        if self.projection is not None:
+            samples = {PROJECTION_SOURCE: projection_samples(
+                [(scenario_run_config(name), ds) for name, ds in sources.items()], self.projection)}
+            return samples, samples
         if self.subseasonal is not None:
             pairs = {name: subseasonal_pair(ds, self.subseasonal_outputs(ds), self.train_years or _years(ds),
                                             self.subseasonal)[:2] for name, ds in sources.items()}
@@ -162,12 +182,26 @@ class DataSection:
     def split(self, sources: dict[str, xr.Dataset], seed: int) -> SplitConfig:
         """Years, variables, leads and batching of this section (training years default to every year)."""
         years = self.train_years or tuple(sorted({y for ds in sources.values() for y in _years(ds)}))
-        outputs = self.outputs
+        outputs, inputs = self.outputs, self.inputs
         if self.subseasonal is not None and not outputs:
             outputs = self.subseasonal_outputs(next(iter(sources.values())))
-        return SplitConfig(train_years=years, val_years=self.val_years, inputs=self.inputs, outputs=outputs,
+        if self.projection is not None:
+            outputs = outputs or PROJECTION_TARGETS
+            inputs = inputs or (*PROJECTION_FORCINGS, "lsm", "orography", "lat")
+        return SplitConfig(train_years=years, val_years=self.val_years, inputs=inputs, outputs=outputs,
                            leads=self.leads, batch_size=self.batch_size, num_workers=self.num_workers, seed=seed,
                            rollout_steps=self.rollout_steps)
+
+
+def scenario_run_config(name: str):
+    """The embedded configuration of the scenario run ``name`` (its forcing), or an error naming the fix."""
+    from climax_nb.data.embedded.configs import UnknownSourceError, get_config
+
+    try:
+        return get_config(name)
+    except UnknownSourceError:
+        raise ValueError(f"--data.projection reads embedded scenario runs, whose forcing is known; {name!r} is not "
+                         "one: use sources such as embedded/scenario-control-m0 (climax-nb data --list)") from None
 
 
 def _years(ds: xr.Dataset) -> tuple[int, ...]:
@@ -322,8 +356,8 @@ def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Pat
         raise ValueError("sub-seasonal targets are window-mean anomalies, not the input fields plus a change: "
                          "train them with --model.residual false")
     inputs, targets = config.data.model_data(sources)
-    datamodule = ForecastDataModule(inputs, config.data.split(sources, config.trainer.seed), targets=targets,
-                                    separate_output_stats=config.data.subseasonal is not None)
+    datamodule = ForecastDataModule(inputs, config.data.split(inputs, config.trainer.seed), targets=targets,
+                                    separate_output_stats=targets is not None and not config.data.downscale)
     trainer = config.trainer.build()
     module = ForecastModule.build(config.model.build(inputs), config.optim, datamodule.lat, datamodule.lon,
                                   region=config.model.box())
@@ -332,6 +366,8 @@ def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Pat
     if config.model.init and not config.trainer.resume:
         report = initialise(module.net, config.model.init)
         (run_dir / "init_report.txt").write_text(report.summary())
+    if config.model.freeze == "backbone":
+        module.net.blocks.requires_grad_(False)
     return trainer, module, datamodule
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from climax_nb.grid import WEATHERBENCH_RESOLUTIONS, Grid
-from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
+from climax_nb.variables import CLIMATE_IDS, PRESSURE_LEVELS, VARIABLES
 
 CONSTANTS: tuple[str, ...] = ("lsm", "orography", "lat")
 FORCINGS: tuple[str, ...] = ("tisr",)
@@ -221,7 +221,8 @@ class SourceConfig:
         return named[split]
 
 
-ALL_VARIABLES: tuple[str, ...] = tuple(VARIABLES)
+#: Every variable the GCM archives (ClimateBench's period statistics and forcings are derived, not archived).
+ALL_VARIABLES: tuple[str, ...] = tuple(v for v in VARIABLES if v not in CLIMATE_IDS)
 
 SOURCES: dict[str, SourceConfig] = {
     cfg.name: cfg
