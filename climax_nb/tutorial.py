@@ -78,7 +78,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -203,6 +203,99 @@ def downscaling_test(setting: Setting | None = None) -> xr.Dataset:
     from climax_nb.experiments import training
 
     return training.downscale_test(_downscale_days(setting or current_setting()))
+
+
+#: The short settings' sub-seasonal runs: one stretch of the reanalysis, trained on and scored in sample, with windows
+#: and leads that fit it and the stretch's mean as climatology (the default setting is the experiment's ten years).
+SUBSEASONAL_SHORT: dict[str, dict[str, Any]] = {
+    "fast": {"days": 12, "data.subseasonal": 3, "data.leads": [72.0, 144.0], "data.climatology_harmonics": 0,
+             "data.batch_size": 2},
+    "binder": {"days": 60, "data.subseasonal": 7, "data.leads": [168.0, 336.0], "data.climatology_harmonics": 0,
+               "data.batch_size": 8},
+}
+
+
+def _short(table: dict[str, dict[str, Any]], setting: Setting) -> dict[str, Any]:
+    return next((table[name] for name, s in SETTINGS.items() if s == setting and name in table), {})
+
+
+def subseasonal_config(setting: Setting | None = None) -> RunConfig:
+    """Notebook 14's run: ``subseasonal-compact`` from the setting's pretrained model, its budget scaled.
+
+    In the default setting it is ``experiments/subseasonal.py``'s pretrained arm of seed 0 (the same run, shared).
+    """
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    short = dict(_short(SUBSEASONAL_SHORT, setting))
+    days = short.pop("days", None)
+    steps = training.subseasonal_config().trainer.max_steps
+    return training.subseasonal_config(steps=max(2, round(steps * setting.steps_scale)), seed=setting.seed,
+                                       init=pretrained_model(setting), days=days, overrides=short or None)
+
+
+def subseasonal_model(setting: Setting | None = None) -> Path:
+    """The pretrained model fine-tuned for two-week mean anomalies (``subseasonal_config``; trained once)."""
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    return training.trained(f"subseasonal-seed{setting.seed}", subseasonal_config(setting))
+
+
+#: The short settings' climate projections: a few days of a few scenarios, daily periods, two members each.
+PROJECTION_SHORT: dict[str, dict[str, Any]] = {
+    "fast": {"days": 4, "period": "D", "members": 2, "scenarios": ("control", "co2-double", "sst-plus2", "mid")},
+    "binder": {"days": 10, "period": "D", "members": 2, "scenarios": None},
+}
+
+
+def projection_setup(setting: Setting | None = None) -> dict[str, Any]:
+    """Days, period, members and scenarios of the setting's climate projection (default: whole years, all)."""
+    return {"days": None, "period": "YS", "members": None, "scenarios": None,
+            **_short(PROJECTION_SHORT, setting or current_setting())}
+
+
+def projection_data(setting: Setting | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+    """The setting's training and held-out samples (``climax_nb.data.climate.open_scenario_samples``)."""
+    from climax_nb.data.climate import open_scenario_samples
+    from climax_nb.experiments import training
+
+    setup = projection_setup(setting)
+    return tuple(open_scenario_samples(training.projection_sources(held_out, setup["members"], setup["scenarios"]),
+                                       setup["days"], setup["period"]) for held_out in (False, True))
+
+
+def subseasonal_data(setting: Setting | None = None) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset, xr.Dataset]:
+    """Notebook 14's inputs, test-period targets, every day's anomalies and climatology
+    (``climax_nb.experiments.training.subseasonal_test`` of ``subseasonal_config``)."""
+    from climax_nb.experiments import training
+
+    return training.subseasonal_test(subseasonal_config(setting))
+
+
+def projection_config(setting: Setting | None = None, frozen: bool = False) -> RunConfig:
+    """Notebook 15's run: ``projection-compact`` (frozen: ClimaX-frozen) from the setting's pretrained model.
+
+    In the default setting it is ``experiments/climate_projection.py``'s arm of seed 0 (the same run, shared).
+    """
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    setup = projection_setup(setting)
+    steps = training.projection_config().trainer.max_steps
+    sources = training.projection_sources(False, setup["members"], setup["scenarios"])
+    return training.projection_config(steps=max(2, round(steps * setting.steps_scale)), seed=setting.seed,
+                                      init=pretrained_model(setting), freeze=frozen, sources=sources,
+                                      days=setup["days"], overrides={"data.projection": setup["period"]})
+
+
+def projection_model(setting: Setting | None = None, frozen: bool = False) -> Path:
+    """The pretrained model fine-tuned (or, ``frozen``, with its backbone kept) for climate projection."""
+    from climax_nb.experiments import training
+
+    setting = setting or current_setting()
+    name = f"projection-{'frozen-' if frozen else ''}seed{setting.seed}"
+    return training.trained(name, projection_config(setting, frozen))
 
 
 def model(stage: Stage, setting: Setting | None = None) -> Path:

@@ -39,17 +39,6 @@ from climax_nb.experiments import cli, reports
 NAME = "climate_projection"
 
 
-def open_samples(sources: Sequence[str], days: int | None, period: str) -> xr.Dataset:
-    """The samples of the embedded scenario runs ``sources`` (``embedded/<name>``)."""
-    from climax_nb.data import embedded
-    from climax_nb.data.climate import projection_samples
-    from climax_nb.data.open import embedded_name
-
-    names = [embedded_name(s) for s in sources]
-    return projection_samples([(embedded.sources()[n], embedded.open_source(n, length=days, progress=False))
-                               for n in names], period)
-
-
 def truths(test: xr.Dataset) -> dict[str, list[tuple[list[int], xr.Dataset]]]:
     """Per kind of truth, (positions of the samples it scores, truth): ``single`` each member's run, ``ensemble
     mean`` the members' mean (on the first member's samples: every member has the same forcing)."""
@@ -93,7 +82,7 @@ def other_members(test: xr.Dataset) -> list[xr.Dataset]:
 def make(args: argparse.Namespace) -> pd.DataFrame:
     """Train the three ClimaX arms for every seed; score them, the baselines and another member on "mid"."""
     from climax_nb.baselines import linear_regression, pattern_scaling
-    from climax_nb.data.climate import PROJECTION_TARGETS
+    from climax_nb.data.climate import PROJECTION_TARGETS, open_scenario_samples
     from climax_nb.experiments import training
     from climax_nb.forecast.projection import as_samples, project
 
@@ -101,8 +90,8 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     sets = {"data.projection": args.period, **sets}
     train_sources = training.projection_sources(False, args.members, args.scenarios)
     test_sources = training.projection_sources(True, args.members, args.scenarios)
-    train, test = open_samples(train_sources, args.days, args.period), open_samples(test_sources, args.days,
-                                                                                    args.period)
+    train, test = open_scenario_samples(train_sources, args.days, args.period), open_scenario_samples(
+        test_sources, args.days, args.period)
     variables = list(PROJECTION_TARGETS)
     baselines = {"pattern_scaling": pattern_scaling(train, test, variables),
                  "linear_regression": linear_regression(train, test, variables)}

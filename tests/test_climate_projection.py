@@ -228,3 +228,22 @@ def test_the_climate_projection_experiment_end_to_end(trained, scenario_cache, t
     refuse_training(monkeypatch)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
+
+
+@pytest.mark.gcm
+def test_the_dashboard_opens_a_projection_beside_its_samples(trained, tmp_path):
+    from climax_nb.dashboard.discover import Entry
+    from climax_nb.dashboard.settings import DataSpec, Settings
+    from climax_nb.dashboard.store import ResultStore
+    from climax_nb.forecast import save_forecast
+
+    _, runs = trained
+    test = projection_samples([(get_config(scenario_source_name("mid", 0)),
+                                embedded.open_source(scenario_source_name("mid", 0), length=DAYS, progress=False))],
+                              "D")
+    test.to_netcdf(tmp_path / "samples.nc")
+    save_forecast(project(runs["frozen"], test), tmp_path / "projected.nc")
+    store = ResultStore(DataSpec(str(tmp_path / "samples.nc")), Settings(), cache_dir=tmp_path / "cache")
+    results = store.get(Entry("projected", tmp_path / "projected.nc", "forecast"))
+    assert set(results.scores["model"].values) == {"model"}  # no persistence or climatology of scenario samples
+    assert results.forecast.attrs["task"] == "projection" and results.forecast.sizes["init_time"] == DAYS

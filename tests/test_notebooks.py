@@ -35,6 +35,8 @@ NOTEBOOKS = (
     "11_ablations.ipynb",
     "12_regional_forecasting.ipynb",
     "13_downscaling.ipynb",
+    "14_subseasonal.ipynb",
+    "15_climate_projection.ipynb",
 )
 SECTIONS = ("Overview", "Prerequisites", "Imports", "Summary", "What's next")
 #: What the outputs of a notebook must show: the scorecards' GCM rows (the embedded GCM's own forecasts).

@@ -240,3 +240,21 @@ def test_the_subseasonal_experiment_end_to_end(trained, tmp_path, monkeypatch, c
     refuse_training(monkeypatch)
     again = script.main([*argv, "--from-results"])
     pd.testing.assert_frame_equal(again, frame, check_dtype=False)
+
+
+def test_the_dashboard_scores_a_subseasonal_file_beside_climatology(trained, tmp_path):
+    from climax_nb.dashboard.discover import Entry
+    from climax_nb.dashboard.settings import DataSpec, Settings
+    from climax_nb.dashboard.store import ResultStore
+    from climax_nb.forecast import save_forecast
+
+    folder, ds = trained
+    inputs, targets, _ = subseasonal_pair(ds, VARS, [2000, 2001], WINDOW)
+    targets.to_netcdf(tmp_path / "targets.nc")  # the anomalies open as data: they are held to ranges of anomalies
+    inits = targets["time"].values[(targets["time"].dt.year == 2002).values][:6:2]
+    save_forecast(subseasonal_forecast(folder / "s2s" / "model.pt", inputs, init_times=inits), tmp_path / "s2s.nc")
+    store = ResultStore(DataSpec(str(tmp_path / "targets.nc"), clim_years=(2000, 2001)), Settings(),
+                        cache_dir=tmp_path / "cache")
+    results = store.get(Entry("s2s", tmp_path / "s2s.nc", "forecast"))
+    assert set(results.scores["model"].values) == {"model", "climatology"}
+    assert results.forecast.sizes["lead_time"] == 2

@@ -50,14 +50,21 @@ def rollout_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, se
                     init_times=inits, batch_size=settings.batch_size)
 
 
+#: The baselines the dashboard scores a task's file beside (other files: ``DEFAULT_BASELINES``).
+TASK_BASELINES: dict[str, tuple[str, ...]] = {"downscaling": ("bilinear",), "subseasonal": ("climatology",),
+                                              "projection": ()}
+
+
 def score(fc: xr.Dataset, truth: xr.Dataset, clim: xr.Dataset, name: str = "model",
           baselines: bool = True) -> xr.Dataset:
     """RMSE and ACC of ``fc`` (and of persistence and climatology) per variable and lead time.
 
-    A downscaled field (``task: downscaling``, lead 0) is scored beside bilinear interpolation instead:
-    persistence at lead 0 would be the truth itself.
+    A task's file is scored beside that task's baselines (``TASK_BASELINES``): a downscaled field beside
+    bilinear interpolation (persistence at lead 0 would be the truth itself), sub-seasonal window-mean
+    anomalies beside climatology (persistence would read the window being forecast), a climate
+    projection beside none (its samples are scenario runs, not a time series).
     """
-    named = ("bilinear",) if fc.attrs.get("task") == "downscaling" else DEFAULT_BASELINES
+    named = TASK_BASELINES.get(str(fc.attrs.get("task", "")), DEFAULT_BASELINES)
     return score_forecasts({name: fc}, truth, clim, baselines=named if baselines else ())
 
 

@@ -112,3 +112,14 @@ def projection_samples(runs: Sequence[tuple[SourceConfig, xr.Dataset]], freq: st
     samples = stacked.rename(period="time").assign_coords(period=("time", stacked["period"].values), time=axis)
     return samples.assign(constants).assign_attrs(quantity=PROJECTION_QUANTITY, period=freq,
                                                   sample_axis="time is a sample index, one day per sample")
+
+
+def open_scenario_samples(sources: Sequence[str], days: int | None = None, freq: str = "YS") -> xr.Dataset:
+    """``projection_samples`` of the embedded scenario runs ``sources`` (``embedded/<name>``, simulated on first
+    use), ``days`` of each (default: their year)."""
+    from climax_nb.data import embedded
+    from climax_nb.data.open import embedded_name
+
+    names = [embedded_name(s) or s for s in sources]
+    return projection_samples([(embedded.sources()[n], embedded.open_source(n, length=days, progress=False))
+                               for n in names], freq)

@@ -85,3 +85,15 @@ def plausible_range(vid: str, ranges: Mapping[str, Range] | None = None) -> Rang
             raise ValueError(f"the plausible range of {vid} must be (low, high) with low < high, got {ranges[vid]}")
         return float(low), float(high)
     return PLAUSIBLE.get(vid)
+
+
+#: The ``quantity`` attribute of datasets whose variables are anomalies (``climax_nb.data.subseasonal``).
+ANOMALY_QUANTITIES = ("window-mean anomaly",)
+
+
+def anomaly_ranges(ds_attrs: Mapping[str, object]) -> dict[str, Range] | None:
+    """Plausible ranges of anomalies, for a dataset whose ``quantity`` says it holds them: +-(high - low) of each
+    variable's own range, since an anomaly is a difference of two plausible values. None for other datasets."""
+    if ds_attrs.get("quantity") not in ANOMALY_QUANTITIES:
+        return None
+    return {vid: (-(high - low), high - low) for vid, (low, high) in PLAUSIBLE.items() if np.isfinite(high - low)}

@@ -15,7 +15,7 @@ import dask
 import numpy as np
 import xarray as xr
 
-from climax_nb.data.ranges import Range, plausible_range
+from climax_nb.data.ranges import Range, anomaly_ranges, plausible_range
 from climax_nb.variables import UnknownVariableError, resolve
 
 TIME_DIMS: tuple[str, ...] = ("time", "lat", "lon")
@@ -262,10 +262,12 @@ def validate(
     ``check_ranges``, for values outside the plausible range of the variable
     (``climax_nb.data.ranges``; ``ranges`` overrides some); ``allow_gaps`` accepts missing
     whole time steps, as after selecting years. ``where`` (a path) names the data in errors.
+    Anomalies (a ``quantity`` attribute such as "window-mean anomaly") are held to ranges of differences.
     """
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"validate expects an xarray.Dataset, got {type(ds).__name__}")
     problems = _check_coords(ds, check_ranges) + _check_time(ds, allow_gaps)
+    ranges = {**(anomaly_ranges(ds.attrs) or {}), **(ranges or {})} or None
     if not ds.data_vars:
         problems.append(Problem("dataset", "no data variables", "add variables named by registry ids"))
     for name, da in ds.data_vars.items():

@@ -23,6 +23,7 @@ import xarray as xr
 
 from climax_nb.data.climatology import climatology_at
 from climax_nb.data.fields import check_variables
+from climax_nb.data.ranges import ANOMALY_QUANTITIES
 from climax_nb.data.select import select_years
 
 #: Days averaged per target: the S2S benchmarks' two weeks.
@@ -34,8 +35,9 @@ SUBSEASONAL_VARIABLES: tuple[str, ...] = ("z500", "t850", "t2m", "tp6h")
 #: Annual harmonics of the window-mean climatology.
 CLIMATOLOGY_HARMONICS = 3
 _YEAR_DAYS = 365.25
-#: What the targets are, as recorded in their attributes and in a checkpoint's output description.
-WINDOW_QUANTITY = "window-mean anomaly"
+#: What the targets are, as recorded in their attributes and in a checkpoint's output description (and what
+#: ``climax_nb.data.schema.validate`` reads to hold them to ranges of anomalies).
+WINDOW_QUANTITY = ANOMALY_QUANTITIES[0]
 
 
 def week_label(lead_hours: float, days: int = WINDOW_DAYS) -> str:
@@ -84,15 +86,18 @@ def _harmonics(dayofyear: np.ndarray, harmonics: int) -> np.ndarray:
 
 def harmonic_climatology(means: xr.Dataset, years: Sequence[int] | None = None,
                          harmonics: int = CLIMATOLOGY_HARMONICS) -> xr.Dataset:
-    """The mean annual cycle of ``means`` over ``years`` (default: all), in the layout of
+    """The mean annual cycle of ``means`` over ``years`` (default: all; ``harmonics`` 0: their mean), in the layout of
     ``climax_nb.data.climatology`` (``(hour, dayofyear, lat, lon)``, one hour: the windows' 00 UTC start).
 
     Needs at least one full year of the years chosen, or the fit would extrapolate the missing seasons.
     """
     chosen = select_years(means, list(years), "the window means") if years else means
     n = chosen.sizes["time"]
-    if n < 365:
-        raise ValueError(f"{n} day(s) cannot fix an annual cycle: give at least one full year of window means")
+    if harmonics > 0 and n < 365:
+        raise ValueError(f"{n} day(s) cannot fix an annual cycle: give at least one full year of window means, "
+                         "or harmonics 0 (the mean of the stretch)")
+    if n == 0:
+        raise ValueError("no window means to fit a climatology on: choose years the data have")
     design = _harmonics(chosen["time"].dt.dayofyear.values, harmonics)
     every_day = _harmonics(np.arange(1, 367), harmonics)
     out = {}

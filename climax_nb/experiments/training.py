@@ -303,7 +303,8 @@ def subseasonal_test(config: RunConfig) -> tuple[xr.Dataset, xr.Dataset, xr.Data
     data = config.data
     ds = _open_source(data.sources[0], data.days) if embedded_name(data.sources[0]) else open_source(data.sources[0])
     train = data.train_years or tuple(sorted({int(y) for y in ds.time.dt.year.values}))
-    inputs, anomalies, clim = subseasonal_pair(ds, data.subseasonal_outputs(ds), train, data.subseasonal)
+    inputs, anomalies, clim = subseasonal_pair(ds, data.subseasonal_outputs(ds), train, data.subseasonal,
+                                               data.climatology_harmonics)
     if data.train_years:
         inputs, test = (select_years(x, list(SUBSEASONAL_TEST)) for x in (inputs, anomalies))
     else:

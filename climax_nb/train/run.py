@@ -131,6 +131,8 @@ class DataSection:
         "day, as anomalies against the training years' climatology, predicted from the 00 UTC states (leads in "
         "whole days, e.g. [336, 672] for weeks 3-4 and 5-6; outputs default to z500, t850, t2m and tp6h)",
     )
+    climatology_harmonics: int = option(
+        3, "annual harmonics of the sub-seasonal targets' climatology (0: the mean, for stretches shorter than a year)")
 
     def __post_init__(self) -> None:
         if self.projection is not None and (self.downscale or self.subseasonal or tuple(self.leads) != (0.0,)):
@@ -168,7 +170,8 @@ class DataSection:
             return samples, samples
         if self.subseasonal is not None:
             pairs = {name: subseasonal_pair(ds, self.subseasonal_outputs(ds), self.train_years or _years(ds),
-                                            self.subseasonal)[:2] for name, ds in sources.items()}
+                                            self.subseasonal, self.climatology_harmonics)[:2]
+                     for name, ds in sources.items()}
             return {name: p[0] for name, p in pairs.items()}, {name: p[1] for name, p in pairs.items()}
         if self.downscale is None:
             return sources, None
