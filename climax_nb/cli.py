@@ -228,6 +228,35 @@ class DownscaleOptions:
 
 
 @dataclass(frozen=True)
+class SubseasonalOptions:
+    checkpoint: str = required("a sub-seasonal checkpoint (`climax-nb finetune --config subseasonal-compact`)")
+    data: str = option("embedded/reanalysis", "the run it forecasts: embedded/<name> or a path (with the "
+                       "checkpoint's climatology years, from which the targets' climatology is made again)")
+    days: int | None = option(None, "simulated days of an embedded source (e.g. 3653: the ten years it trained on)")
+    years: tuple[int, ...] | None = option(None, "years of the start days (default: those outside the climatology)")
+    every: float = option(24.0, "hours between start days")
+    batch_size: int = option(8, "start days per model call")
+    device: str = option("cpu", "cpu, cuda, cuda:1, ...")
+    out: str = option("outputs/subseasonal.nc", "the forecast of window-mean anomalies (.nc or .zarr)")
+    targets_out: str = option("outputs/subseasonal_targets.nc",
+                              "the window-mean anomalies of every day, the truth to score --out against")
+    overwrite: bool = option(False, "replace --out if it is a forecast already (other files are never replaced)")
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    checkpoint: str = required("a climate-projection checkpoint (`climax-nb finetune --config projection-compact`)")
+    scenarios: tuple[str, ...] = option(("mid",), "embedded scenarios to project (default: the held-out one)")
+    members: int | None = option(None, "members of each (default: all)")
+    days: int | None = option(None, "simulated days of each run (default: its year)")
+    batch_size: int = option(8, "samples per model call")
+    device: str = option("cpu", "cpu, cuda, cuda:1, ...")
+    out: str = option("outputs/projection.nc", "the projection: a forecast at lead 0 over the samples")
+    samples_out: str = option("outputs/projection_samples.nc", "the samples (forcing and the GCM's statistics)")
+    overwrite: bool = option(False, "replace --out if it is a forecast already (other files are never replaced)")
+
+
+@dataclass(frozen=True)
 class ImportOptions:
     checkpoint: str = required("a released ClimaX checkpoint (e.g. 5.625deg.ckpt)")
     stats: str = required("folder with ClimaX's normalize_mean.npz and normalize_std.npz")
@@ -293,6 +322,70 @@ def cmd_downscale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_file(path: str, overwrite: bool) -> Path:
+    """``path`` with its folder made; an existing file is refused unless ``overwrite``."""
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists: choose another path or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def cmd_subseasonal(args: argparse.Namespace) -> int:
+    """Forecast window-mean anomalies with a sub-seasonal checkpoint; save them and the targets they are scored on."""
+    import numpy as np
+
+    from climax_nb.data.open import open_source
+    from climax_nb.data.subseasonal import subseasonal_pair
+    from climax_nb.evaluate import initial_times
+    from climax_nb.forecast import open_model, save_forecast
+    from climax_nb.forecast.subseasonal import check_subseasonal, subseasonal_forecast
+
+    opts = parse_options(SubseasonalOptions, args)
+    fm = open_model(opts.checkpoint)
+    described = check_subseasonal(fm)
+    window, clim_years = int(described["window_days"]), [int(y) for y in described["climatology_years"]]
+    ds = open_source(opts.data, days=opts.days)
+    inputs, targets, _ = subseasonal_pair(ds, fm.outputs, clim_years, window, int(described["harmonics"]))
+    years = list(opts.years or [y for y in sorted(set(targets.time.dt.year.values.tolist())) if y not in clim_years]
+                 or clim_years)
+    starts = targets.sel(time=targets.time.dt.year.isin(years))
+    span = max(fm.trained_leads or (0.0,)) + 24.0 * (window - 1)
+    inits = initial_times(starts, 0.0, opts.every)
+    inits = inits[inits + np.timedelta64(round(span), "h") <= targets["time"].values[-1]]
+    if not len(inits):
+        raise ValueError(f"no start day in {years} has its window {span:g} h later inside the data: "
+                         "simulate more days (--days) or choose earlier --years")
+    out = subseasonal_forecast(fm, inputs, init_times=inits, batch_size=opts.batch_size, device=opts.device)
+    path = save_forecast(out, opts.out, overwrite=opts.overwrite)
+    targets_path = _new_file(opts.targets_out, opts.overwrite)
+    targets.to_netcdf(targets_path)
+    print(f"wrote {path} ({len(inits)} start days in {years}, leads {list(fm.trained_leads or [])} h) and the "
+          f"targets {targets_path}")
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    """Project the period statistics of embedded scenarios with a climate-projection checkpoint; save them and the
+    samples they are scored on."""
+    from climax_nb.data.climate import open_scenario_samples, scenario_sources
+    from climax_nb.forecast import open_model, save_forecast
+    from climax_nb.forecast.projection import check_projector, project
+
+    opts = parse_options(ProjectOptions, args)
+    fm = open_model(opts.checkpoint)
+    period = str(check_projector(fm).get("period", "YS"))
+    sources = [s for held_out in (True, False) for s in scenario_sources(held_out, opts.members, opts.scenarios)]
+    samples = open_scenario_samples(sources, opts.days, period)
+    out = project(fm, samples, batch_size=opts.batch_size, device=opts.device)
+    path = save_forecast(out, opts.out, overwrite=opts.overwrite)
+    samples_path = _new_file(opts.samples_out, opts.overwrite)
+    samples.to_netcdf(samples_path)
+    print(f"wrote {path} ({samples.sizes['time']} samples of {', '.join(opts.scenarios)}, period {period}) and the "
+          f"samples {samples_path}")
+    return 0
+
+
 def cmd_import_climax(args: argparse.Namespace) -> int:
     """Turn a released ClimaX checkpoint and ClimaX's statistics files into a forecast checkpoint."""
     from climax_nb.defaults import PRETRAIN_LEADS
@@ -343,6 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.set_defaults(handler=cmd_train)
     _subcommand(sub, "forecast", "forecast with a checkpoint", cmd_forecast, ForecastOptions)
     _subcommand(sub, "evaluate", "score a forecast against baselines", cmd_evaluate, EvaluateOptions)
+    _subcommand(sub, "subseasonal", "forecast two-week mean anomalies with a sub-seasonal checkpoint",
+                cmd_subseasonal, SubseasonalOptions)
+    _subcommand(sub, "project", "project the yearly climate of scenarios with a climate-projection checkpoint",
+                cmd_project, ProjectOptions)
     _subcommand(sub, "downscale", "downscale coarse fields with a downscaling checkpoint", cmd_downscale,
                 DownscaleOptions)
     _subcommand(sub, "import-climax", "make a forecast checkpoint of released ClimaX weights", cmd_import_climax,

@@ -257,11 +257,10 @@ def projection_setup(setting: Setting | None = None) -> dict[str, Any]:
 
 def projection_data(setting: Setting | None = None) -> tuple[xr.Dataset, xr.Dataset]:
     """The setting's training and held-out samples (``climax_nb.data.climate.open_scenario_samples``)."""
-    from climax_nb.data.climate import open_scenario_samples
-    from climax_nb.experiments import training
+    from climax_nb.data.climate import open_scenario_samples, scenario_sources
 
     setup = projection_setup(setting)
-    return tuple(open_scenario_samples(training.projection_sources(held_out, setup["members"], setup["scenarios"]),
+    return tuple(open_scenario_samples(scenario_sources(held_out, setup["members"], setup["scenarios"]),
                                        setup["days"], setup["period"]) for held_out in (False, True))
 
 
@@ -281,9 +280,11 @@ def projection_config(setting: Setting | None = None, frozen: bool = False) -> R
     from climax_nb.experiments import training
 
     setting = setting or current_setting()
+    from climax_nb.data.climate import scenario_sources
+
     setup = projection_setup(setting)
     steps = training.projection_config().trainer.max_steps
-    sources = training.projection_sources(False, setup["members"], setup["scenarios"])
+    sources = scenario_sources(False, setup["members"], setup["scenarios"])
     return training.projection_config(steps=max(2, round(steps * setting.steps_scale)), seed=setting.seed,
                                       init=pretrained_model(setting), freeze=frozen, sources=sources,
                                       days=setup["days"], overrides={"data.projection": setup["period"]})

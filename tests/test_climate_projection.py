@@ -247,3 +247,19 @@ def test_the_dashboard_opens_a_projection_beside_its_samples(trained, tmp_path):
     results = store.get(Entry("projected", tmp_path / "projected.nc", "forecast"))
     assert set(results.scores["model"].values) == {"model"}  # no persistence or climatology of scenario samples
     assert results.forecast.attrs["task"] == "projection" and results.forecast.sizes["init_time"] == DAYS
+
+
+@pytest.mark.gcm
+def test_the_project_command_writes_a_projection_and_its_samples(trained, tmp_path, capsys):
+    from climax_nb.forecast import open_forecast
+
+    folder, runs = trained
+    out, samples = tmp_path / "projected.nc", tmp_path / "samples.nc"
+    assert cli.main(["project", "--checkpoint", str(runs["finetuned"]), "--members", "2", "--days", str(DAYS),
+                     "--out", str(out), "--samples-out", str(samples)]) == 0
+    projected = open_forecast(out)
+    assert projected.attrs["task"] == "projection" and projected.sizes["init_time"] == 2 * DAYS
+    assert set(xr.open_dataset(samples)["scenario"].values) == {"mid"}
+    assert cli.main(["project", "--checkpoint", str(runs["finetuned"]), "--scenarios", "[nowhere]",
+                     "--out", str(tmp_path / "x.nc")]) == 2
+    assert "unknown scenario(s) ['nowhere']" in capsys.readouterr().err

@@ -258,3 +258,24 @@ def test_the_dashboard_scores_a_subseasonal_file_beside_climatology(trained, tmp
     results = store.get(Entry("s2s", tmp_path / "s2s.nc", "forecast"))
     assert set(results.scores["model"].values) == {"model", "climatology"}
     assert results.forecast.sizes["lead_time"] == 2
+
+
+def test_the_subseasonal_command_writes_a_forecast_and_its_targets(trained, tmp_path, capsys):
+    from climax_nb.forecast import open_forecast
+
+    folder, _ = trained
+    out, targets = tmp_path / "s2s.nc", tmp_path / "targets.nc"
+    assert cli.main(["subseasonal", "--checkpoint", str(folder / "s2s" / "model.pt"), "--data",
+                     str(folder / "slow.nc"), "--every", "72", "--out", str(out), "--targets-out", str(targets)]) == 0
+    fc = open_forecast(out)
+    assert fc.attrs["task"] == "subseasonal" and fc.sizes["lead_time"] == 2
+    assert set(fc["init_time"].dt.year.values) == {2002}  # the start days outside the climatology years
+    truth = xr.open_dataset(targets)
+    assert truth.attrs["quantity"] == WINDOW_QUANTITY and truth.attrs["window_days"] == WINDOW
+    assert "start days in [2002]" in capsys.readouterr().out
+    assert cli.main(["evaluate", "--forecast", str(out), "--truth", str(targets), "--clim-years", "[2000, 2001]",
+                     "--baselines", "[climatology]", "--reference", "climatology",
+                     "--out", str(tmp_path / "scores")]) == 0
+    assert cli.main(["subseasonal", "--checkpoint", str(folder / "pre" / "model.pt"), "--data",
+                     str(folder / "slow.nc"), "--out", str(tmp_path / "x.nc")]) == 2
+    assert "not window-mean anomalies" in capsys.readouterr().err

@@ -123,3 +123,17 @@ def open_scenario_samples(sources: Sequence[str], days: int | None = None, freq:
     names = [embedded_name(s) or s for s in sources]
     return projection_samples([(embedded.sources()[n], embedded.open_source(n, length=days, progress=False))
                                for n in names], freq)
+
+
+def scenario_sources(held_out: bool, members: int | None = None, scenarios: Sequence[str] | None = None
+                     ) -> tuple[str, ...]:
+    """The embedded scenario runs (``embedded/scenario-<name>-m<k>``) to train on (``held_out`` False) or to test
+    on, ``members`` of each (default: all), of ``scenarios`` (default: all)."""
+    from climax_nb.data.embedded.configs import SCENARIO_MEMBERS, SCENARIOS, scenario_source_name
+
+    unknown = sorted(set(scenarios or ()) - {sc.name for sc in SCENARIOS})
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; the scenarios are {[sc.name for sc in SCENARIOS]}")
+    chosen = [sc for sc in SCENARIOS if sc.held_out == held_out and (scenarios is None or sc.name in scenarios)]
+    return tuple(f"embedded/{scenario_source_name(sc.name, m)}" for sc in chosen
+                 for m in range(members or SCENARIO_MEMBERS))

@@ -30,6 +30,7 @@ import xarray as xr
 
 from climax_nb import runs, storage
 from climax_nb.config import differences, from_dict, option, to_dict
+from climax_nb.data.climate import scenario_sources
 from climax_nb.data.open import embedded_name
 from climax_nb.data.pipeline.pairs import build_pairs, data_interval
 from climax_nb.data.select import select_years
@@ -312,23 +313,13 @@ def subseasonal_test(config: RunConfig) -> tuple[xr.Dataset, xr.Dataset, xr.Data
     return inputs, test, anomalies, clim
 
 
-def projection_sources(held_out: bool, members: int | None = None, scenarios: Sequence[str] | None = None
-                       ) -> tuple[str, ...]:
-    """The embedded scenario runs to train on (``held_out`` False) or to test on, ``members`` of each."""
-    from climax_nb.data.embedded.configs import SCENARIO_MEMBERS, SCENARIOS, scenario_source_name
-
-    chosen = [sc for sc in SCENARIOS if sc.held_out == held_out and (scenarios is None or sc.name in scenarios)]
-    return tuple(f"embedded/{scenario_source_name(sc.name, m)}" for sc in chosen
-                 for m in range(members or SCENARIO_MEMBERS))
-
-
 def projection_config(*, steps: int | None = None, seed: int = 0, init: str | Path | None = None,
                       freeze: bool = False, sources: Sequence[str] | None = None, days: int | None = None,
                       overrides: Mapping[str, Any] | None = None) -> RunConfig:
     """The packaged climate projection (``projection-compact``) on ``sources`` (default: every training scenario
     run), ``steps`` long; ``freeze`` keeps the backbone as initialised (ClimaX-frozen)."""
     cfg = _task_config("projection-compact", steps=steps, seed=seed, init=init, sim_days=days, train_years=(),
-                       source=tuple(sources or projection_sources(held_out=False)), overrides=overrides)
+                       source=tuple(sources or scenario_sources(held_out=False)), overrides=overrides)
     return replace(cfg, model=replace(cfg.model, freeze="backbone" if freeze else None))
 
 
