@@ -3,7 +3,8 @@
 The embedded GCM runs one year under each of seven forcings (``climax_nb.data.embedded.configs.SCENARIOS``:
 control, CO2 halved and doubled, SST +2 K, an east-Pacific and a north-south SST pattern, and the
 held-out "mid": CO2 540 ppmv with SST +1 K), three initial-condition members each. Each run-year is
-one sample: forcing maps (co2, sst_anomaly) in; t2m, dtr, pr and pr90 (ClimateBench's targets) out.
+one sample: forcing maps (co2, sst_anomaly) in; t2m, pr and pr90 (ClimateBench's targets but the diurnal
+range, which a GCM without a diurnal cycle does not have) out.
 Trained on the six training scenarios, scored on "mid":
 
 - ``finetuned``: the main job's pretrained compact model fine-tuned (``projection-compact.yaml``);

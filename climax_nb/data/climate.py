@@ -7,9 +7,11 @@ initial-condition members each) gives one sample per period (a year by default):
 
 - inputs: ``co2`` (ppmv, a constant map) and ``sst_anomaly`` (K, the scenario's SST change over
   the ocean: its uniform offset plus its pattern), with the constants;
-- targets: ``t2m`` (mean), ``dtr`` (mean of each day's range of the 6-hourly 2 m temperature: four
-  samples a day, so it underestimates the true range), ``pr`` (mean precipitation, mm/day) and
-  ``pr90`` (90th percentile over the period's days of daily precipitation, mm/day).
+- targets: ``t2m`` (mean), ``pr`` (mean precipitation, mm/day) and ``pr90`` (90th percentile over
+  the period's days of daily precipitation, mm/day). ``period_statistics`` also gives ``dtr`` (the
+  mean of each day's range of the 6-hourly 2 m temperature), but it is not a target: SPEEDY's
+  radiation takes the daily-mean insolation, so the GCM has no diurnal cycle and its "range" (about
+  0.7 K in the global mean) is the weather's change within a day.
 
 ``projection_samples`` stacks the samples of many runs along ``time``, which is then a sample
 axis: one day apart from 2000-01-01, so the forecasting pipeline pairs each sample with itself at
@@ -27,8 +29,8 @@ import xarray as xr
 from climax_nb.data.embedded.configs import SourceConfig, sst_pattern
 from climax_nb.data.fields import check_variables
 
-#: ClimateBench's four targets, by registry id.
-PROJECTION_TARGETS: tuple[str, ...] = ("t2m", "dtr", "pr", "pr90")
+#: ClimateBench's targets the GCM can give, by registry id (its diurnal range is not one: see the module doc).
+PROJECTION_TARGETS: tuple[str, ...] = ("t2m", "pr", "pr90")
 #: The forcings a projection model reads.
 PROJECTION_FORCINGS: tuple[str, ...] = ("co2", "sst_anomaly")
 #: What projection targets are, in their attributes and a checkpoint's output description.

@@ -2,7 +2,7 @@
 
 A projection model (``climax-nb finetune --config projection-compact``, ``data.projection``) reads
 each sample's forcing maps (``co2``, ``sst_anomaly``) and constants and predicts its period's
-``t2m``, ``dtr``, ``pr`` and ``pr90`` (``climax_nb.data.climate``). ``project`` returns them in the
+``t2m``, ``pr`` and ``pr90`` (``climax_nb.data.climate``). ``project`` returns them in the
 forecast layout at lead 0 (``init_time`` is the sample axis, with its ``scenario``, ``member`` and
 ``period``), so files, ``evaluate`` and the dashboard read it like any forecast; ``as_samples``
 turns it back into the samples' layout that ClimateBench's scores and baselines use.

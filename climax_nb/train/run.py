@@ -123,7 +123,7 @@ class DataSection:
         None,
         "climate projection instead: every source is an embedded scenario run, each of its whole periods (a pandas "
         "offset: YS for years, MS for months) one sample, from its forcing maps (co2, sst_anomaly) to ClimateBench's "
-        "t2m, dtr, pr and pr90 (climax_nb.data.climate; leads [0])",
+        "t2m, pr and pr90 (climax_nb.data.climate; leads [0])",
     )
     subseasonal: int | None = option(
         None,
