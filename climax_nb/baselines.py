@@ -264,7 +264,8 @@ def damping_coefficients(anomalies: xr.Dataset, lead_times: Leads, window_days: 
         recent = recent_anomaly(anomalies, ok, window_days, ids)
         target = _at_times(anomalies, ids, ok + lead, "targets").rename(time="init_time")
         target = target.assign_coords(init_time=ok.rename("init_time"))
-        slopes.append((recent * target).sum("init_time") / (recent * recent).sum("init_time"))
+        spread = (recent * recent).sum("init_time")  # 0 where the anomaly never moves (no rain in a desert)
+        slopes.append(((recent * target).sum("init_time") / spread.where(spread > 0)).fillna(0.0))
     out = xr.concat(slopes, dim=pd.Index(frame.indexes["lead_time"], name="lead_time"))
     return out.assign_attrs(window_days=window_days, fit_days=len(chosen))
 

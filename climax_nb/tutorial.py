@@ -208,7 +208,7 @@ def downscaling_test(setting: Setting | None = None) -> xr.Dataset:
 #: The short settings' sub-seasonal runs: one stretch of the reanalysis, trained on and scored in sample, with windows
 #: and leads that fit it and the stretch's mean as climatology (the default setting is the experiment's ten years).
 SUBSEASONAL_SHORT: dict[str, dict[str, Any]] = {
-    "fast": {"days": 12, "data.subseasonal": 3, "data.leads": [72.0, 144.0], "data.climatology_harmonics": 0,
+    "fast": {"days": 12, "data.subseasonal": 2, "data.leads": [48.0, 96.0], "data.climatology_harmonics": 0,
              "data.batch_size": 2},
     "binder": {"days": 60, "data.subseasonal": 7, "data.leads": [168.0, 336.0], "data.climatology_harmonics": 0,
                "data.batch_size": 8},

@@ -119,6 +119,8 @@ def test_damped_persistence_uses_the_window_before_the_start_and_damps_it():
     rmse = card["t2m"].sel(metric="rmse")
     assert (rmse.sel(model="damped") < rmse.sel(model="undamped")).all()
     assert (rmse.sel(model="damped") < zero_rmse.sel(model="zero", metric="rmse")).all()
+    still = targets.assign(t2m=targets["t2m"].where(targets["lat"] > -80, 0.0))  # cells without anomalies
+    assert float(damping_coefficients(still, LEADS, WINDOW, [2000, 2001])["t2m"].isel(lat=0).max()) == 0.0
     with pytest.raises(ValueError, match="give lead_times for undamped persistence"):
         damped_persistence(targets, inits, None, WINDOW)
     with pytest.raises(Exception, match="truth has no data at 1 window start"):
