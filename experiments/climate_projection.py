@@ -117,7 +117,7 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    p = cli.parser(__doc__, seeds=(0,), steps=300)
+    p = cli.parser(__doc__, seeds=(0,), steps=1500)
     cli.add_pretrained(p)
     p.add_argument("--period", default="YS", help="pandas offset of one sample's period (default: %(default)s)")
     p.add_argument("--members", type=int, default=None, help="members per scenario (default: all three)")
