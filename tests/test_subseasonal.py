@@ -211,6 +211,9 @@ def test_subseasonal_settings_are_checked(trained, tmp_path, capsys):
                      "--data.sources", f"[{folder / 'slow.nc'}]", "--data.subseasonal", "3", "--data.leads", "[72]",
                      "--model.residual", "true", "--trainer.max_steps", "1", "--trainer.run_dir", str(tmp_path)]) == 2
     assert "train them with --model.residual false" in capsys.readouterr().err
+    assert cli.main(["finetune", "--config", "pretrain-tiny", "--model.family", "atmorep", "--data.subseasonal", "3",
+                     "--data.leads", "[72]", "--trainer.run_dir", str(tmp_path / "a")]) == 2
+    assert "--data.subseasonal trains ClimaX models" in capsys.readouterr().err
     outputs = DataSection(subseasonal=14, leads=(336.0,)).subseasonal_outputs(slow_fields(days=2).drop_vars("tp6h"))
     assert outputs == ("z500", "t850", "t2m")
 

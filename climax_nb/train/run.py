@@ -376,12 +376,13 @@ def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Pat
 
 def train(config: RunConfig) -> Path:
     """Run one training job of ``model.family``; return the exported forecast checkpoint (``run_dir/model.pt``)."""
+    task = next((k for k in ("downscale", "subseasonal", "projection") if getattr(config.data, k) is not None), None)
+    if config.model.family == "atmorep" and task:
+        raise ValueError(f"--data.{task} trains ClimaX models: use --model.family climax with it")
     run_dir = Path(config.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     record_config(config)
     sources = config.data.open()
-    if config.model.family == "atmorep" and config.data.downscale:
-        raise ValueError("downscaling trains ClimaX models: use --model.family climax with --data.downscale")
     parts = atmorep_parts if config.model.family == "atmorep" else climax_parts
     trainer, module, datamodule = parts(config, sources, run_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.trainer.resume)
