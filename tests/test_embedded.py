@@ -24,7 +24,7 @@ from climax_nb.data.embedded.configs import SourceConfig, UnknownSourceError, ge
 from climax_nb.data.schema import validate
 from climax_nb.data.select import NotInSourceError
 from climax_nb.grid import WB5625
-from climax_nb.variables import PRESSURE_LEVELS, VARIABLES
+from climax_nb.variables import CLIMATE_IDS, PRESSURE_LEVELS, VARIABLES
 
 pytestmark = pytest.mark.gcm  # runs the embedded GCM (jcm)
 
@@ -58,11 +58,12 @@ def no_simulation(monkeypatch):
 
 
 def test_sources_differ_in_configuration_and_variables():
-    srcs = embedded.sources()
+    everything = embedded.sources()
+    srcs = {name: cfg for name, cfg in everything.items() if not name.startswith("scenario-")}  # the model worlds
     assert len(srcs) >= 4
     held_out = [name for name, cfg in srcs.items() if cfg.held_out]
     assert held_out == ["reanalysis"]
-    assert set(srcs["reanalysis"].variables) == set(VARIABLES)
+    assert set(srcs["reanalysis"].variables) == set(VARIABLES) - set(CLIMATE_IDS)  # every archived variable
     pretraining = [cfg for cfg in srcs.values() if not cfg.held_out]
     assert len(pretraining) >= 3
     variable_sets = {frozenset(cfg.variables) for cfg in srcs.values()}
@@ -71,6 +72,9 @@ def test_sources_differ_in_configuration_and_variables():
         (cfg.truncation, cfg.sst_offset, cfg.physics) for cfg in pretraining + [srcs["reanalysis"]]
     }
     assert len(simulated) == len(srcs), "every source simulates a different model or forcing"
+    scenarios = [cfg for name, cfg in everything.items() if name.startswith("scenario-")]
+    forcing = {(c.co2_ppmv, c.sst_offset, c.sst_pattern, c.sst_pattern_amplitude, c.member) for c in scenarios}
+    assert len(forcing) == len(scenarios) == 21 and not any(c.in_default_set for c in scenarios)
 
 
 def test_reanalysis_splits_are_disjoint_and_cover_its_default_years():
