@@ -195,7 +195,7 @@ def test_a_subseasonal_model_predicts_anomalies_that_cannot_roll_out(trained):
     assert float(np.abs(fc["t2m"]).mean()) < 3 * spread  # anomalies in kelvin, not 280 K fields
     card = score({"model": fc}, targets, anomaly_climatology(clim), baselines=("climatology",))
     assert np.isfinite(card["t2m"].sel(model="model").values).all()
-    with pytest.raises(RolloutError, match="other quantities than its inputs.*mode='direct'"):
+    with pytest.raises(RolloutError, match="other quantities than its inputs.*use mode='continuous'"):
         forecast(fm, inputs, [72, 144], mode="iterative", step=72, init_times=inits)
     with pytest.raises(ValueError, match="predicts states, not window-mean anomalies.*subseasonal-compact"):
         subseasonal_forecast(folder / "pre" / "model.pt", inputs, init_times=inits)

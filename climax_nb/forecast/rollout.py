@@ -63,8 +63,8 @@ def rollout_layout(fm: ForecastModel, outputs: Sequence[str]) -> RolloutLayout:
         why = (f"predicts {', '.join(fm.outputs)} as other quantities than its inputs (outputs with statistics of "
                "their own, such as window-mean anomalies)" if not fm.outputs_are_states else
                f"predicts on {fm.output_grid.name}, not on the grid it reads ({fm.grid.name})")
-        raise RolloutError(f"{fm.name} {why}, so its predictions cannot be fed back: use mode='direct' "
-                           "(or 'continuous' where it was trained for every lead)")
+        raise RolloutError(f"{fm.name} {why}, so its predictions cannot be fed back: use mode='continuous' or "
+                           "'direct' (at its trained leads)")
     fed = [v for v in fm.inputs if is_dynamic(v) and v in fm.outputs]
     return feedback_layout(
         fm.inputs, fed + [v for v in outputs if v not in fed], who=fm.name,
