@@ -322,12 +322,14 @@ def cmd_downscale(args: argparse.Namespace) -> int:
     return 0
 
 
-def _new_file(path: str, overwrite: bool) -> Path:
-    """``path`` with its folder made; an existing file is refused unless ``overwrite``."""
+def _write_truth(ds, path: str, overwrite: bool) -> Path:
+    """Write the dataset a task's output is scored against to ``path`` (NetCDF); an existing file is refused unless
+    ``overwrite``."""
     out = Path(path)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists: choose another path or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(out)
     return out
 
 
@@ -358,8 +360,7 @@ def cmd_subseasonal(args: argparse.Namespace) -> int:
                          "simulate more days (--days) or choose earlier --years")
     out = subseasonal_forecast(fm, inputs, init_times=inits, batch_size=opts.batch_size, device=opts.device)
     path = save_forecast(out, opts.out, overwrite=opts.overwrite)
-    targets_path = _new_file(opts.targets_out, opts.overwrite)
-    targets.to_netcdf(targets_path)
+    targets_path = _write_truth(targets, opts.targets_out, opts.overwrite)
     print(f"wrote {path} ({len(inits)} start days in {years}, leads {list(fm.trained_leads or [])} h) and the "
           f"targets {targets_path}")
     return 0
@@ -379,8 +380,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     samples = open_scenario_samples(sources, opts.days, period)
     out = project(fm, samples, batch_size=opts.batch_size, device=opts.device)
     path = save_forecast(out, opts.out, overwrite=opts.overwrite)
-    samples_path = _new_file(opts.samples_out, opts.overwrite)
-    samples.to_netcdf(samples_path)
+    samples_path = _write_truth(samples, opts.samples_out, opts.overwrite)
     print(f"wrote {path} ({samples.sizes['time']} samples of {', '.join(opts.scenarios)}, period {period}) and the "
           f"samples {samples_path}")
     return 0
