@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     def prepare_data() -> None:
-        embedded.generate_all(embedded.sources(), length=args.days, workers=args.workers)
+        embedded.generate_all(embedded.default_sources(), length=args.days, workers=args.workers)
 
     load = os.getloadavg()[0]
     job = workflow.main_job(Path(args.out), steps_scale=args.steps_scale, days=args.days, seed=args.seed,

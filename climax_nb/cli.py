@@ -52,7 +52,7 @@ class DataOptions:
         from climax_nb.data import embedded
 
         known = embedded.sources()
-        chosen = list(self.source) or [name for name, cfg in known.items() if cfg.in_default_set]
+        chosen = list(self.source) or embedded.default_sources()
         unknown = [s for s in chosen if s not in known]
         if unknown:
             raise SystemExit(f"unknown source(s) {unknown}; choose from {sorted(known)}")

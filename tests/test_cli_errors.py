@@ -94,6 +94,12 @@ CASES = {
                      r"no such file or directory: .*nothing.nc"),
     "fractional max_steps": ([*TRAIN, "--trainer.max_steps", "2.7", "--trainer.run_dir", "{folder}/run3"],
                              r"trainer.max_steps must be int \(a whole number\), got 2.7"),
+    "validation every zero epochs": ([*TRAIN, "--trainer.val_every_n_epochs", "0", "--trainer.run_dir",
+                                      "{folder}/run12"], r"trainer.val_every_n_epochs must be >= 1, got 0"),
+    "damping without a residual": ([*TRAIN, "--model.residual", "false", "--model.residual_damping", "true",
+                                    "--trainer.run_dir", "{folder}/run13"],
+                                   r"residual_damping relaxes the residual's base: it needs residual=True as well "
+                                   r"\(--model.residual true\)"),
     "lr not a number": (["pretrain", "--config", "pretrain-tiny", "--optim.lr", "abc"],
                         r"optim.lr must be float \(a number\), got 'abc'"),
     "max_steps text in YAML": (["pretrain", "--config", "{ten}"],

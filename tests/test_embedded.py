@@ -75,6 +75,8 @@ def test_sources_differ_in_configuration_and_variables():
     scenarios = [cfg for name, cfg in everything.items() if name.startswith("scenario-")]
     forcing = {(c.co2_ppmv, c.sst_offset, c.sst_pattern, c.sst_pattern_amplitude, c.member) for c in scenarios}
     assert len(forcing) == len(scenarios) == 21 and not any(c.in_default_set for c in scenarios)
+    # what the main job and `climax-nb data` generate: the model worlds it trains on, not t42 or the scenarios
+    assert embedded.default_sources() == ["reanalysis", "warm-sst", "fast-convection", "t31"]
 
 
 def test_reanalysis_splits_are_disjoint_and_cover_its_default_years():

@@ -22,6 +22,11 @@ from climax_nb.variables import CLIMAX_DEFAULT_IDS, to_id
 
 #: Lead times enter the network as hours / 100, the scale of the released weights.
 LEAD_TIME_SCALE = 100.0
+#: The damped residual's parameters enter multiplied by this, so that Adam's steps (about the learning
+#: rate in parameter units) move the mean field and the time scales within a few hundred steps.
+DAMPING_PARAMETER_SCALE = 10.0
+#: softplus(-4) = 0.018 per LEAD_TIME_SCALE hours: the base starts within 2.2 % of persistence at 120 h.
+INITIAL_DAMPING_LOGIT = -4.0
 
 
 def init_linear_and_norm(m: nn.Module) -> None:
@@ -51,10 +56,13 @@ class ClimaXBase(nn.Module):
         drop_path: float = 0.1,
         drop_rate: float = 0.1,
         residual: bool = False,
+        residual_damping: bool = False,
+        head_smoothing: int = 0,
     ) -> None:
         super().__init__()
         cfg = ClimaXConfig(tuple(variables), tuple(img_size), patch_size, embed_dim, depth,
-                           decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate, residual)
+                           decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate, residual,
+                           residual_damping, head_smoothing)
         self.config = cfg
         self.variables: tuple[str, ...] = cfg.variables
         self._position = {v: i for i, v in enumerate(cfg.variables)}
@@ -74,6 +82,11 @@ class ClimaXBase(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
         self.head = make_head(dim, nvar * patch_size**2, decoder_depth)
+        if cfg.residual_damping:  # per variable: softplus(rate) per LEAD_TIME_SCALE hours, and the field relaxed to
+            self.damping_rate = nn.Parameter(torch.zeros(nvar))
+            self.mean_field = nn.Parameter(torch.zeros(nvar, *cfg.img_size))
+        if cfg.head_smoothing:
+            self.head_smoother = nn.Parameter(torch.zeros(nvar, 1, cfg.head_smoothing, cfg.head_smoothing))
         self.initialize_weights()
 
     # -- implementation hooks -------------------------------------------------------------
@@ -106,6 +119,12 @@ class ClimaXBase(nn.Module):
         self.var_embed.data.copy_(torch.from_numpy(var).float().unsqueeze(0))
         self.reset_tokenizer()
         self.apply(init_linear_and_norm)
+        if cfg.residual_damping:  # a base close to persistence to start with
+            self.damping_rate.data.fill_(INITIAL_DAMPING_LOGIT / DAMPING_PARAMETER_SCALE)
+            self.mean_field.data.zero_()
+        if cfg.head_smoothing:  # the identity kernel
+            self.head_smoother.data.zero_()
+            self.head_smoother.data[:, :, cfg.head_smoothing // 2, cfg.head_smoothing // 2] = 1.0
 
     # -- inputs ---------------------------------------------------------------------------
     def variable_index(self, variables: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -184,15 +203,43 @@ class ClimaXBase(nn.Module):
         """
         tokens, attn = self.forward_encoder(x, lead_times, variables, patch_ids, return_attention)
         preds = unpatchify(self.head(tokens), self.config.patch_size, *patch_grid)
+        if self.config.head_smoothing:
+            preds = self.smooth(preds, wraps=patch_grid[1] == self.config.grid_size[1])
         out_variables = out_variables or self.variables
         preds = preds[:, self.variable_index(out_variables, x.device)]
         if self.config.residual:
-            preds = self.add_persistence(preds, x if crop is None else crop(x), variables, out_variables)
+            base = x if crop is None else crop(x)
+            if self.config.residual_damping:
+                base = self.damped_base(base, lead_times, variables, out_variables, crop)
+            preds = self.add_persistence(preds, base, variables, out_variables)
         return (preds, attn) if return_attention else preds
+
+    def smooth(self, fields: torch.Tensor, wraps: bool) -> torch.Tensor:
+        """The learnt per-variable smoothing of the head's fields [B, V, h, w]; periodic in longitude when
+        ``wraps`` (the whole globe), edge values repeated at the poles and at a box's sides."""
+        pad = self.config.head_smoothing // 2
+        fields = nn.functional.pad(fields, (0, 0, pad, pad), mode="replicate")
+        fields = nn.functional.pad(fields, (pad, pad, 0, 0), mode="circular" if wraps else "replicate")
+        return nn.functional.conv2d(fields, self.head_smoother.to(fields.dtype), groups=fields.shape[1])
+
+    def damped_base(self, x: torch.Tensor, lead_times: torch.Tensor | float, variables: Sequence[str],
+                    out_variables: Sequence[str], crop: Callable[[torch.Tensor], torch.Tensor] | None
+                    ) -> torch.Tensor:
+        """The inputs relaxed toward the learnt mean field: m + exp(-rate * lead) (x - m), per input variable.
+
+        Inputs that are not outputs keep their values; ``add_persistence`` only reads the outputs' inputs."""
+        index = self.variable_index(variables, x.device)
+        mean = DAMPING_PARAMETER_SCALE * self.mean_field[index].unsqueeze(0)
+        mean = mean if crop is None else crop(mean)
+        lead = torch.as_tensor(lead_times, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        rate = nn.functional.softplus(DAMPING_PARAMETER_SCALE * self.damping_rate[index]).view(1, -1, 1, 1)
+        keep = torch.exp(-rate * lead / LEAD_TIME_SCALE)
+        return mean + keep.to(x.dtype) * (x - mean.to(x.dtype))
 
     def add_persistence(self, preds: torch.Tensor, x: torch.Tensor, variables: Sequence[str],
                         out_variables: Sequence[str]) -> torch.Tensor:
-        """``preds`` plus the input field of every output that is also an input (residual models)."""
+        """``preds`` plus the input field (or its damped base) of every output that is also an input
+        (residual models)."""
         key = ("persistence", tuple(variables), tuple(out_variables), str(x.device))
         if key not in self._index_cache:  # index tensors built once per variable lists, as variable_index does
             in_pos = {to_id(v): i for i, v in enumerate(variables)}

@@ -29,6 +29,14 @@ class ClimaXConfig:
     #: Predict the change from the input for outputs that are also inputs (persistence plus a
     #: learnt increment) instead of the full state; ClimaX predicts the full state (False).
     residual: bool = False
+    #: With ``residual``: the base of the increment relaxes from the input toward a learnt mean field
+    #: over a learnt time scale per variable (exp(-rate * lead)), so a long lead's increment need not
+    #: undo persistence; the base is exactly the input at lead 0 and the start of training.
+    residual_damping: bool = False
+    #: Odd kernel width of a learnt per-variable smoothing of the head's output fields (0: none, as
+    #: ClimaX). The head maps each token to its own patch of cells, so its errors step at patch
+    #: edges; a small depthwise convolution, started as the identity, lets training smooth them.
+    head_smoothing: int = 0
 
     def __post_init__(self) -> None:
         ids = tuple(to_id(v) for v in self.variables)  # raises on unknown names
@@ -82,6 +90,14 @@ def check_architecture(cfg: ClimaXConfig) -> None:
         raise ValueError(
             f"patch size {p} must divide the grid {h}x{w}: choose a divisor of both "
             f"(e.g. {[d for d in range(1, min(h, w) + 1) if h % d == 0 and w % d == 0]})"
+        )
+    if cfg.residual_damping and not cfg.residual:
+        raise ValueError("residual_damping relaxes the residual's base: it needs residual=True as well "
+                         "(--model.residual true)")
+    k = cfg.head_smoothing
+    if k < 0 or (k and (k % 2 == 0 or k > min(h, w))):
+        raise ValueError(
+            f"head_smoothing is 0 (off) or an odd kernel width of at most {min(h, w)} cells, got {k}"
         )
     if cfg.embed_dim % cfg.num_heads:
         raise ValueError(

@@ -127,6 +127,8 @@ class LoadReport:
     renamed: dict[str, str] = field(default_factory=dict)
     new_variables: list[str] = field(default_factory=list)
     dropped_variables: list[str] = field(default_factory=list)
+    #: optional parts of the model (``OPTIONAL_PARTS``) the checkpoint lacks, kept at their initial values
+    initialised: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line per category, for logs and notebooks."""
@@ -139,11 +141,16 @@ class LoadReport:
             lines.append(f"fresh init for new variables {self.new_variables}")
         if self.dropped_variables:
             lines.append(f"checkpoint variables not in the model {self.dropped_variables}")
+        if self.initialised:
+            lines.append(f"not in the checkpoint, kept at their initial values: {self.initialised}")
         return "\n".join(lines)
 
 
 _PER_VARIABLE_AXIS = {"token_embeds.proj_weights": 0, "token_embeds.proj_biases": 0,
-                      "var_embed": 1}
+                      "var_embed": 1, "damping_rate": 0, "mean_field": 0, "head_smoother": 0}
+#: Parts of our models that ClimaX lacks (``ClimaXConfig.residual_damping``, ``head_smoothing``): a
+#: checkpoint without them (a released file, or a model trained without them) leaves them as initialised.
+OPTIONAL_PARTS = ("damping_rate", "mean_field", "head_smoother")
 
 
 def _copy_variables(src: torch.Tensor, dst: torch.Tensor, axis: int,
@@ -224,6 +231,10 @@ def transfer_released(model: ClimaXBase, state: Mapping[str, torch.Tensor],
             )
         new[key] = value
         report.loaded.append(key)
+    for key in OPTIONAL_PARTS:
+        if key in target and key not in new:
+            new[key] = target[key]
+            report.initialised.append(key)
     missing = [k for k in target if k not in new]
     if missing:
         raise ValueError(f"the checkpoint lacks {missing}; it is of another architecture")

@@ -60,6 +60,12 @@ class ModelSection:
     residual: bool | None = option(
         None, "predict the change from the input state (persistence + increment) instead of the full state"
     )
+    residual_damping: bool | None = option(
+        None, "with residual: relax the increment's base from the input toward a learnt mean field over a learnt "
+        "time scale per variable, so long leads need not undo persistence")
+    head_smoothing: int | None = option(
+        None, "odd kernel width of a learnt per-variable smoothing of the head's fields (0: none, as ClimaX); "
+        "smooths the steps at patch edges")
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
@@ -83,7 +89,8 @@ class ModelSection:
         grid = next(iter(sources.values()))
         names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
         variables = self.variables or tuple(v for v in VARIABLES if v in names)
-        overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual")
+        overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual",
+                       "residual_damping", "head_smoothing")
         changes = {k: getattr(self, k) for k in overridable if getattr(self, k) is not None}
         img_size = (grid.sizes["lat"], grid.sizes["lon"])
         return preset(self.preset, variables=tuple(variables), img_size=img_size, **changes)
@@ -225,6 +232,8 @@ class TrainerSection:
     log_every_n_steps: int = option(10, "steps between log lines")
     checkpoint_every_n_steps: int = option(200, "steps between checkpoints (the last one is always kept)")
     keep_all_checkpoints: bool = option(False, "keep every checkpoint as step=N.ckpt, e.g. to draw learning curves")
+    val_every_n_epochs: int = option(
+        1, "epochs between validation passes: a short epoch with a long validation year spends much of its time there")
     resume: str | None = option(None, "resume a stopped run: 'last' or a checkpoint path")
     allow_changed_config: bool = option(
         False, "resume even if settings differ from run_dir/config.yaml (the earlier one is kept as config.N.yaml)"
@@ -235,6 +244,8 @@ class TrainerSection:
 
     def build(self) -> pl.Trainer:
         """The Lightning trainer of this section (``make_trainer``); ``threads`` sets torch's CPU threads."""
+        if self.val_every_n_epochs < 1:
+            raise ValueError(f"trainer.val_every_n_epochs must be >= 1, got {self.val_every_n_epochs}")
         if self.threads is not None:
             if self.threads < 1:
                 raise ValueError(f"trainer.threads must be >= 1 (or unset for torch's default), got {self.threads}")
@@ -244,6 +255,7 @@ class TrainerSection:
             devices=_devices(self.devices), strategy=self.strategy, num_nodes=self.num_nodes,
             log_every_n_steps=self.log_every_n_steps, checkpoint_every_n_steps=self.checkpoint_every_n_steps,
             keep_all_checkpoints=self.keep_all_checkpoints, seed=self.seed, progress=self.progress,
+            check_val_every_n_epoch=self.val_every_n_epochs,
         )
 
 

@@ -6,7 +6,14 @@ returns one as a canonical dataset (simulating it on first use) and
 fine ``t42`` source and its coarsened copy for downscaling. See docs/embedded.md.
 """
 
-from climax_nb.data.embedded.api import generate, generate_all, global_mean_temperature, open_source, sources
+from climax_nb.data.embedded.api import (
+    default_sources,
+    generate,
+    generate_all,
+    global_mean_temperature,
+    open_source,
+    sources,
+)
 from climax_nb.data.embedded.configs import SOURCES, SourceConfig, UnknownSourceError, get_config
 from climax_nb.data.embedded.downscaling import coarsen, perfect_model_pair
 
@@ -15,6 +22,7 @@ __all__ = [
     "SourceConfig",
     "UnknownSourceError",
     "coarsen",
+    "default_sources",
     "generate",
     "generate_all",
     "get_config",

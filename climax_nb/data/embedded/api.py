@@ -37,6 +37,12 @@ def sources() -> dict[str, SourceConfig]:
     return dict(SOURCES)
 
 
+def default_sources() -> list[str]:
+    """The sources ``climax-nb data`` and the main job generate unless others are named (``in_default_set``):
+    the reanalysis and the pretraining sources, not the downscaling targets or the scenario runs."""
+    return [name for name, cfg in SOURCES.items() if cfg.in_default_set]
+
+
 def _days(config: SourceConfig, length: int | None) -> int:
     if length is None:
         return config.default_days

@@ -1,0 +1,112 @@
+"""The damped residual base and the head's smoothing: what they compute, their start, loading, bad settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from climax_nb.model import ClimaX, preset
+from climax_nb.model.climax import DAMPING_PARAMETER_SCALE
+from climax_nb.model.regional import RegionalClimaX, parse_region
+from climax_nb.model.released import transfer_released
+
+TINY = preset("tiny", residual=True)
+VARS = list(TINY.variables)
+
+
+def _x(seed: int = 0) -> torch.Tensor:
+    return torch.randn(2, len(VARS), 8, 16, generator=torch.Generator().manual_seed(seed))
+
+
+def _silent(model: ClimaX) -> ClimaX:
+    """The model with its head's last layer zeroed: the forecast is the residual's base."""
+    with torch.no_grad():
+        for p in model.head[-1].parameters():
+            p.zero_()
+    return model.eval()
+
+
+def test_the_damped_base_relaxes_toward_the_mean_field_with_lead():
+    torch.manual_seed(0)
+    model = _silent(ClimaX.from_config(TINY.replace(residual_damping=True)))
+    rate, mean = 0.5, torch.randn(len(VARS), 8, 16)
+    with torch.no_grad():  # softplus(logit) = 0.5 per 100 h
+        model.damping_rate.fill_(math.log(math.expm1(rate)) / DAMPING_PARAMETER_SCALE)
+        model.mean_field.copy_(mean / DAMPING_PARAMETER_SCALE)
+        x = _x(1)
+        for lead in (0.0, 24.0, 240.0):
+            keep = math.exp(-rate * lead / 100.0)
+            expected = mean + keep * (x - mean)
+            torch.testing.assert_close(model(x, lead, VARS), expected, rtol=1e-5, atol=1e-5)
+        # one lead per sample; outputs that are not inputs get no base
+        out = model(x[:, :2], torch.tensor([0.0, 240.0]), VARS[:2], VARS[:3])
+    torch.testing.assert_close(out[0, :2], x[0, :2])
+    keep = math.exp(-rate * 2.4)
+    torch.testing.assert_close(out[1, :2], mean[:2] + keep * (x[1, :2] - mean[:2]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[:, 2], torch.zeros_like(out[:, 2]))
+
+
+def test_both_parts_start_close_to_the_plain_residual_model_and_learn():
+    torch.manual_seed(1)
+    plain = ClimaX.from_config(TINY)
+    both = ClimaX.from_config(TINY.replace(residual_damping=True, head_smoothing=3))
+    transfer_released(both, plain.state_dict(), plain.variables)
+    x = _x(2)
+    with torch.no_grad():
+        torch.testing.assert_close(both(x, 0.0, VARS), plain(x, 0.0, VARS), rtol=1e-4, atol=1e-4)
+        # at 120 h the base is within 2.2 % of persistence at the start
+        assert (both(x, 120.0, VARS) - plain(x, 120.0, VARS)).abs().max() < 0.025 * x.abs().max()
+    both(x, torch.tensor([120.0, 6.0]), VARS).pow(2).mean().backward()
+    for name in ("damping_rate", "mean_field", "head_smoother"):
+        assert getattr(both, name).grad.abs().sum() > 0, name
+
+
+def test_the_smoothing_is_periodic_in_longitude_on_the_globe():
+    torch.manual_seed(2)
+    model = ClimaX.from_config(TINY.replace(head_smoothing=3))
+    fields = torch.zeros(1, len(VARS), 8, 16)
+    fields[0, 0, 4, 0] = 1.0  # one cell on the first column
+    with torch.no_grad():
+        model.head_smoother.fill_(1.0 / 9.0)  # a box mean
+        smoothed = model.smooth(fields, wraps=True)
+        edge = model.smooth(fields, wraps=False)
+    assert smoothed[0, 0, 4, 15] == pytest.approx(1.0 / 9.0)  # reached across 0 deg
+    assert edge[0, 0, 4, 15] == 0.0
+    assert smoothed[0, 0].sum() == pytest.approx(1.0)
+
+
+def test_a_regional_model_crops_the_mean_field_to_its_box():
+    torch.manual_seed(3)
+    model = _silent(RegionalClimaX.from_config(TINY.replace(residual_damping=True, head_smoothing=3)))
+    mean = torch.randn(len(VARS), 8, 16)
+    with torch.no_grad():
+        model.damping_rate.fill_(2.0)  # softplus(20): the base is the mean field at 240 h
+        model.mean_field.copy_(mean / DAMPING_PARAMETER_SCALE)
+        box = model.region(parse_region("-45,45,90,270"))
+        out = model(_x(3), 240.0, VARS, box)
+    torch.testing.assert_close(out[0], box.crop(mean), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_settings_name_the_fix():
+    with pytest.raises(ValueError, match="needs residual=True"):
+        preset("tiny", residual_damping=True)
+    for k in (2, -1, 9):
+        with pytest.raises(ValueError, match="odd kernel width of at most 8"):
+            preset("tiny", head_smoothing=k)
+
+
+def test_a_checkpoint_without_the_parts_loads_and_says_so():
+    plain = ClimaX.from_config(TINY)
+    both = ClimaX.from_config(TINY.replace(residual_damping=True, head_smoothing=3))
+    report = transfer_released(both, plain.state_dict(), plain.variables)
+    assert report.initialised == ["damping_rate", "mean_field", "head_smoother"]
+    assert "kept at their initial values" in report.summary()
+    # and the parts travel by variable name into a model with another variable order
+    with torch.no_grad():
+        both.mean_field.copy_(torch.arange(len(VARS), dtype=torch.float32).view(-1, 1, 1).expand(-1, 8, 16))
+    flipped = ClimaX.from_config(TINY.replace(variables=tuple(reversed(VARS)), residual_damping=True,
+                                              head_smoothing=3))
+    assert transfer_released(flipped, both.state_dict(), both.variables).initialised == []
+    torch.testing.assert_close(flipped.mean_field[:, 0, 0], torch.arange(len(VARS) - 1, -1, -1, dtype=torch.float32))
