@@ -40,20 +40,23 @@ def open_source(
     days: int | None = None,
     cache_dir: str | None = None,
     progress: bool = True,
+    check_values: bool = True,
     check_ranges: bool = True,
 ) -> xr.Dataset:
     """``open_dataset`` for a data argument of the command line or a config: ``embedded/<name>`` or a path.
 
     ``days`` (simulated days), ``cache_dir`` and ``progress`` apply to embedded sources only
-    (checked for plausible values when they are simulated).
+    (checked for plausible values when they are simulated). ``check_values=False`` leaves the
+    values unread, for a caller that loads them and validates them in memory.
     """
     if embedded_name(spec) is not None:
-        return open_dataset(spec, years=years, length=days, cache_dir=cache_dir, progress=progress)
+        return open_dataset(spec, years=years, length=days, cache_dir=cache_dir, progress=progress,
+                            check_values=check_values)
     if days is not None:
         raise ValueError(
             f"days={days} applies to embedded sources only, not to {spec}: leave it out, or select times with years="
         )
-    return open_dataset(spec, years=years, check_ranges=check_ranges)
+    return open_dataset(spec, years=years, check_values=check_values, check_ranges=check_ranges)
 
 
 def _guess_format(path: str) -> str:

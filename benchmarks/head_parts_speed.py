@@ -1,0 +1,68 @@
+"""What the damped residual base and the head smoothing cost per training step of the compact model.
+
+The main job's fine-tuning step (batch 16, 32x64 grid, patches of 4, every variable in and
+out, residual) with each of the two optional parts (``ClimaXConfig.residual_damping``,
+``head_smoothing``) on and off: forward, loss and backward, median wall time over repeats with
+the variants interleaved, so that machine load hits them alike. Run it on an idle machine.
+
+    python benchmarks/head_parts_speed.py
+    python benchmarks/head_parts_speed.py --repeats 20 --smoothing 3 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from climax_nb.model import ClimaX, preset
+from climax_nb.variables import CLIMAX_DEFAULT_IDS
+
+
+def step_seconds(model: ClimaX, x: torch.Tensor, lead: torch.Tensor, inputs: list[str], outputs: list[str]) -> float:
+    """One forward, MSE and backward, in seconds."""
+    model.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    model(x, lead, inputs, outputs).pow(2).mean().backward()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=12)
+    parser.add_argument("--smoothing", type=int, nargs="+", default=[5], help="kernel widths to time")
+    args = parser.parse_args()
+
+    outputs = [v for v in CLIMAX_DEFAULT_IDS if v not in ("lsm", "orography", "lat")]  # the 45 dynamic ones
+    base = preset("compact", patch_size=4, residual=True, drop_path=0.0, drop_rate=0.0)
+    variants = {"plain residual": base, "damped residual": base.replace(residual_damping=True)}
+    for k in args.smoothing:
+        variants[f"smoothing {k}"] = base.replace(head_smoothing=k)
+        variants[f"damped + smoothing {k}"] = base.replace(residual_damping=True, head_smoothing=k)
+    torch.manual_seed(0)
+    models = {name: ClimaX.from_config(cfg).train() for name, cfg in variants.items()}
+    x = torch.randn(args.batch, len(CLIMAX_DEFAULT_IDS), *base.img_size)
+    lead = torch.full((args.batch,), 72.0)
+    every = list(CLIMAX_DEFAULT_IDS)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for model in models.values():  # warm-up
+        step_seconds(model, x, lead, every, outputs)
+    for _ in range(args.repeats):
+        for name, model in models.items():
+            times[name].append(step_seconds(model, x, lead, every, outputs))
+    plain = statistics.median(times["plain residual"])
+    print(f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
+          f"{len(every)} variables in, {len(outputs)} out, {args.repeats} repeats, "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print("| variant | step (ms, median) | against plain |\n|---|---|---|")
+    for name, seconds in times.items():
+        median = statistics.median(seconds)
+        print(f"| {name} | {1000 * median:.0f} | {100 * (median / plain - 1):+.1f} % |")
+
+
+if __name__ == "__main__":
+    main()
