@@ -80,7 +80,7 @@ def generate(
     times, means = [], []
     try:
         first = True
-        for chunk in sim.chunks(progress=progress):
+        for i, chunk in enumerate(sim.chunks(progress=progress)):
             times.append(chunk.time)
             means.append(
                 mass_weighted_mean_temperature(chunk.fields["t"], chunk.fields["ps"], sim.grid)
@@ -93,11 +93,24 @@ def generate(
             # and a long simulation is never thrown away for one extreme value
             writer.append(validate(ds, check_values=True, check_ranges=False))
             first = False
+            save_restart(sim, writer.partial, sim.model_start + np.timedelta64((i + 1) * sim.chunk_days, "D"))
         series = _daily_series(np.concatenate(times), np.concatenate(means), sim.start)
         return writer.finish(cache.make_manifest(config, days, sim.spinup_days), series)
     except BaseException:
         writer.abort()
         raise
+
+
+def save_restart(sim: Simulation, folder: Path, time: np.datetime64) -> None:
+    """jcm's checkpoint of the run at the end of a chunk (``time``), unless the data end there.
+
+    A T21 state is about 0.3 MB; the reanalysis's four years keep 97 of them (one every 15 days), so a
+    twin forecast re-runs at most 15 days before its first initial time instead of the years before it."""
+    if time >= sim.end:
+        return
+    from jcm.checkpoint import save_checkpoint
+
+    save_checkpoint(sim.model, cache.restart_path(folder, time))
 
 
 def generate_all(

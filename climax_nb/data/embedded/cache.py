@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from climax_nb.data.embedded.configs import SourceConfig
@@ -34,6 +35,9 @@ ENV_VAR = CACHE_ENV
 STORE = "data.zarr"
 MANIFEST = "manifest.json"
 SERIES = "global_mean_t.nc"
+#: jcm checkpoints of the run at its output chunks' ends (``restart_path``): a re-run (the GCM's twin
+#: forecasts) starts from the last one before the time it needs instead of from the source's start.
+RESTARTS = "restarts"
 #: Zarr v2 with consolidated metadata: opens quickly and with any zarr reader.
 ZARR_FORMAT = 2
 JAX_CACHE = "jax"
@@ -96,6 +100,18 @@ def stale_reason(directory: Path, config: SourceConfig, days: int) -> str | None
     if int(manifest.get("days", 0)) < days:
         return f"holds {manifest.get('days')} days, {days} requested"
     return None
+
+
+def restart_path(folder: Path, time: np.datetime64) -> Path:
+    """The restart file of the model state at ``time`` (a chunk boundary) in a store folder."""
+    return folder / RESTARTS / f"{np.datetime_as_string(np.datetime64(time, 's')).replace(':', '')}.msgpack"
+
+
+def restart_times(folder: Path) -> np.ndarray:
+    """The times of the restart files a store folder holds, sorted (empty for stores written without them)."""
+    names = sorted(p.stem for p in (folder / RESTARTS).glob("*.msgpack"))
+    stamps = [f"{n[:13]}:{n[13:15]}:{n[15:17]}" for n in names]
+    return np.array(stamps, dtype="datetime64[ns]")
 
 
 class StoreWriter:

@@ -40,8 +40,10 @@ manifest and compilation cache, the ``Postprocessor``) and needs jcm, which only
 package uses, while ``climax_nb.forecast`` is the contract of trained models. Its output is
 an ordinary forecast Dataset (``climax_nb.forecast.save_forecast`` writes it).
 
-Cost and memory: a twin forecast first re-runs the source from its start up to the last
-initial time (60 days of spin-up and then 0.25-0.35 s per simulated day at T21 on 2 cores),
+Cost and memory: a twin forecast first re-runs the source up to the last initial time, from
+the latest restart before the first one (jcm checkpoints that ``generate`` saves at the end of
+every output chunk; stores written without them re-run from the start, 60 days of spin-up
+and then 0.25-0.35 s per simulated day at T21 on 2 cores),
 in the source's own chunks (one compiled program), stepping 6 h at a time only in the last
 chunk before an initial time; each forecast then runs ``max(leads)`` more. jcm compiles one
 program per run length (chunk, 6 h step, forecast length), each kept in the persistent
@@ -402,8 +404,9 @@ class GCMForecaster:
 
         sim = self.sim
         chunk = np.timedelta64(sim.chunk_days, "D")
-        clock = np.datetime64(sim.model_start, "ns")
-        started = False
+        restart = self._load_restart(times[0])
+        clock = np.datetime64(sim.model_start, "ns") if restart is None else restart
+        started = restart is not None
 
         def on_boundary(t: np.datetime64) -> bool:
             return (t - np.datetime64(sim.model_start, "ns")) % chunk == np.timedelta64(0, "ns")
@@ -424,6 +427,26 @@ class GCMForecaster:
                     check.add(pred, carried)
                 bar.update(days)
             yield self.sim.model.run_state
+
+    def _restart_time(self, t0: np.datetime64) -> np.datetime64 | None:
+        """The latest restart the generator saved at or before ``t0`` (None: the run starts from the beginning)."""
+        times = cache.restart_times(cache.source_dir(self.config.name, self.cache_dir))
+        times = times[times <= t0]
+        return times[-1] if len(times) else None
+
+    def _load_restart(self, t0: np.datetime64) -> np.datetime64 | None:
+        """Put the model at the latest restart before ``t0`` (jcm's own checkpoint) and return its time.
+
+        The generator saves one at every output chunk's end, after the precipitation total was reset,
+        so the run goes on from there exactly as it did (``rerun_check`` confirms it on the frames)."""
+        time = self._restart_time(t0)
+        if time is None:
+            return None
+        from jcm.checkpoint import load_checkpoint
+
+        self.sim.model.bootstrap_state(self.sim.initial_state())  # the templates load_checkpoint fills
+        load_checkpoint(self.sim.model, cache.restart_path(cache.source_dir(self.config.name, self.cache_dir), time))
+        return np.datetime64(time, "ns")
 
     def model_states(self, initial_times: Any) -> Iterator[tuple[np.datetime64, Any]]:
         """The source's exact model state at each of ``initial_times``, as jcm ``PhysicsState``s on its grid.
@@ -561,7 +584,9 @@ class GCMForecaster:
         branches = len(times) * len(kinds)
         if "twin" in kinds:
             self.rerun_check = _StoreCheck(self.data, post, times[0], times[-1])
-            total = float((times[-1] - np.datetime64(self.sim.model_start, "ns")) / np.timedelta64(1, "D"))
+            begin = self._restart_time(times[0])
+            begin = np.datetime64(self.sim.model_start, "ns") if begin is None else begin
+            total = float((times[-1] - begin) / np.timedelta64(1, "D"))
             desc = f"{self.name} re-run"
         else:
             total, desc = 0.0, f"{self.name} forecasts"
