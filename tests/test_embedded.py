@@ -338,7 +338,7 @@ def test_sources_generated_side_by_side_match_one_generated_alone(cache_dir, tmp
     root = tmp_path / "parallel"
     shutil.copytree(cache_dir, root)
     cached = cache.read_manifest(cache.source_dir("reanalysis", root))["created"]
-    pair = [dataclasses.replace(CONFIG, name=name, sst_offset=offset, spinup_days=0)
+    pair = [dataclasses.replace(CONFIG, name=name, sst_offset=offset, spinup_days=0, restarts=False)
             for name, offset in (("side-a", 1.0), ("side-b", -1.0))]
     paths = embedded.generate_all([CONFIG, *pair], length=CHUNK_DAYS, cache_dir=root, workers=2, progress=False)
     assert list(paths) == ["reanalysis", "side-a", "side-b"]
@@ -347,5 +347,8 @@ def test_sources_generated_side_by_side_match_one_generated_alone(cache_dir, tmp
     side = embedded.open_source(pair[1], length=CHUNK_DAYS, cache_dir=root)
     for vid in ("z500", "t2m", "tp6h"):
         np.testing.assert_array_equal(side[vid].values, alone[vid].values)
+    # restarts only where the config asks for them (the reanalysis: one chunk's end before its last)
+    assert len(cache.restart_times(paths["reanalysis"])) == 1
+    assert len(cache.restart_times(paths["side-a"])) == 0
     warmer = embedded.open_source(pair[0], length=CHUNK_DAYS, cache_dir=root)
     assert float(warmer["t2m"].mean()) > float(side["t2m"].mean())  # the +1 K world is warmer than the -1 K one

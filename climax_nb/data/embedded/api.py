@@ -102,11 +102,13 @@ def generate(
 
 
 def save_restart(sim: Simulation, folder: Path, time: np.datetime64) -> None:
-    """jcm's checkpoint of the run at the end of a chunk (``time``), unless the data end there.
+    """jcm's checkpoint of the run at the end of a chunk (``time``) of a source with ``restarts`` (the
+    reanalysis, which the GCM rows forecast), unless the data end there.
 
-    A T21 state is about 0.3 MB; the reanalysis's four years keep 97 of them (one every 15 days), so a
-    twin forecast re-runs at most 15 days before its first initial time instead of the years before it."""
-    if time >= sim.end:
+    A T21 state with its physics carry is 1.7 MB; the reanalysis's four years keep 97 of them (165 MB, one every
+    15 days), so a twin forecast re-runs at most 15 days before its first initial time instead of the years
+    before it."""
+    if time >= sim.end or not sim.config.restarts:
         return
     from jcm.checkpoint import save_checkpoint
 

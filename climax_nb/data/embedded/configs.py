@@ -128,6 +128,8 @@ class SourceConfig:
     held_out: bool = _not_hashed(False)
     description: str = _not_hashed("")
     in_default_set: bool = _not_hashed(True)
+    #: save jcm restarts every chunk (``api.save_restart``): the sources the GCM's own forecasts start from
+    restarts: bool = _not_hashed(False)
 
     def __post_init__(self) -> None:
         unknown = [v for v in self.variables if v not in VARIABLES]
@@ -233,6 +235,7 @@ SOURCES: dict[str, SourceConfig] = {
             years=4,
             splits=(("train", (2000, 2001)), ("val", (2002,)), ("test", (2003,))),
             held_out=True,
+            restarts=True,
             description="T21 SPEEDY, default physics and climatological SST; every variable. "
             "Held out from pretraining, plays ERA5.",
         ),
