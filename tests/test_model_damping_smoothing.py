@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,3 +111,60 @@ def test_a_checkpoint_without_the_parts_loads_and_says_so():
                                               head_smoothing=3))
     assert transfer_released(flipped, both.state_dict(), both.variables).initialised == []
     torch.testing.assert_close(flipped.mean_field[:, 0, 0], torch.arange(len(VARS) - 1, -1, -1, dtype=torch.float32))
+
+
+def _ns(*dates: str) -> torch.Tensor:
+    return torch.from_numpy(np.array(dates, dtype="datetime64[ns]").astype(np.int64))
+
+
+def test_the_seasonal_mean_field_is_taken_at_the_valid_time():
+    torch.manual_seed(4)
+    model = _silent(ClimaX.from_config(TINY.replace(residual_damping=True, seasonal_harmonics=2)))
+    cycle = torch.randn(len(VARS), 4, 8, 16)
+    with torch.no_grad():
+        model.damping_rate.fill_(2.0)  # softplus(20) per 100 h: the base is the mean field at long leads
+        model.mean_field.zero_()
+        model.mean_field_cycle.copy_(cycle / DAMPING_PARAMETER_SCALE)
+        x = _x(4)
+        # a winter and a summer start: their long-lead bases are the cycle at their own valid times
+        init = _ns("2003-01-01T00", "2003-07-01T00")
+        out = model(x, 240.0, VARS, init_times=init)
+        days = init.double() / 86_400e9 + 10.0
+        angle = 2 * math.pi * torch.remainder(days / 365.2422, 1.0)
+        phases = torch.stack([torch.cos(angle), torch.cos(2 * angle), torch.sin(angle), torch.sin(2 * angle)], 1)
+        expected = torch.einsum("bk,vkhw->bvhw", phases.float(), cycle)
+        torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+        assert (out[0] - out[1]).abs().max() > 0.5  # the seasons differ
+        # a whole year later the cycle repeats (to the precision of a tropical year against 365 days)
+        later = model(x, 240.0, VARS, init_times=init + int(365.2422 * 86_400e9))
+        torch.testing.assert_close(later, out, rtol=1e-3, atol=1e-3)
+        # at lead 0 the base is still the input, whatever the season
+        torch.testing.assert_close(model(x, 0.0, VARS, init_times=init), x, rtol=1e-5, atol=1e-5)
+    model(x, 120.0, VARS, init_times=init).pow(2).mean().backward()
+    assert model.mean_field_cycle.grad.abs().sum() > 0
+
+
+def test_a_seasonal_model_asks_for_the_times_and_refuses_bad_ones():
+    model = ClimaX.from_config(TINY.replace(residual_damping=True, seasonal_harmonics=1))
+    x = _x(5)
+    with pytest.raises(ValueError, match="mean field follows the season .* pass init_times"):
+        model(x, 24.0, VARS)
+    with pytest.raises(ValueError, match="init_times must be int64 nanoseconds since 1970, one per sample"):
+        model(x, 24.0, VARS, init_times=torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="with residual_damping true"):
+        preset("tiny", residual=True, seasonal_harmonics=1)
+    with pytest.raises(ValueError, match="0 \\(off\\) or a positive count"):
+        preset("tiny", residual=True, residual_damping=True, seasonal_harmonics=-1)
+    # the aggregation's weights need no times: ClimaX aggregates before the lead time (or the season) enters
+    _, attn = model.forward_encoder(x, 24.0, VARS, need_weights=True)
+    assert attn.shape[-1] == len(VARS)
+
+
+def test_a_checkpoint_without_the_cycle_starts_from_a_fixed_mean_field():
+    fixed = ClimaX.from_config(TINY.replace(residual_damping=True))
+    seasonal = ClimaX.from_config(TINY.replace(residual_damping=True, seasonal_harmonics=2))
+    assert transfer_released(seasonal, fixed.state_dict(), fixed.variables).initialised == ["mean_field_cycle"]
+    x = _x(6)
+    with torch.no_grad():
+        torch.testing.assert_close(seasonal(x, 120.0, VARS, init_times=_ns("2003-03-01", "2003-09-01")),
+                                   fixed(x, 120.0, VARS), rtol=1e-5, atol=1e-5)

@@ -9,7 +9,7 @@ from climax_nb import cli
 from climax_nb.data.pipeline import ForecastDataset, StreamingForecastDataset, build_pairs, collate
 from climax_nb.data.stats import compute_stats
 from climax_nb.forecast import RolloutError, forecast, load_forecast_checkpoint
-from climax_nb.model import REGIONS, preset
+from climax_nb.model import REGIONS, ClimaX, preset
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.loss import lat_weighted_mse
 from climax_nb.train.module import ForecastModule, OptimConfig
@@ -90,10 +90,16 @@ def waves():
     return ds.assign(tisr=forcing.assign_coords(time=ds.time))
 
 
-def tiny(variables=(*VARS, "lat"), **build):
+def tiny(variables=(*VARS, "lat"), seasonal=False, **build):
     torch.manual_seed(0)
-    cfg = preset("tiny", variables=variables, img_size=(32, 64), patch_size=4, embed_dim=32)
-    return ForecastModule.build(cfg, OptimConfig(warmup_steps=1), np.asarray(moving_waves(2).lat), **build)
+    parts = {"residual": True, "residual_damping": True, "seasonal_harmonics": 2} if seasonal else {}
+    cfg = preset("tiny", variables=variables, img_size=(32, 64), patch_size=4, embed_dim=32, **parts)
+    module = ForecastModule.build(cfg, OptimConfig(warmup_steps=1), np.asarray(moving_waves(2).lat), **build)
+    if seasonal:  # a strong annual cycle, so that a step told the wrong time gets another base
+        with torch.no_grad():
+            module.net.damping_rate.fill_(0.3)
+            module.net.mean_field_cycle.normal_(0.0, 0.5)
+    return module
 
 
 def rollout_batch(ds, outputs=("z500", "t850", "t2m")):
@@ -102,17 +108,23 @@ def rollout_batch(ds, outputs=("z500", "t850", "t2m")):
     return collate([data[i] for i in range(3)])
 
 
-def test_the_loss_is_the_mean_of_a_hand_unrolled_two_step_chain(waves):
-    module = tiny().eval()
+@pytest.mark.parametrize("seasonal", [False, True], ids=["fixed-mean", "seasonal-mean"])
+def test_the_loss_is_the_mean_of_a_hand_unrolled_two_step_chain(waves, seasonal):
+    module = tiny(seasonal=seasonal).eval()
     batch = rollout_batch(waves)
     ins, outs, lead = list(batch["variables"]), list(batch["out_variables"]), batch["lead_time"]
+    init = batch["init_time"]
     with torch.no_grad():
-        first = module.net(batch["x"], lead, ins, outs)
+        first = module.net(batch["x"], lead, ins, outs, init_times=init)
         x2 = batch["x"].clone()
         for j, v in enumerate(outs):  # every output is a dynamic input here
             x2[:, ins.index(v)] = first[:, j]
         x2[:, ins.index("tisr")] = batch["forcings"][:, 0, 0]
-        second = module.net(x2, lead, ins, outs)
+        # the second step starts 6 h later: a seasonal mean field is taken at its own valid time
+        second = module.net(x2, lead, ins, outs, init_times=init + 6 * 3_600 * 10**9)
+        if seasonal:
+            told_the_first_time = module.net(x2, lead, ins, outs, init_times=init)
+            assert (told_the_first_time - second).abs().max() > 1e-4
         steps = [lat_weighted_mse(p, batch["y"][:, k], module.lat_weights) for k, p in enumerate((first, second))]
         loss, per_var = module.compute_loss(batch)
         one_step = module.compute_loss({**batch, "y": batch["y"][:, 0]})[0]
@@ -176,3 +188,36 @@ def test_rollout_fine_tuning_trains_validates_exports_and_forecasts(tmp_path):
                   init_times=ds.time.values[16:18])
     assert fc.sizes["lead_time"] == 3 and set(fc.data_vars) == {"z500", "t850", "t2m"}
     assert np.isfinite(fc["z500"].values).all()
+
+
+def test_a_seasonal_model_trains_on_chains_and_each_forecast_step_is_told_its_start(tmp_path, monkeypatch):
+    ds = moving_waves(steps=32)
+    ds = ds.assign_coords(time=pd.date_range("2000-12-28", periods=32, freq="6h"))
+    ds = ds.assign(tisr=make_canonical(ids=("tisr",), steps=32)["tisr"].assign_coords(time=ds.time))
+    path = tmp_path / "waves.nc"
+    ds.to_netcdf(path)
+    run_dir = tmp_path / "run"
+    assert cli.main(["finetune", "--config", "pretrain-tiny", *TINY, "--model.residual", "true",
+                     "--model.residual_damping", "true", "--model.seasonal_harmonics", "2",
+                     "--data.sources", f"[{path}]", "--data.train_years", "[2000]", "--data.val_years", "[2001]",
+                     "--data.leads", "[6]", "--data.rollout_steps", "2", "--data.batch_size", "4",
+                     "--trainer.max_steps", "2", "--optim.warmup_steps", "1", "--trainer.run_dir", str(run_dir)]) == 0
+    ckpt = load_forecast_checkpoint(run_dir / "model.pt")
+    assert ckpt.spec.model_config["seasonal_harmonics"] == 2
+    told = []
+    real = ClimaX.forward
+
+    def spy(self, x, lead, *args, init_times=None, **kwargs):
+        told.append(None if init_times is None else init_times.numpy().astype("datetime64[ns]"))
+        return real(self, x, lead, *args, init_times=init_times, **kwargs)
+
+    monkeypatch.setattr(ClimaX, "forward", spy)
+    inits = ds.time.values[16:18]
+    truth = ds.sel(time=slice("2001", None))
+    iterative = forecast(run_dir / "model.pt", truth, [6, 12, 18], mode="iterative", step=6, init_times=inits)
+    assert np.isfinite(iterative["t2m"].values).all()
+    for k, times in enumerate(told):  # steps 1, 2, 3 start at the initial times, 6 h and 12 h after them
+        np.testing.assert_array_equal(times, inits + np.timedelta64(6 * k, "h"))
+    told.clear()
+    forecast(run_dir / "model.pt", truth, [6], mode="continuous", init_times=inits)
+    assert told and all(np.array_equal(times, inits) for times in told)

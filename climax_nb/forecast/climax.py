@@ -34,6 +34,14 @@ def build_climax(spec: ForecastSpec) -> nn.Module:
     return cls.from_config(config)
 
 
+def time_tensor(times: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | None:
+    """Initial times as the model takes them (int64 nanoseconds since 1970, on ``like``'s device); None stays None."""
+    if times is None:
+        return None
+    ns = np.asarray(times, dtype="datetime64[ns]").astype(np.int64).reshape(-1)
+    return torch.from_numpy(ns).to(like.device)
+
+
 class ClimaXForecaster(ForecastModel):
     """Global ClimaX: any known inputs, any known outputs, lead time in hours."""
 
@@ -45,7 +53,7 @@ class ClimaXForecaster(ForecastModel):
 
     def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str],
              times: np.ndarray | None = None) -> torch.Tensor:
-        return self.model(x, lead_hours, list(self.inputs), list(outputs))
+        return self.model(x, lead_hours, list(self.inputs), list(outputs), init_times=time_tensor(times, x))
 
     def aggregation_weights(self, x: torch.Tensor, lead_hours: float = 0.0) -> torch.Tensor:
         """The variable aggregation's weights ``[B, L, heads, V]`` over ``self.inputs``, from inputs ``x``.
@@ -53,7 +61,7 @@ class ClimaXForecaster(ForecastModel):
         ClimaX aggregates variables before the lead time enters, so they do not depend on it.
         """
         with torch.inference_mode():
-            _, attn = self.model(x, lead_hours, list(self.inputs), list(self.outputs), return_attention=True)
+            _, attn = self.model.forward_encoder(x, lead_hours, list(self.inputs), need_weights=True)
         return attn
 
     @property
@@ -101,12 +109,13 @@ class RegionalClimaXForecaster(ClimaXForecaster):
 
     def step(self, x: torch.Tensor, lead_hours: torch.Tensor | float, outputs: Sequence[str],
              times: np.ndarray | None = None) -> torch.Tensor:
-        return self.model(x, lead_hours, list(self.inputs), self.patches, list(outputs))
+        return self.model(x, lead_hours, list(self.inputs), self.patches, list(outputs),
+                          init_times=time_tensor(times, x))
 
     def aggregation_weights(self, x: torch.Tensor, lead_hours: float = 0.0) -> torch.Tensor:
+        ids = torch.tensor(self.patches.patch_ids, dtype=torch.long, device=x.device)
         with torch.inference_mode():
-            _, attn = self.model(x, lead_hours, list(self.inputs), self.patches, list(self.outputs),
-                                 return_attention=True)
+            _, attn = self.model.forward_encoder(x, lead_hours, list(self.inputs), ids, need_weights=True)
         return attn
 
 

@@ -102,7 +102,7 @@ class _Iterative:
 
     def __call__(self, states: _States, times: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
         x = states.inputs(self.fm, times, members)
-        steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times))
+        steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times), times)
         for k, y in steps:
             if k in self.plan.emit:
                 out[:, self.slot[k], 0] = self.fm.to_physical(y[:, self.keep], self.outputs)

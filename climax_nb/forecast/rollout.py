@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from climax_nb.forecast.model import ForecastModel
@@ -99,12 +100,17 @@ def rollout(
     step_hours: float,
     n_steps: int,
     forcing: ForcingFn | None = None,
+    times: np.ndarray | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(k, prediction)`` after each of ``n_steps`` steps; predictions hold ``layout.predicted``."""
+    """Yield ``(k, prediction)`` after each of ``n_steps`` steps; predictions hold ``layout.predicted``.
+
+    ``times`` are the initial times; each step is told its own start (for families that read the time)."""
     lead = torch.full((x.shape[0],), float(step_hours), dtype=x.dtype, device=x.device)
     forcing_pos = torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device)
     for k in range(1, n_steps + 1):
-        y = fm.step(x, lead, list(layout.predicted))
+        start = None if times is None else (np.asarray(times, dtype="datetime64[ns]")
+                                            + np.timedelta64(round((k - 1) * step_hours * 3600), "s"))
+        y = fm.step(x, lead, list(layout.predicted), times=start)
         yield k, y
         if k == n_steps:
             return

@@ -7,6 +7,7 @@ aggregation. ``climax_nb.model.reference`` holds the straightforward version of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Self
 
@@ -25,6 +26,9 @@ LEAD_TIME_SCALE = 100.0
 #: The damped residual's parameters enter multiplied by this, so that Adam's steps (about the learning
 #: rate in parameter units) move the mean field and the time scales within a few hundred steps.
 DAMPING_PARAMETER_SCALE = 10.0
+#: The seasonal mean field's year: a tropical year of days, and nanoseconds (the batches' ``init_time`` unit) per day.
+DAYS_PER_YEAR = 365.2422
+NANOSECONDS_PER_DAY = 86_400 * 10**9
 #: softplus(-4) = 0.018 per LEAD_TIME_SCALE hours: the base starts within 2.2 % of persistence at 120 h.
 INITIAL_DAMPING_LOGIT = -4.0
 
@@ -58,11 +62,12 @@ class ClimaXBase(nn.Module):
         residual: bool = False,
         residual_damping: bool = False,
         head_smoothing: int = 0,
+        seasonal_harmonics: int = 0,
     ) -> None:
         super().__init__()
         cfg = ClimaXConfig(tuple(variables), tuple(img_size), patch_size, embed_dim, depth,
                            decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate, residual,
-                           residual_damping, head_smoothing)
+                           residual_damping, head_smoothing, seasonal_harmonics)
         self.config = cfg
         self.variables: tuple[str, ...] = cfg.variables
         self._position = {v: i for i, v in enumerate(cfg.variables)}
@@ -85,6 +90,8 @@ class ClimaXBase(nn.Module):
         if cfg.residual_damping:  # per variable: softplus(rate) per LEAD_TIME_SCALE hours, and the field relaxed to
             self.damping_rate = nn.Parameter(torch.zeros(nvar))
             self.mean_field = nn.Parameter(torch.zeros(nvar, *cfg.img_size))
+        if cfg.seasonal_harmonics:  # cos and sin of each annual harmonic of the mean field, per variable and cell
+            self.mean_field_cycle = nn.Parameter(torch.zeros(nvar, 2 * cfg.seasonal_harmonics, *cfg.img_size))
         if cfg.head_smoothing:
             self.head_smoother = nn.Parameter(torch.zeros(nvar, 1, cfg.head_smoothing, cfg.head_smoothing))
         self.initialize_weights()
@@ -122,6 +129,8 @@ class ClimaXBase(nn.Module):
         if cfg.residual_damping:  # a base close to persistence to start with
             self.damping_rate.data.fill_(INITIAL_DAMPING_LOGIT / DAMPING_PARAMETER_SCALE)
             self.mean_field.data.zero_()
+        if cfg.seasonal_harmonics:
+            self.mean_field_cycle.data.zero_()
         if cfg.head_smoothing:  # the identity kernel
             self.head_smoother.data.zero_()
             self.head_smoother.data[:, :, cfg.head_smoothing // 2, cfg.head_smoothing // 2] = 1.0
@@ -195,11 +204,13 @@ class ClimaXBase(nn.Module):
                         variables: Sequence[str], out_variables: Sequence[str] | None,
                         return_attention: bool, patch_ids: torch.Tensor | None,
                         patch_grid: tuple[int, int],
-                        crop: Callable[[torch.Tensor], torch.Tensor] | None = None
+                        crop: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                        init_times: torch.Tensor | None = None
                         ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Encoder, head and unpatchify for a rectangle of ``patch_grid`` patches.
 
-        ``crop`` cuts the rectangle's cells out of full fields (the residual's base).
+        ``crop`` cuts the rectangle's cells out of full fields (the residual's base); ``init_times``
+        (the inputs' times) place a seasonal mean field in the year.
         """
         tokens, attn = self.forward_encoder(x, lead_times, variables, patch_ids, return_attention)
         preds = unpatchify(self.head(tokens), self.config.patch_size, *patch_grid)
@@ -210,7 +221,7 @@ class ClimaXBase(nn.Module):
         if self.config.residual:
             base = x if crop is None else crop(x)
             if self.config.residual_damping:
-                base = self.damped_base(base, lead_times, variables, out_variables, crop)
+                base = self.damped_base(base, lead_times, variables, crop, init_times)
             preds = self.add_persistence(preds, base, variables, out_variables)
         return (preds, attn) if return_attention else preds
 
@@ -223,18 +234,42 @@ class ClimaXBase(nn.Module):
         return nn.functional.conv2d(fields, self.head_smoother.to(fields.dtype), groups=fields.shape[1])
 
     def damped_base(self, x: torch.Tensor, lead_times: torch.Tensor | float, variables: Sequence[str],
-                    out_variables: Sequence[str], crop: Callable[[torch.Tensor], torch.Tensor] | None
-                    ) -> torch.Tensor:
+                    crop: Callable[[torch.Tensor], torch.Tensor] | None,
+                    init_times: torch.Tensor | None = None) -> torch.Tensor:
         """The inputs relaxed toward the learnt mean field: m + exp(-rate * lead) (x - m), per input variable.
 
-        Inputs that are not outputs keep their values; ``add_persistence`` only reads the outputs' inputs."""
+        With ``seasonal_harmonics`` the mean field is a learnt annual cycle taken at each sample's valid
+        time. Inputs that are not outputs keep their values; ``add_persistence`` only reads the outputs' inputs."""
         index = self.variable_index(variables, x.device)
-        mean = DAMPING_PARAMETER_SCALE * self.mean_field[index].unsqueeze(0)
-        mean = mean if crop is None else crop(mean)
         lead = torch.as_tensor(lead_times, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        mean = self.mean_field[index].unsqueeze(0)
+        if self.config.seasonal_harmonics:
+            phases = self.annual_phases(init_times, lead.reshape(-1), x)
+            mean = mean + torch.einsum("bk,vkhw->bvhw", phases, self.mean_field_cycle[index])
+        mean = DAMPING_PARAMETER_SCALE * (mean if crop is None else crop(mean))
         rate = nn.functional.softplus(DAMPING_PARAMETER_SCALE * self.damping_rate[index]).view(1, -1, 1, 1)
         keep = torch.exp(-rate * lead / LEAD_TIME_SCALE)
         return mean + keep.to(x.dtype) * (x - mean.to(x.dtype))
+
+    def annual_phases(self, init_times: torch.Tensor | None, lead_hours: torch.Tensor, like: torch.Tensor
+                      ) -> torch.Tensor:
+        """[B, 2K] cos and sin of the K annual harmonics at each sample's valid time (init + lead)."""
+        if init_times is None:
+            raise ValueError(
+                f"this model's mean field follows the season (seasonal_harmonics={self.config.seasonal_harmonics}): "
+                "pass init_times, the inputs' times as int64 nanoseconds since 1970 (a batch's 'init_time'; "
+                "ForecastModel.predict passes them)"
+            )
+        init = torch.as_tensor(init_times, device=like.device).reshape(-1)
+        if init.dtype != torch.int64 or init.shape[0] not in (1, like.shape[0]):
+            raise ValueError(f"init_times must be int64 nanoseconds since 1970, one per sample ({like.shape[0]}); "
+                             f"got dtype {init.dtype}, shape {tuple(init.shape)}")
+        # days in float64: nanoseconds since 1970 lose no precision there, and the phase is taken per tropical year
+        days = init.to(torch.float64) / NANOSECONDS_PER_DAY + lead_hours.to(torch.float64) / 24.0
+        angle = 2 * math.pi * torch.remainder(days / DAYS_PER_YEAR, 1.0)
+        k = torch.arange(1, self.config.seasonal_harmonics + 1, device=like.device, dtype=torch.float64)
+        phases = torch.cat([torch.cos(angle[:, None] * k), torch.sin(angle[:, None] * k)], dim=1)
+        return phases.expand(like.shape[0], -1).to(self.mean_field.dtype)
 
     def add_persistence(self, preds: torch.Tensor, x: torch.Tensor, variables: Sequence[str],
                         out_variables: Sequence[str]) -> torch.Tensor:
@@ -253,17 +288,18 @@ class ClimaXBase(nn.Module):
 
     def forward(self, x: torch.Tensor, lead_times: torch.Tensor | float,
                 variables: Sequence[str], out_variables: Sequence[str] | None = None,
-                return_attention: bool = False
+                return_attention: bool = False, init_times: torch.Tensor | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Forecast [B, Vo, H, W] from x [B, V, H, W] holding ``variables`` (any order/subset).
 
         ``lead_times`` are in hours (ClimaX's released ``forward`` took hours / 100 from its
         data pipeline; here the division happens inside). ``out_variables`` defaults to all
         model variables. With ``return_attention`` also returns the aggregation weights
-        [B, L, heads, V] (over the listed input variables, in their order).
+        [B, L, heads, V] (over the listed input variables, in their order). ``init_times`` (int64
+        nanoseconds since 1970, one per sample) are needed by models with ``seasonal_harmonics``.
         """
         return self.predict_patches(x, lead_times, variables, out_variables, return_attention,
-                                    None, self.config.grid_size)
+                                    None, self.config.grid_size, init_times=init_times)
 
 
 class ClimaX(ClimaXBase):

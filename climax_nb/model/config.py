@@ -37,6 +37,11 @@ class ClimaXConfig:
     #: ClimaX). The head maps each token to its own patch of cells, so its errors step at patch
     #: edges; a small depthwise convolution, started as the identity, lets training smooth them.
     head_smoothing: int = 0
+    #: With ``residual_damping``: annual harmonics of the mean field (0: one fixed field). The base then
+    #: relaxes toward a learnt seasonal cycle at the valid time, as climatology does, so quantities
+    #: with a large annual cycle (t2m over land) are not pulled toward their annual mean; the
+    #: forward pass then needs the inputs' times (``init_times``).
+    seasonal_harmonics: int = 0
 
     def __post_init__(self) -> None:
         ids = tuple(to_id(v) for v in self.variables)  # raises on unknown names
@@ -94,6 +99,10 @@ def check_architecture(cfg: ClimaXConfig) -> None:
     if cfg.residual_damping and not cfg.residual:
         raise ValueError("residual_damping relaxes the residual's base: it needs residual=True as well "
                          "(--model.residual true)")
+    if cfg.seasonal_harmonics < 0 or (cfg.seasonal_harmonics and not cfg.residual_damping):
+        raise ValueError(f"seasonal_harmonics ({cfg.seasonal_harmonics}) gives the damped base's mean field an "
+                         "annual cycle: it is 0 (off) or a positive count, with residual_damping true "
+                         "(--model.residual_damping true)")
     k = cfg.head_smoothing
     if k < 0 or (k and (k % 2 == 0 or k > min(h, w))):
         raise ValueError(

@@ -242,10 +242,11 @@ class RegionalClimaX(ClimaX):
 
     def forward(self, x: torch.Tensor, lead_times: torch.Tensor | float,
                 variables: Sequence[str], region: str | Box | RegionPatches = "Global",
-                out_variables: Sequence[str] | None = None, return_attention: bool = False
+                out_variables: Sequence[str] | None = None, return_attention: bool = False,
+                init_times: torch.Tensor | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Forecast [B, Vo, h, w] on the box's cells (``self.region(region).crop`` of x)."""
         rp = self.region(region)
         ids = torch.tensor(rp.patch_ids, dtype=torch.long, device=x.device)
         return self.predict_patches(x, lead_times, variables, out_variables, return_attention,
-                                    ids, rp.patch_grid, crop=rp.crop)
+                                    ids, rp.patch_grid, crop=rp.crop, init_times=init_times)

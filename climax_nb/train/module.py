@@ -276,9 +276,10 @@ class ForecastModule(ScheduledModule):
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         x, lead, ins, outs = batch["x"], batch["lead_time"], list(batch["variables"]), list(batch["out_variables"])
+        init = batch.get("init_time")
         if self.patches is None:
-            return self.net(x, lead, ins, outs)
-        return self.net(x, lead, ins, self.patches, outs)
+            return self.net(x, lead, ins, outs, init_times=init)
+        return self.net(x, lead, ins, self.patches, outs, init_times=init)
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss and its [V_out] per-variable parts for one batch (on the box's cells for a regional model).
@@ -311,8 +312,10 @@ class ForecastModule(ScheduledModule):
             raise ValueError(f"rollout batches take inputs [B, V_in, H, W] (no history), got {tuple(x.shape)}")
         forcings = batch.get("forcings")
         losses = []
-        for k in range(targets.shape[1]):
-            pred = self({**batch, "x": x})
+        init = batch.get("init_time")
+        for k in range(targets.shape[1]):  # step k starts k leads after the initial time
+            start = None if init is None else init + torch.round(k * batch["lead_time"].double() * 3.6e12).long()
+            pred = self({**batch, "x": x, "init_time": start})
             losses.append(lat_weighted_mse(pred, targets[:, k], self.lat_weights, per_variable=True))
             if k + 1 < targets.shape[1]:
                 x = feed_back(x, pred, layout, None if forcings is None else forcings[:, k])

@@ -67,6 +67,9 @@ class ModelSection:
     head_smoothing: int | None = option(
         None, "odd kernel width of a learnt per-variable smoothing of the head's fields (0: none, as ClimaX); "
         "smooths the steps at patch edges")
+    seasonal_harmonics: int | None = option(
+        None, "with residual_damping: annual harmonics of the mean field the base relaxes to (0: one fixed field), "
+        "so the base follows the seasonal cycle at the valid time as climatology does")
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
@@ -91,7 +94,7 @@ class ModelSection:
         names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
         variables = self.variables or tuple(v for v in VARIABLES if v in names)
         overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual",
-                       "residual_damping", "head_smoothing")
+                       "residual_damping", "head_smoothing", "seasonal_harmonics")
         changes = {k: getattr(self, k) for k in overridable if getattr(self, k) is not None}
         img_size = (grid.sizes["lat"], grid.sizes["lon"])
         return preset(self.preset, variables=tuple(variables), img_size=img_size, **changes)
