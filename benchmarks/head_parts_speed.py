@@ -1,8 +1,8 @@
-"""What the damped residual base and the head smoothing cost per training step of the compact model.
+"""What the damped residual base, its seasonal mean field and the head smoothing cost per training step.
 
-The main job's fine-tuning step (batch 16, 32x64 grid, patches of 4, every variable in and
-out, residual) with each of the two optional parts (``ClimaXConfig.residual_damping``,
-``head_smoothing``) on and off: forward, loss and backward, median wall time over repeats with
+The main job's fine-tuning step of the compact model (batch 16, 32x64 grid, patches of 4, every
+variable in and out, residual) with each optional part (``ClimaXConfig.residual_damping``,
+``seasonal_harmonics``, ``head_smoothing``) on and off: forward, loss and backward, median wall time over repeats with
 the variants interleaved, so that machine load hits them alike. Run it on an idle machine.
 
     python benchmarks/head_parts_speed.py
@@ -22,11 +22,12 @@ from climax_nb.model import ClimaX, preset
 from climax_nb.variables import CLIMAX_DEFAULT_IDS
 
 
-def step_seconds(model: ClimaX, x: torch.Tensor, lead: torch.Tensor, inputs: list[str], outputs: list[str]) -> float:
+def step_seconds(model: ClimaX, x: torch.Tensor, lead: torch.Tensor, inputs: list[str], outputs: list[str],
+                 init_times: torch.Tensor) -> float:
     """One forward, MSE and backward, in seconds."""
     model.zero_grad(set_to_none=True)
     start = time.perf_counter()
-    model(x, lead, inputs, outputs).pow(2).mean().backward()
+    model(x, lead, inputs, outputs, init_times=init_times).pow(2).mean().backward()
     return time.perf_counter() - start
 
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--smoothing", type=int, nargs="+", default=[5], help="kernel widths to time")
+    parser.add_argument("--harmonics", type=int, default=3, help="annual harmonics of the seasonal variant")
     args = parser.parse_args()
 
     outputs = [v for v in CLIMAX_DEFAULT_IDS if v not in ("lsm", "orography", "lat")]  # the 45 dynamic ones
@@ -43,17 +45,20 @@ def main() -> None:
     for k in args.smoothing:
         variants[f"smoothing {k}"] = base.replace(head_smoothing=k)
         variants[f"damped + smoothing {k}"] = base.replace(residual_damping=True, head_smoothing=k)
+        variants[f"damped, {args.harmonics} harmonics + smoothing {k}"] = base.replace(
+            residual_damping=True, seasonal_harmonics=args.harmonics, head_smoothing=k)
     torch.manual_seed(0)
     models = {name: ClimaX.from_config(cfg).train() for name, cfg in variants.items()}
     x = torch.randn(args.batch, len(CLIMAX_DEFAULT_IDS), *base.img_size)
     lead = torch.full((args.batch,), 72.0)
+    init_times = torch.arange(args.batch, dtype=torch.int64) * 86_400 * 10**9  # a day apart from 1970-01-01
     every = list(CLIMAX_DEFAULT_IDS)
     times: dict[str, list[float]] = {name: [] for name in models}
     for model in models.values():  # warm-up
-        step_seconds(model, x, lead, every, outputs)
+        step_seconds(model, x, lead, every, outputs, init_times)
     for _ in range(args.repeats):
         for name, model in models.items():
-            times[name].append(step_seconds(model, x, lead, every, outputs))
+            times[name].append(step_seconds(model, x, lead, every, outputs, init_times))
     plain = statistics.median(times["plain residual"])
     print(f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, batch {args.batch}, "
           f"{len(every)} variables in, {len(outputs)} out, {args.repeats} repeats, "

@@ -67,6 +67,26 @@ def relative_table(card: xr.Dataset, reference: str = "persistence") -> pd.DataF
     return table
 
 
+def lead_tables(card: xr.Dataset, variables: Sequence[str], models: Sequence[str] | None = None) -> str:
+    """One Markdown table per metric of a scorecard: rows variable x forecast, columns the leads in hours.
+
+    ``models`` picks and orders the forecasts (default: the card's order); those the card lacks are left out."""
+    leads = [int(pd.Timedelta(t) / pd.Timedelta(hours=1)) for t in card["lead_time"].values]
+    have = [str(m) for m in card["model"].values]
+    rows_of = [m for m in (models or have) if m in have]
+    blocks = []
+    for metric in card["metric"].values:
+        rows = [f"{str(metric).upper()}", "", "| variable | forecast | " + " | ".join(f"{h} h" for h in leads) + " |",
+                "|---|---|" + "---|" * len(leads)]
+        for var in (v for v in variables if v in card.data_vars):
+            for i, model in enumerate(rows_of):
+                values = card[var].sel(model=model, metric=metric).values
+                cells = " | ".join("" if np.isnan(v) else f"{v:.4g}" for v in values)
+                rows.append(f"| {var if i == 0 else ''} | {model} | {cells} |")
+        blocks.append("\n".join(rows))
+    return "\n\n".join(blocks)
+
+
 def plot_skill(
     card: xr.Dataset,
     variables: Sequence[str] | None = None,

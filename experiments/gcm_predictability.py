@@ -29,8 +29,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import xarray as xr
 
 from climax_nb.data.climatology import climatology
@@ -43,27 +41,12 @@ from climax_nb.data.embedded.predictability import (
 )
 from climax_nb.evaluate import check_out_of_sample, initial_times, score
 from climax_nb.forecast import save_forecast
+from climax_nb.scorecard import lead_tables
 
 TARGETS = ("z500", "t850", "t2m", "u10")
 MODELS = (*KINDS.values(), "persistence", "climatology")
 SCORES = "scores.nc"
 RUN = "run.json"
-
-
-def score_tables(card: xr.Dataset) -> str:
-    """One Markdown table per metric: rows variable x forecast, columns the leads."""
-    leads = [int(pd.Timedelta(t) / pd.Timedelta(hours=1)) for t in card["lead_time"].values]
-    blocks = []
-    for metric in card["metric"].values:
-        rows = [f"{str(metric).upper()}", "", "| variable | forecast | " + " | ".join(f"{h} h" for h in leads) + " |",
-                "|---|---|" + "---|" * len(leads)]
-        for var in (v for v in TARGETS if v in card.data_vars):
-            for i, model in enumerate(m for m in MODELS if m in card["model"].values):
-                values = card[var].sel(model=model, metric=metric).values
-                cells = " | ".join("" if np.isnan(v) else f"{v:.4g}" for v in values)
-                rows.append(f"| {var if i == 0 else ''} | {model} | {cells} |")
-        blocks.append("\n".join(rows))
-    return "\n\n".join(blocks)
 
 
 def run(args: argparse.Namespace, out: Path) -> tuple[xr.Dataset, dict]:
@@ -133,7 +116,7 @@ def main() -> None:
             f"twin perturbation {info['perturbation_K']:g} K RMS (seed {info['seed']}); "
             f"climatology years {info['climatology_years']}\n{info['rerun_check']}\n"
             f"GCM forecasts {info['gcm_wall_s']:.0f} s, with scoring {info['total_wall_s']:.0f} s\n\n"
-            f"{score_tables(card)}\n")
+            f"{lead_tables(card, TARGETS, MODELS)}\n")
     (out / "scores.md").write_text(text)
     print(text)
 
