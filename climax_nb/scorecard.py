@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,25 @@ def relative_table(card: xr.Dataset, reference: str = "persistence") -> pd.DataF
     table = frame.pivot_table(index=["variable", "metric", "lead_hours"], columns="model", values="change")
     table.columns.name = f"% change vs {reference}"
     return table
+
+
+#: A scored run in a folder: the scorecard, and what it was run on (plain JSON).
+CARD_FILE, RUN_FILE = "scores.nc", "run.json"
+
+
+def save_scored_run(out: Path, card: xr.Dataset, info: Mapping[str, Any]) -> None:
+    """Write a scorecard and its run's facts to ``out``, so ``--from-results`` can print them again."""
+    out.mkdir(parents=True, exist_ok=True)
+    card.to_netcdf(out / CARD_FILE)
+    (out / RUN_FILE).write_text(json.dumps(dict(info), indent=2))
+
+
+def load_scored_run(out: Path) -> tuple[xr.Dataset, dict[str, Any]]:
+    """The scorecard and run facts ``save_scored_run`` wrote to ``out``."""
+    missing = [name for name in (CARD_FILE, RUN_FILE) if not (out / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out} has no {' or '.join(missing)}: run the script without --from-results first")
+    return xr.load_dataset(out / CARD_FILE), json.loads((out / RUN_FILE).read_text())
 
 
 def lead_tables(card: xr.Dataset, variables: Sequence[str], models: Sequence[str] | None = None) -> str:

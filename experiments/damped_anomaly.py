@@ -17,7 +17,6 @@ test year.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,9 @@ from climax_nb.data.climatology import climatology
 from climax_nb.data.embedded import get_config, open_source
 from climax_nb.evaluate import initial_times, score
 from climax_nb.model.climax import DAYS_PER_YEAR, NANOSECONDS_PER_DAY
-from climax_nb.scorecard import lead_tables
+from climax_nb.scorecard import lead_tables, load_scored_run, save_scored_run
 
 TARGETS = ("z500", "t850", "t2m", "u10")
-SCORES = "scores.nc"
-RUN = "run.json"
 
 
 def annual_design(times: np.ndarray, harmonics: int) -> np.ndarray:
@@ -108,9 +105,7 @@ def run(args: argparse.Namespace, out: Path) -> tuple[xr.Dataset, dict]:
                  variables=list(TARGETS))
     info = {"source": f"embedded/{config.name}", "year": args.year, "initial_times": len(inits),
             "train_years": list(train_years), "leads_h": leads, "keep": keeps}
-    out.mkdir(parents=True, exist_ok=True)
-    card.to_netcdf(out / SCORES)
-    (out / RUN).write_text(json.dumps(info, indent=2))
+    save_scored_run(out, card, info)
     return card, info
 
 
@@ -129,7 +124,7 @@ def main() -> None:
         parser.error(f"--harmonics are counts of 1 or more, got {args.harmonics} (the fixed mean is always scored)")
     out = Path(args.out)
     if args.from_results:
-        card, info = xr.load_dataset(out / SCORES), json.loads((out / RUN).read_text())
+        card, info = load_scored_run(out)
     else:
         card, info = run(args, out)
     keeps = "\n".join(f"keep {name} {var}: {values}"

@@ -25,7 +25,6 @@ peaked at 2.3 GB; the measured tables are in docs/embedded.md.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -41,12 +40,10 @@ from climax_nb.data.embedded.predictability import (
 )
 from climax_nb.evaluate import check_out_of_sample, initial_times, score
 from climax_nb.forecast import save_forecast
-from climax_nb.scorecard import lead_tables
+from climax_nb.scorecard import lead_tables, load_scored_run, save_scored_run
 
 TARGETS = ("z500", "t850", "t2m", "u10")
 MODELS = (*KINDS.values(), "persistence", "climatology")
-SCORES = "scores.nc"
-RUN = "run.json"
 
 
 def run(args: argparse.Namespace, out: Path) -> tuple[xr.Dataset, dict]:
@@ -85,8 +82,7 @@ def run(args: argparse.Namespace, out: Path) -> tuple[xr.Dataset, dict]:
         "gcm_wall_s": round(gcm_seconds, 1),
         "total_wall_s": round(time.perf_counter() - start, 1),
     }
-    card.to_netcdf(out / SCORES)
-    (out / RUN).write_text(json.dumps(info, indent=2))
+    save_scored_run(out, card, info)
     return card, info
 
 
@@ -107,8 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     if args.from_results:
-        card = xr.load_dataset(out / SCORES)
-        info = json.loads((out / RUN).read_text())
+        card, info = load_scored_run(out)
     else:
         card, info = run(args, out)
     text = (f"{info['source']}: {info['initial_times']} initial times every {info['every_days']:g} days of "
