@@ -13,7 +13,7 @@ import xarray as xr
 
 from climax_nb import baselines
 from climax_nb.metrics import MetricInputError, rmse
-from climax_nb.scorecard import plot_skill, relative_table, scorecard
+from climax_nb.scorecard import lead_tables, load_scored_run, plot_skill, relative_table, save_scored_run, scorecard
 
 LAT, LON = np.array([-45.0, 45.0]), np.array([0.0, 120.0, 240.0])
 TIMES = pd.date_range("2001-01-01", periods=20, freq="6h")
@@ -87,3 +87,17 @@ def test_plot_skill_panels_and_file(tmp_path):
     assert fig.axes[0].get_title() == "z500 rmse" and len(fig.axes[0].lines) == 2
     with pytest.raises(MetricInputError, match="no variable"):
         plot_skill(card(), variables=["q700"])
+
+
+def test_lead_tables_and_a_scored_run_folder_round_trip(tmp_path):
+    c = card()
+    text = lead_tables(c, ["z500", "t850"], models=["persistence", "model", "gcm-twin"])
+    assert text.startswith("RMSE") and "| variable | forecast | 6 h | 12 h |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| z500") or line.startswith("|  |")]
+    assert rows[0].startswith("| z500 | persistence |") and "gcm-twin" not in text  # absent models are left out
+    save_scored_run(tmp_path / "run", c, {"year": 2001, "leads_h": [6, 12]})
+    again, info = load_scored_run(tmp_path / "run")
+    xr.testing.assert_allclose(again, c)
+    assert info == {"year": 2001, "leads_h": [6, 12]}
+    with pytest.raises(FileNotFoundError, match="has no scores.nc or run.json: run the script without --from-results"):
+        load_scored_run(tmp_path / "empty")
