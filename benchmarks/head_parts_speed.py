@@ -1,9 +1,10 @@
-"""What the damped residual base, its seasonal mean field and the head smoothing cost per training step.
+"""What the damped residual base, its seasonal mean field, the head smoothing and the zonal filter cost per step.
 
 The main job's fine-tuning step of the compact model (batch 16, 32x64 grid, patches of 4, every
 variable in and out, residual) with each optional part (``ClimaXConfig.residual_damping``,
-``seasonal_harmonics``, ``head_smoothing``) on and off: forward, loss and backward, median wall time over repeats with
-the variants interleaved, so that machine load hits them alike. Run it on an idle machine.
+``seasonal_harmonics``, ``head_smoothing``, ``head_zonal_filter``) on and off: forward, loss and
+backward, median wall time over repeats with the variants interleaved, so that machine load hits
+them alike. Run it on an idle machine.
 
     python benchmarks/head_parts_speed.py
     python benchmarks/head_parts_speed.py --repeats 20 --smoothing 3 5
@@ -47,6 +48,8 @@ def main() -> None:
         variants[f"damped + smoothing {k}"] = base.replace(residual_damping=True, head_smoothing=k)
         variants[f"damped, {args.harmonics} harmonics + smoothing {k}"] = base.replace(
             residual_damping=True, seasonal_harmonics=args.harmonics, head_smoothing=k)
+        variants[f"damped, {args.harmonics} harmonics + smoothing {k} + zonal filter"] = base.replace(
+            residual_damping=True, seasonal_harmonics=args.harmonics, head_smoothing=k, head_zonal_filter=True)
     torch.manual_seed(0)
     models = {name: ClimaX.from_config(cfg).train() for name, cfg in variants.items()}
     x = torch.randn(args.batch, len(CLIMAX_DEFAULT_IDS), *base.img_size)

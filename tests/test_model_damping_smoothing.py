@@ -168,3 +168,67 @@ def test_a_checkpoint_without_the_cycle_starts_from_a_fixed_mean_field():
     with torch.no_grad():
         torch.testing.assert_close(seasonal(x, 120.0, VARS, init_times=_ns("2003-03-01", "2003-09-01")),
                                    fixed(x, 120.0, VARS), rtol=1e-5, atol=1e-5)
+
+
+def _waves(*wavenumbers: int) -> torch.Tensor:
+    """Fields [1, V, 8, 16] holding cosines of the given zonal wavenumbers on every row."""
+    lon = torch.arange(16) * 2 * math.pi / 16
+    wave = sum(torch.cos(k * lon) for k in wavenumbers)
+    return wave.expand(1, len(VARS), 8, 16).clone()
+
+
+def test_the_zonal_filter_scales_each_wavenumber_per_variable_and_row():
+    model = ClimaX.from_config(TINY.replace(head_zonal_filter=True))
+    fields = _waves(2, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model.zonal_filter(fields), fields, rtol=1e-5, atol=1e-5)  # starts as the identity
+        model.head_zonal_gain[0, :, 6] = 0.0  # variable 0 loses wavenumber 6 everywhere
+        model.head_zonal_gain[1, 3, 2] = 0.5  # variable 1 halves wavenumber 2 on row 3 only
+        out = model.zonal_filter(fields)
+    torch.testing.assert_close(out[0, 0], _waves(2)[0, 0], rtol=1e-5, atol=1e-5)
+    expected = fields[0, 1].clone()
+    expected[3] = _waves(6)[0, 0, 3] + 0.5 * _waves(2)[0, 0, 3]
+    torch.testing.assert_close(out[0, 1], expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out[0, 2:], fields[0, 2:], rtol=1e-5, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the FFT runs in float32 and hands back the input's dtype
+        assert model.zonal_filter(fields.bfloat16()).dtype == torch.bfloat16
+
+
+def test_the_zonal_filter_starts_as_the_model_without_it_learns_and_loads():
+    torch.manual_seed(5)
+    plain = ClimaX.from_config(TINY)
+    filtered = ClimaX.from_config(TINY.replace(head_zonal_filter=True))
+    report = transfer_released(filtered, plain.state_dict(), plain.variables)
+    assert report.initialised == ["head_zonal_gain"]
+    x = _x(7)
+    with torch.no_grad():
+        torch.testing.assert_close(filtered(x, 24.0, VARS), plain(x, 24.0, VARS), rtol=1e-4, atol=1e-4)
+    filtered(x, 24.0, VARS).pow(2).mean().backward()
+    assert filtered.head_zonal_gain.grad.abs().sum() > 0
+
+
+def test_a_box_forecast_goes_without_the_zonal_filter():
+    torch.manual_seed(6)
+    model = RegionalClimaX.from_config(TINY.replace(head_zonal_filter=True)).eval()
+    x, box = _x(8), model.region(parse_region("-45,45,90,270"))
+    with torch.no_grad():
+        before = model(x, 24.0, VARS, box)
+        model.head_zonal_gain.zero_()  # the whole-globe head fields vanish: the forecast is the input
+        torch.testing.assert_close(model(x, 24.0, VARS), x)
+        torch.testing.assert_close(model(x, 24.0, VARS, box), before)  # a box has no zonal spectrum
+
+
+def test_a_wavenumber_with_gain_zero_persists_from_the_input():
+    torch.manual_seed(7)
+    model = _silent(ClimaX.from_config(TINY.replace(residual_damping=True, head_zonal_filter=True)))
+    with torch.no_grad():
+        model.damping_rate.fill_(2.0)  # the base is the mean field at 240 h
+        model.mean_field.copy_(torch.randn(len(VARS), 8, 16) / DAMPING_PARAMETER_SCALE)
+        model.head_zonal_gain[:, :, 3:] = 0.0  # wavenumbers 3 and up keep the input's
+        x = _x(9)
+        out = model(x, 240.0, VARS)
+    small = torch.fft.rfft(out, dim=-1)[..., 3:]
+    torch.testing.assert_close(small, torch.fft.rfft(x, dim=-1)[..., 3:], rtol=1e-4, atol=1e-4)
+    large = torch.fft.rfft(out, dim=-1)[..., :3]
+    torch.testing.assert_close(large, torch.fft.rfft(model.mean_field * DAMPING_PARAMETER_SCALE, dim=-1)[..., :3]
+                               .expand_as(large), rtol=1e-4, atol=1e-4)

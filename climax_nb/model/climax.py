@@ -63,11 +63,12 @@ class ClimaXBase(nn.Module):
         residual_damping: bool = False,
         head_smoothing: int = 0,
         seasonal_harmonics: int = 0,
+        head_zonal_filter: bool = False,
     ) -> None:
         super().__init__()
         cfg = ClimaXConfig(tuple(variables), tuple(img_size), patch_size, embed_dim, depth,
                            decoder_depth, num_heads, mlp_ratio, drop_path, drop_rate, residual,
-                           residual_damping, head_smoothing, seasonal_harmonics)
+                           residual_damping, head_smoothing, seasonal_harmonics, head_zonal_filter)
         self.config = cfg
         self.variables: tuple[str, ...] = cfg.variables
         self._position = {v: i for i, v in enumerate(cfg.variables)}
@@ -94,6 +95,8 @@ class ClimaXBase(nn.Module):
             self.mean_field_cycle = nn.Parameter(torch.zeros(nvar, 2 * cfg.seasonal_harmonics, *cfg.img_size))
         if cfg.head_smoothing:
             self.head_smoother = nn.Parameter(torch.zeros(nvar, 1, cfg.head_smoothing, cfg.head_smoothing))
+        if cfg.head_zonal_filter:
+            self.head_zonal_gain = nn.Parameter(torch.ones(nvar, cfg.img_size[0], cfg.img_size[1] // 2 + 1))
         self.initialize_weights()
 
     # -- implementation hooks -------------------------------------------------------------
@@ -134,6 +137,8 @@ class ClimaXBase(nn.Module):
         if cfg.head_smoothing:  # the identity kernel
             self.head_smoother.data.zero_()
             self.head_smoother.data[:, :, cfg.head_smoothing // 2, cfg.head_smoothing // 2] = 1.0
+        if cfg.head_zonal_filter:  # every wavenumber passed unchanged
+            self.head_zonal_gain.data.fill_(1.0)
 
     # -- inputs ---------------------------------------------------------------------------
     def variable_index(self, variables: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -217,12 +222,19 @@ class ClimaXBase(nn.Module):
         if self.config.head_smoothing:
             preds = self.smooth(preds, wraps=patch_grid[1] == self.config.grid_size[1])
         out_variables = out_variables or self.variables
-        preds = preds[:, self.variable_index(out_variables, x.device)]
+        out_index = self.variable_index(out_variables, x.device)
+        preds = preds[:, out_index]
+        inputs = None
         if self.config.residual:
-            base = x if crop is None else crop(x)
+            base = inputs = x if crop is None else crop(x)
             if self.config.residual_damping:
                 base = self.damped_base(base, lead_times, variables, crop, init_times)
             preds = self.add_persistence(preds, base, variables, out_variables)
+        if self.config.head_zonal_filter and tuple(patch_grid) == self.config.grid_size:
+            # the change from the input is filtered, the damped base's pull included: scales whose gain is 0 persist
+            anchor = (torch.zeros_like(preds) if inputs is None
+                      else self.add_persistence(torch.zeros_like(preds), inputs, variables, out_variables))
+            preds = anchor + self.zonal_filter(preds - anchor, out_index)
         return (preds, attn) if return_attention else preds
 
     def smooth(self, fields: torch.Tensor, wraps: bool) -> torch.Tensor:
@@ -232,6 +244,13 @@ class ClimaXBase(nn.Module):
         fields = nn.functional.pad(fields, (0, 0, pad, pad), mode="replicate")
         fields = nn.functional.pad(fields, (pad, pad, 0, 0), mode="circular" if wraps else "replicate")
         return nn.functional.conv2d(fields, self.head_smoother.to(fields.dtype), groups=fields.shape[1])
+
+    def zonal_filter(self, fields: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Whole-globe fields [B, V, H, W] of the variables at ``index`` (default: all) with each zonal
+        wavenumber scaled by its learnt gain per variable and latitude row; in float32, as the FFT needs."""
+        gain = self.head_zonal_gain if index is None else self.head_zonal_gain[index]
+        spectrum = torch.fft.rfft(fields.float(), dim=-1) * gain.float()
+        return torch.fft.irfft(spectrum, n=fields.shape[-1], dim=-1).to(fields.dtype)
 
     def damped_base(self, x: torch.Tensor, lead_times: torch.Tensor | float, variables: Sequence[str],
                     crop: Callable[[torch.Tensor], torch.Tensor] | None,

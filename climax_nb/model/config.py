@@ -42,6 +42,11 @@ class ClimaXConfig:
     #: with a large annual cycle (t2m over land) are not pulled toward their annual mean; the
     #: forward pass then needs the inputs' times (``init_times``).
     seasonal_harmonics: int = 0
+    #: A learnt gain per variable, latitude row and zonal wavenumber on the forecast's change from the
+    #: input (False: none, as ClimaX). What the head leaves at the smallest scales is mostly noise where
+    #: the field has almost no power there (z500); started at 1, training lowers the gains where it is,
+    #: and a scale with gain 0 persists. Applies to whole-globe outputs only: a box has no zonal spectrum.
+    head_zonal_filter: bool = False
 
     def __post_init__(self) -> None:
         ids = tuple(to_id(v) for v in self.variables)  # raises on unknown names

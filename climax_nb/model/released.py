@@ -148,11 +148,11 @@ class LoadReport:
 
 _PER_VARIABLE_AXIS = {"token_embeds.proj_weights": 0, "token_embeds.proj_biases": 0,
                       "var_embed": 1, "damping_rate": 0, "mean_field": 0, "mean_field_cycle": 0,
-                      "head_smoother": 0}
+                      "head_smoother": 0, "head_zonal_gain": 0}
 #: Parts of our models that ClimaX lacks (``ClimaXConfig.residual_damping``, ``seasonal_harmonics``,
-#: ``head_smoothing``): a checkpoint without them (a released file, or a model trained without them)
-#: leaves them as initialised.
-OPTIONAL_PARTS = ("damping_rate", "mean_field", "mean_field_cycle", "head_smoother")
+#: ``head_smoothing``, ``head_zonal_filter``): a checkpoint without them (a released file, or a model
+#: trained without them) leaves them as initialised.
+OPTIONAL_PARTS = ("damping_rate", "mean_field", "mean_field_cycle", "head_smoother", "head_zonal_gain")
 
 
 def _copy_variables(src: torch.Tensor, dst: torch.Tensor, axis: int,

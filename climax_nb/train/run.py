@@ -70,6 +70,9 @@ class ModelSection:
     seasonal_harmonics: int | None = option(
         None, "with residual_damping: annual harmonics of the mean field the base relaxes to (0: one fixed field), "
         "so the base follows the seasonal cycle at the valid time as climatology does")
+    head_zonal_filter: bool | None = option(
+        None, "a learnt gain per variable, latitude and zonal wavenumber on the forecast's whole-globe change from "
+        "the input, started at 1, so training can damp the head's small-scale noise (a scale with gain 0 persists)")
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
@@ -94,7 +97,7 @@ class ModelSection:
         names = set().union(*(map(str, ds.data_vars) for ds in sources.values())) | {"lat"}
         variables = self.variables or tuple(v for v in VARIABLES if v in names)
         overridable = ("embed_dim", "depth", "num_heads", "patch_size", "drop_path", "drop_rate", "residual",
-                       "residual_damping", "head_smoothing", "seasonal_harmonics")
+                       "residual_damping", "head_smoothing", "seasonal_harmonics", "head_zonal_filter")
         changes = {k: getattr(self, k) for k in overridable if getattr(self, k) is not None}
         img_size = (grid.sizes["lat"], grid.sizes["lon"])
         return preset(self.preset, variables=tuple(variables), img_size=img_size, **changes)
