@@ -231,7 +231,8 @@ class ClimaXBase(nn.Module):
                 base = self.damped_base(base, lead_times, variables, crop, init_times)
             preds = self.add_persistence(preds, base, variables, out_variables)
         if self.config.head_zonal_filter and tuple(patch_grid) == self.config.grid_size:
-            # the change from the input is filtered, the damped base's pull included: scales whose gain is 0 persist
+            # the change from the input is filtered (the damped base's pull included; the whole field of an
+            # output that is not an input): scales whose gain is 0 persist
             anchor = (torch.zeros_like(preds) if inputs is None
                       else self.add_persistence(torch.zeros_like(preds), inputs, variables, out_variables))
             preds = anchor + self.zonal_filter(preds - anchor, out_index)
