@@ -2,6 +2,11 @@
 
 On a regular lat-lon grid polar cells are over-represented; weighting by
 cos(lat), normalised to mean 1, makes each cell count by its area.
+
+MSE is nearly blind to a field's small scales where they carry little variance (z500 above
+zonal wavenumber 16): noise there costs almost nothing in one step, yet a 6-hourly rollout
+feeds it back and it piles up. ``zonal_power_log_error`` measures it scale by scale, as a
+ratio, so an optional term of the loss can hold the forecast's small-scale power to the truth's.
 """
 
 from __future__ import annotations
@@ -76,3 +81,38 @@ def fair_crps(
             f"weights {tuple(weights.shape)} do not broadcast against target {tuple(target.shape)}"
         ) from err
     return (w * score).sum() / w.sum()
+
+
+def zonal_power_log_error(
+    pred: torch.Tensor, target: torch.Tensor, lat_weights: torch.Tensor, min_wavenumber: int = 16,
+    excess_only: bool = False,
+) -> torch.Tensor:
+    """[V] mean over zonal wavenumbers k >= ``min_wavenumber`` of log(forecast power / target power)^2.
+
+    With ``excess_only`` a wavenumber with less power than the target's counts 0: only added
+    noise is penalised, not blurring (which a rollout damps rather than amplifies).
+
+    Power is |rfft along longitude|^2 of [B, V, H, W] fields, averaged over the batch and
+    (``lat_weights``-weighted) latitudes before the ratio, so a batch gives one spectrum per
+    variable; 0 when the spectra match, the same for a field twice too noisy as for one twice
+    too smooth at any amplitude. A floor of 1e-6 of the target's mean power there keeps it finite.
+    """
+    if pred.shape != target.shape or pred.ndim != 4:
+        raise ValueError(f"expected [B, V, H, W] prediction and target of one shape, got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    highest = pred.shape[-1] // 2
+    if not 1 <= min_wavenumber <= highest:
+        raise ValueError(f"min_wavenumber must be within 1..{highest} (the grid's {pred.shape[-1]} longitudes), "
+                         f"got {min_wavenumber}")
+    weights = lat_weights.to(pred)[:, None]
+
+    def power(fields: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.fft.rfft(fields.float(), dim=-1, norm="forward")[..., min_wavenumber:]
+        return ((spectrum.real**2 + spectrum.imag**2) * weights).mean(dim=(0, 2))  # [V, K]
+
+    truth = power(target)
+    floor = 1e-6 * truth.mean(-1, keepdim=True) + 1e-20
+    log_ratio = torch.log((power(pred) + floor) / (truth + floor))
+    if excess_only:
+        log_ratio = log_ratio.clamp(min=0.0)
+    return (log_ratio**2).mean(-1)

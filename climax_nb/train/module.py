@@ -10,6 +10,9 @@ next input of the dynamic channels (forcings from the batch's ``forcings``, cons
 as they are), the loss the mean over steps of the latitude-weighted MSE, with
 gradients through the whole chain. A model trained so still forecasts one step
 (its trained leads are the step leads).
+
+``LossConfig.spectral_weight`` > 0 adds, at each step, the zonal-power log error at the small
+scales (``climax_nb.train.loss.zonal_power_log_error``): MSE barely sees noise there, a rollout does.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from climax_nb.forecast.spec import READ_VERSIONS, SPEC_VERSION, ForecastSpec, S
 from climax_nb.grid import Grid
 from climax_nb.model import Box, ClimaX, ClimaXConfig, RegionalClimaX
 from climax_nb.train.checkpointing import CONTEXT_KEY
-from climax_nb.train.loss import cos_lat_weights, lat_weighted_mse
+from climax_nb.train.loss import cos_lat_weights, lat_weighted_mse, zonal_power_log_error
 from climax_nb.train.optim import parameter_groups, warmup_cosine
 
 #: Model parts that can be frozen when fine-tuning, by the parameter-name prefixes they own.
@@ -95,6 +98,27 @@ class OptimConfig:
             raise ValueError(f"cannot freeze {unknown}: choose among {sorted(FREEZABLE)}")
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "freeze", tuple(self.freeze))
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Terms added to the latitude-weighted MSE (none by default: ClimaX's loss).
+
+    ``spectral_weight`` scales the mean over output variables of ``zonal_power_log_error`` at
+    zonal wavenumbers >= ``spectral_min_wavenumber``: it holds the small scales' power to the
+    truth's, which a rollout's feedback would otherwise inflate (whole-globe ClimaX models only);
+    ``spectral_excess_only`` penalises power above the truth's only, not blurring.
+    """
+
+    spectral_weight: float = 0.0
+    spectral_min_wavenumber: int = 16
+    spectral_excess_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.spectral_weight >= 0 and np.isfinite(self.spectral_weight)):
+            raise ValueError(f"loss.spectral_weight must be a finite weight >= 0, got {self.spectral_weight}")
+        if self.spectral_min_wavenumber < 1:
+            raise ValueError(f"loss.spectral_min_wavenumber must be >= 1, got {self.spectral_min_wavenumber}")
 
 
 def freeze_parts(model: torch.nn.Module, parts: Sequence[str]) -> list[str]:
@@ -186,15 +210,19 @@ class ForecastModule(ScheduledModule):
     """
 
     def __init__(self, model: dict[str, Any], optim: dict[str, Any], lat: Sequence[float],
-                 lon: Sequence[float] | None = None, region: dict[str, Any] | None = None) -> None:
+                 lon: Sequence[float] | None = None, region: dict[str, Any] | None = None,
+                 loss: dict[str, Any] | None = None) -> None:
         super().__init__()
         lat = [float(v) for v in lat]  # Lightning compares init arguments; arrays cannot be compared
         lon = [float(v) for v in lon] if lon is not None else None
         optim = {k: v for k, v in dict(optim).items() if k != "max_steps"}  # its home is the trainer now
         # plain dicts and lists only, so checkpoints load with weights_only=True
-        self.save_hyperparameters({"model": dict(model), "optim": optim, "lat": lat, "lon": lon, "region": region})
+        loss = dict(loss or {})
+        self.save_hyperparameters({"model": dict(model), "optim": optim, "lat": lat, "lon": lon, "region": region,
+                                   "loss": loss})
         self.model_config = ClimaXConfig.from_dict(dict(model))
         self.optim_config = OptimConfig(**optim)
+        self.loss_config = LossConfig(**loss)
         if len(lat) != self.model_config.img_size[0]:
             raise ValueError(f"{len(lat)} latitudes given for a model with img_size {self.model_config.img_size}")
         self.region = Box(region["name"], tuple(region["lat_range"]), tuple(region["lon_range"])) if region else None
@@ -207,17 +235,31 @@ class ForecastModule(ScheduledModule):
             self.net = RegionalClimaX.from_config(self.model_config, grid=grid)
             self.patches = self.net.region(self.region)
             weights = cos_lat_weights(np.asarray(lat)[self.patches.rows[0] : self.patches.rows[1]])
+        self._check_spectral_term()
         self.frozen = freeze_parts(self.net, self.optim_config.freeze)
         self.register_buffer("lat_weights", weights, persistent=False)
         self.trained_on: TrainedOn | None = None
 
     @classmethod
     def build(cls, model: ClimaXConfig, optim: OptimConfig, lat: Sequence[float], lon: Sequence[float] | None = None,
-              region: Box | None = None) -> ForecastModule:
+              region: Box | None = None, loss: LossConfig | None = None) -> ForecastModule:
         """A module from config objects (``region``: fine-tune on that box's tokens only)."""
         box = None if region is None else {"name": region.name, "lat_range": list(region.lat_range),
                                            "lon_range": list(region.lon_range)}
-        return cls(model.to_dict(), asdict(optim), lat, lon, box)
+        return cls(model.to_dict(), asdict(optim), lat, lon, box, asdict(loss or LossConfig()))
+
+    def _check_spectral_term(self) -> None:
+        """Refuse a spectral term the outputs cannot carry: a box is not periodic in longitude."""
+        cfg = self.loss_config
+        if not cfg.spectral_weight:
+            return
+        if self.region is not None:
+            raise ValueError(f"loss.spectral_weight compares zonal spectra of whole latitude circles; the regional "
+                             f"model predicts the box {self.region.name} only: use --loss.spectral_weight 0")
+        highest = self.model_config.img_size[1] // 2
+        if cfg.spectral_min_wavenumber > highest:
+            raise ValueError(f"loss.spectral_min_wavenumber {cfg.spectral_min_wavenumber} is above the grid's highest "
+                             f"zonal wavenumber {highest}: choose 1..{highest}")
 
     def attach(self, trained_on: TrainedOn) -> None:
         """Record the grid, statistics, variables and leads that checkpoints of this module will carry.
@@ -290,17 +332,34 @@ class ForecastModule(ScheduledModule):
         return loss, per_var
 
     def _losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The loss, its [V_out] parts and, for a rollout batch, the [K, V_out] parts of each step."""
+        """The loss, its [V_out] parts and, for a rollout batch, the [K, V_out] parts of each step.
+
+        The parts are the MSE's; the loss adds the spectral term (``LossConfig``) when it is on."""
         if batch["y"].ndim == 5:
-            per_step = self.step_losses(batch)
+            per_step, spectral = self._chain_losses(batch)
             per_var = per_step.mean(0)
-            return per_var.mean(), per_var, per_step
+            return per_var.mean() + spectral, per_var, per_step
         target = batch["y"] if self.patches is None else self.patches.crop(batch["y"])
-        per_var = lat_weighted_mse(self(batch), target, self.lat_weights, per_variable=True)
-        return per_var.mean(), per_var, None
+        pred = self(batch)
+        per_var = lat_weighted_mse(pred, target, self.lat_weights, per_variable=True)
+        return per_var.mean() + self._spectral_term(pred, target), per_var, None
+
+    def _spectral_term(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``spectral_weight`` times the mean over variables of the zonal-power log error (0 when off)."""
+        cfg = self.loss_config
+        if not cfg.spectral_weight:
+            return pred.new_zeros(())
+        error = zonal_power_log_error(pred, target, self.lat_weights, cfg.spectral_min_wavenumber,
+                                      cfg.spectral_excess_only)
+        return cfg.spectral_weight * error.mean()
 
     def step_losses(self, batch: dict[str, Any]) -> torch.Tensor:
-        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch.
+        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch (``_chain_losses``)."""
+        return self._chain_losses(batch)[0]
+
+    def _chain_losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch, and the steps' mean
+        spectral term.
 
         Step k + 1 reads step k's prediction in the dynamic input channels and the batch's true
         ``forcings`` at its time (without them the forcings keep their initial values); constants
@@ -311,15 +370,16 @@ class ForecastModule(ScheduledModule):
         if x.ndim != 4:
             raise ValueError(f"rollout batches take inputs [B, V_in, H, W] (no history), got {tuple(x.shape)}")
         forcings = batch.get("forcings")
-        losses = []
+        losses, spectral = [], []
         init = batch.get("init_time")
         for k in range(targets.shape[1]):  # step k starts k leads after the initial time
             start = None if init is None else init + torch.round(k * batch["lead_time"].double() * 3.6e12).long()
             pred = self({**batch, "x": x, "init_time": start})
             losses.append(lat_weighted_mse(pred, targets[:, k], self.lat_weights, per_variable=True))
+            spectral.append(self._spectral_term(pred, targets[:, k]))
             if k + 1 < targets.shape[1]:
                 x = feed_back(x, pred, layout, None if forcings is None else forcings[:, k])
-        return torch.stack(losses)
+        return torch.stack(losses), torch.stack(spectral).mean()
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         loss, per_var, per_step = self._losses(batch)

@@ -35,7 +35,7 @@ from climax_nb.model.safe_load import safe_load
 from climax_nb.train.atmorep import AtmoRepSection, atmorep_parts
 from climax_nb.train.checkpointing import export_forecast_checkpoint
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
-from climax_nb.train.module import ForecastModule, OptimConfig
+from climax_nb.train.module import ForecastModule, LossConfig, OptimConfig
 from climax_nb.train.trainer import make_trainer
 from climax_nb.variables import VARIABLES
 
@@ -283,6 +283,7 @@ class RunConfig:
     model: ModelSection = option(ModelSection(), "model")
     data: DataSection = option(DataSection(), "data")
     optim: OptimConfig = option(OptimConfig(), "optimizer")
+    loss: LossConfig = option(LossConfig(), "terms added to the MSE (ClimaX family)")
     trainer: TrainerSection = option(TrainerSection(), "trainer")
     atmorep: AtmoRepSection = option(AtmoRepSection(), "AtmoRep settings (read when model.family is atmorep)")
 
@@ -394,7 +395,7 @@ def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Pat
                                     separate_output_stats=targets is not None and not config.data.downscale)
     trainer = config.trainer.build()
     module = ForecastModule.build(config.model.build(inputs), config.optim, datamodule.lat, datamodule.lon,
-                                  region=config.model.box())
+                                  region=config.model.box(), loss=config.loss)
     datamodule.setup()
     module.attach(datamodule.trained_on())
     if config.model.init and not config.trainer.resume:
@@ -410,6 +411,9 @@ def train(config: RunConfig) -> Path:
     task = next((k for k in ("downscale", "subseasonal", "projection") if getattr(config.data, k) is not None), None)
     if config.model.family == "atmorep" and task:
         raise ValueError(f"--data.{task} trains ClimaX models: use --model.family climax with it")
+    if config.model.family == "atmorep" and config.loss != LossConfig():
+        raise ValueError("the loss section sets terms of ClimaX's MSE; AtmoRep trains with its own score "
+                         "(the atmorep section): leave out --loss.* with --model.family atmorep")
     run_dir = Path(config.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     record_config(config)
