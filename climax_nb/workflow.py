@@ -8,6 +8,7 @@ whole path in minutes.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -86,7 +87,8 @@ def _gcm_leads(leads: Sequence[float]) -> list[float]:
 
 
 def gcm_forecasts(inits: Any, leads: Sequence[float], folder: Path, *, variables: Sequence[str],
-                  length: int | None = None, progress: bool = True, **options: Any) -> dict[str, xr.Dataset]:
+                  length: int | None = None, progress: bool = True, workers: int | None = None,
+                  **options: Any) -> dict[str, xr.Dataset]:
     """The embedded GCM's own forecasts of the reanalysis, ``{"gcm-analysis": ..., "gcm-twin": ...}``, made once.
 
     ``climax_nb.data.embedded.predictability.gcm_forecast_pair`` from ``inits`` to ``leads``
@@ -96,9 +98,11 @@ def gcm_forecasts(inits: Any, leads: Sequence[float], folder: Path, *, variables
     same initial times and leads (and no variable more) of the same reanalysis configuration.
     ``options`` go to ``gcm_forecast_pair`` (``source``, ``cache_dir``, ``chunk_days``).
 
-    Cost (2 cores): the twin re-runs the reanalysis from its start (60 days of spin-up) to the
-    last initial time, then each kind runs ``max(leads)`` from every initial time, at 0.25-0.35 s
-    per simulated day, plus jcm's compilations (kept in the persistent compilation cache).
+    Cost (2 cores): the twin re-runs the reanalysis from the restart before the first initial
+    time to the last, then each kind runs ``max(leads)`` from every initial time, at 0.25-0.35 s
+    per simulated day, plus jcm's compilations (kept in the persistent compilation cache). The
+    initial times are split among ``workers`` processes (default: one per core), as the GCM
+    keeps about one core busy.
     """
     from climax_nb.data.embedded import get_config
     from climax_nb.data.embedded.predictability import DEFAULT_PERTURBATION_K, KINDS, gcm_forecast_pair
@@ -127,7 +131,7 @@ def gcm_forecasts(inits: Any, leads: Sequence[float], folder: Path, *, variables
           f"later calls reuse {folder}", flush=True)
     kinds = [kind for name in GCM_ROWS for kind, kind_name in KINDS.items() if kind_name == name]
     pair = gcm_forecast_pair(inits, hours, kinds=kinds, variables=variables, length=length, progress=progress,
-                             **options)
+                             workers=workers or os.cpu_count() or 1, **options)
     folder.mkdir(parents=True, exist_ok=True)
     for name, fc in pair.items():
         save_forecast(fc, paths[name], overwrite=True)

@@ -229,6 +229,22 @@ def test_bad_requests_are_refused_before_any_run(forecaster):
         GCMForecaster(CONFIG, length=DAYS, cache_dir=forecaster.cache_dir, chunk_days=3, progress=False)
 
 
+def test_initial_times_split_among_processes_give_the_same_forecasts(root, pair):
+    from climax_nb.data.embedded.predictability import gcm_forecast_pair
+
+    split = gcm_forecast_pair(INITS, LEADS, source=CONFIG, length=DAYS, cache_dir=root, chunk_days=CHUNK_DAYS,
+                              progress=False, workers=2)
+    assert list(split) == list(pair)
+    for name in pair:
+        xr.testing.assert_identical(split[name].drop_attrs(), pair[name].drop_attrs())
+    blocks = split["gcm-twin"].attrs["rerun_check"].split("; ")
+    assert [b.split(":")[0] for b in blocks] == ["initial times 2000-01-02T00 to 2000-01-02T00",
+                                                 "initial times 2000-01-03T06 to 2000-01-03T06"]
+    assert all("identical" in b for b in blocks)
+    with pytest.raises(ValueError, match=r"workers is a number of processes \(a positive integer\), got 0"):
+        gcm_forecast_pair(INITS, LEADS, source=CONFIG, length=DAYS, cache_dir=root, workers=0)
+
+
 def test_the_scorecards_gcm_rows_beat_persistence_and_are_made_once(root, data, tmp_path, monkeypatch):
     from climax_nb import workflow
     from climax_nb.data.embedded import predictability

@@ -640,12 +640,49 @@ def gcm_forecast_pair(
     cache_dir: str | os.PathLike | None = None,
     chunk_days: int = DEFAULT_CHUNK_DAYS,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, xr.Dataset]:
-    """``{"gcm-twin": ..., "gcm-analysis": ...}``: both kinds from one build of the GCM (see ``GCMForecaster``)."""
+    """``{"gcm-twin": ..., "gcm-analysis": ...}``: both kinds from one build of the GCM (see ``GCMForecaster``).
+
+    The GCM's time loop keeps about one core busy: ``workers`` > 1 splits the initial times
+    into that many consecutive blocks, each forecast by its own spawned process (a twin block
+    re-runs from the restart before its own first time), and joins them along ``init_time``;
+    the values are those of one process (``rerun_check`` then reports each block).
+    """
+    options = {"source": source, "kinds": kinds, "perturbation": perturbation, "seed": seed, "variables": variables,
+               "analysis": analysis, "length": length, "cache_dir": cache_dir, "chunk_days": chunk_days,
+               "progress": progress}
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"workers is a number of processes (a positive integer), got {workers!r}")
+    times = np.atleast_1d(np.asarray(initial_times, dtype="datetime64[ns]"))
+    if workers == 1 or len(times) < 2:
+        return _forecast_block(times, leads, **options)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    blocks = [b for b in np.array_split(times, min(workers, len(times))) if len(b)]
+    with ProcessPoolExecutor(len(blocks), mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = [pool.submit(_forecast_block, block, leads, **options) for block in blocks]
+        parts = [job.result() for job in jobs]  # re-raises the first failure here
+    return {name: _joined([part[name] for part in parts]) for name in parts[0]}
+
+
+def _forecast_block(times: np.ndarray, leads: Any, *, source: str | SourceConfig, length: int | None,
+                    cache_dir: str | os.PathLike | None, chunk_days: int, progress: bool,
+                    **forecast_options: Any) -> dict[str, xr.Dataset]:
+    """One process's share of ``gcm_forecast_pair``: a ``GCMForecaster`` built here forecasting ``times``."""
     forecaster = GCMForecaster(source, length=length, cache_dir=cache_dir, chunk_days=chunk_days, progress=progress)
-    return forecaster.forecasts(
-        initial_times, leads, kinds, perturbation=perturbation, seed=seed, variables=variables, analysis=analysis
-    )
+    return forecaster.forecasts(times, leads, **forecast_options)
+
+
+def _joined(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Blocks of consecutive initial times as one forecast; a twin's ``rerun_check`` names each block's."""
+    joined = xr.concat(parts, dim="init_time", combine_attrs="override")
+    if "rerun_check" in joined.attrs:
+        joined.attrs["rerun_check"] = "; ".join(
+            f"initial times {np.datetime_as_string(p['init_time'].values[0], 'h')} to "
+            f"{np.datetime_as_string(p['init_time'].values[-1], 'h')}: {p.attrs['rerun_check']}" for p in parts)
+    return joined
 
 
 def gcm_forecasts(
