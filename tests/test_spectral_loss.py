@@ -82,6 +82,11 @@ def test_the_module_adds_the_weighted_term_at_every_step_of_a_chain(waves):  # n
     assert term > 0
     torch.testing.assert_close(one_step, lat_weighted_mse(first, batch["y"][:, 0], spectral.lat_weights) + term)
     assert loss > plain_loss
+    logged = {}
+    spectral.log = lambda name, value, **_: logged.__setitem__(name, value)
+    with torch.no_grad():
+        spectral._step(batch, "val")
+    torch.testing.assert_close(logged["val/loss_spectral"], loss - per_var.mean())
 
 
 def test_a_spectral_term_the_outputs_cannot_carry_is_refused(waves):  # noqa: F811

@@ -392,6 +392,9 @@ class ForecastModule(ScheduledModule):
             )
         size = batch["x"].shape[0]
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=stage != "train")
+        if self.loss_config.spectral_weight:
+            self.log(f"{stage}/loss_spectral", (loss - per_var.mean()).detach(), batch_size=size,
+                     sync_dist=stage != "train")
         if stage != "train":
             for vid, value in zip(batch["out_variables"], per_var, strict=True):
                 self.log(f"{stage}/mse_{vid}", value, batch_size=size, sync_dist=True)
