@@ -16,6 +16,13 @@ compilation cache is left off, so compile times are honest.
 ``generate_all`` into fresh caches, first with one worker and then with one per
 core, and prints both wall times: what the main job gains from simulating its
 sources in parallel processes.
+
+``--gcm-rows N`` times the main job's GCM rows (``gcm_forecast_pair``, both kinds, leads 6-120 h)
+from the first N of its weekly initial times of 2003, in one process and then split among one
+per core, on the reanalysis already in the cache (``climax-nb data``, ``CLIMAX_NB_CACHE``), with
+jcm's programs in the persistent compilation cache after a first untimed run of one initial time.
+
+    python benchmarks/simulate_speed.py --gcm-rows 12
 """
 
 from __future__ import annotations
@@ -108,6 +115,28 @@ def side_by_side(days: int) -> None:
           f"load average now {os.getloadavg()[0]:.1f}")
 
 
+def gcm_rows_side_by_side(n_inits: int) -> None:
+    """Wall time of the GCM rows from ``n_inits`` weekly initial times, one process against one per core."""
+    import numpy as np
+
+    from climax_nb.data.embedded.predictability import gcm_forecast_pair
+
+    if n_inits < 2:
+        raise SystemExit(f"--gcm-rows needs at least 2 initial times to split, got {n_inits}")
+    inits = np.datetime64("2003-01-01T00", "ns") + np.arange(n_inits) * np.timedelta64(7, "D")
+    leads = [6.0, 24.0, 72.0, 120.0]
+    gcm_forecast_pair(inits[:1], leads, variables=["z500"], progress=False)  # compiles, untimed
+    seconds = {}
+    for workers in (1, os.cpu_count() or 1):
+        start = time.perf_counter()
+        gcm_forecast_pair(inits, leads, variables=["z500", "t850", "t2m", "u10"], progress=False, workers=workers)
+        seconds[workers] = time.perf_counter() - start
+        print(f"GCM rows, {n_inits} initial times, {workers} process(es): {seconds[workers]:.0f} s wall")
+    one, many = seconds[1], seconds[max(seconds)]
+    print(f"speed-up {one / many:.2f}x with {max(seconds)} processes on {os.cpu_count()} cores; "
+          f"load average now {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--truncations", type=int, nargs="+", default=[21, 31])
@@ -115,7 +144,12 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=3, help="timed chunks after the first")
     parser.add_argument("--side-by-side", type=int, default=None, metavar="DAYS",
                         help="only time generating two sources of DAYS days serially and in parallel")
+    parser.add_argument("--gcm-rows", type=int, default=None, metavar="N",
+                        help="only time the GCM rows from N weekly initial times, one process against one per core")
     args = parser.parse_args()
+    if args.gcm_rows is not None:
+        gcm_rows_side_by_side(args.gcm_rows)
+        return
     if args.side_by_side:
         side_by_side(args.side_by_side)
         return

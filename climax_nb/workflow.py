@@ -101,8 +101,9 @@ def gcm_forecasts(inits: Any, leads: Sequence[float], folder: Path, *, variables
     Cost (2 cores): the twin re-runs the reanalysis from the restart before the first initial
     time to the last, then each kind runs ``max(leads)`` from every initial time, at 0.25-0.35 s
     per simulated day, plus jcm's compilations (kept in the persistent compilation cache). The
-    initial times are split among ``workers`` processes (default: one per core), as the GCM
-    keeps about one core busy.
+    initial times are split among ``workers`` processes (default: one per core), as one GCM
+    process leaves part of the second core idle (1.25 times faster in two processes on 2 cores,
+    ``benchmarks/simulate_speed.py --gcm-rows 52``).
     """
     from climax_nb.data.embedded import get_config
     from climax_nb.data.embedded.predictability import DEFAULT_PERTURBATION_K, KINDS, gcm_forecast_pair

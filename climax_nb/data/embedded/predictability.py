@@ -644,7 +644,7 @@ def gcm_forecast_pair(
 ) -> dict[str, xr.Dataset]:
     """``{"gcm-twin": ..., "gcm-analysis": ...}``: both kinds from one build of the GCM (see ``GCMForecaster``).
 
-    The GCM's time loop keeps about one core busy: ``workers`` > 1 splits the initial times
+    One process leaves part of a second core idle: ``workers`` > 1 splits the initial times
     into that many consecutive blocks, each forecast by its own spawned process (a twin block
     re-runs from the restart before its own first time), and joins them along ``init_time``;
     the values are those of one process (``rerun_check`` then reports each block).
