@@ -120,11 +120,14 @@ def gcm_rows_side_by_side(n_inits: int) -> None:
     import numpy as np
 
     from climax_nb.data.embedded.predictability import gcm_forecast_pair
+    from climax_nb.defaults import EVAL_LEADS, REANALYSIS_TEST
+    from climax_nb.workflow import GCM_EVERY_DAYS
 
     if n_inits < 2:
         raise SystemExit(f"--gcm-rows needs at least 2 initial times to split, got {n_inits}")
-    inits = np.datetime64("2003-01-01T00", "ns") + np.arange(n_inits) * np.timedelta64(7, "D")
-    leads = [6.0, 24.0, 72.0, 120.0]
+    step = np.timedelta64(int(GCM_EVERY_DAYS * 86400), "s")
+    inits = np.datetime64(f"{REANALYSIS_TEST[0]}-01-01T00", "ns") + np.arange(n_inits) * step
+    leads = list(EVAL_LEADS)
     gcm_forecast_pair(inits[:1], leads, variables=["z500"], progress=False)  # compiles, untimed
     seconds = {}
     for workers in (1, os.cpu_count() or 1):

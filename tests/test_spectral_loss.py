@@ -93,8 +93,8 @@ def test_a_spectral_term_the_outputs_cannot_carry_is_refused(waves):  # noqa: F8
     with pytest.raises(ValueError, match=r"the regional model predicts the box NorthAmerica only: use "
                                          r"--loss.spectral_weight 0"):
         tiny(lon=np.asarray(waves.lon), region=REGIONS["NorthAmerica"], loss=LossConfig(spectral_weight=0.1))
-    with pytest.raises(ValueError, match=r"spectral_min_wavenumber 40 is above the grid's highest zonal wavenumber "
-                                         r"32: choose 1..32"):
+    with pytest.raises(ValueError, match=r"loss.spectral_min_wavenumber must be within 1..32 \(the grid's 64 "
+                                         r"longitudes\), got 40"):
         tiny(loss=LossConfig(spectral_weight=0.1, spectral_min_wavenumber=40))
 
 

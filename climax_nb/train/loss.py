@@ -83,6 +83,13 @@ def fair_crps(
     return (w * score).sum() / w.sum()
 
 
+def check_min_wavenumber(min_wavenumber: int, n_lon: int, name: str = "min_wavenumber") -> None:
+    """Refuse a lowest wavenumber outside the 1..n_lon // 2 that ``n_lon`` longitudes resolve."""
+    highest = n_lon // 2
+    if not 1 <= min_wavenumber <= highest:
+        raise ValueError(f"{name} must be within 1..{highest} (the grid's {n_lon} longitudes), got {min_wavenumber}")
+
+
 def zonal_power_log_error(
     pred: torch.Tensor, target: torch.Tensor, lat_weights: torch.Tensor, min_wavenumber: int = 16,
     excess_only: bool = False,
@@ -100,10 +107,7 @@ def zonal_power_log_error(
     if pred.shape != target.shape or pred.ndim != 4:
         raise ValueError(f"expected [B, V, H, W] prediction and target of one shape, got {tuple(pred.shape)} and "
                          f"{tuple(target.shape)}")
-    highest = pred.shape[-1] // 2
-    if not 1 <= min_wavenumber <= highest:
-        raise ValueError(f"min_wavenumber must be within 1..{highest} (the grid's {pred.shape[-1]} longitudes), "
-                         f"got {min_wavenumber}")
+    check_min_wavenumber(min_wavenumber, pred.shape[-1])
     weights = lat_weights.to(pred)[:, None]
 
     def power(fields: torch.Tensor) -> torch.Tensor:

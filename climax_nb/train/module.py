@@ -33,7 +33,7 @@ from climax_nb.forecast.spec import READ_VERSIONS, SPEC_VERSION, ForecastSpec, S
 from climax_nb.grid import Grid
 from climax_nb.model import Box, ClimaX, ClimaXConfig, RegionalClimaX
 from climax_nb.train.checkpointing import CONTEXT_KEY
-from climax_nb.train.loss import cos_lat_weights, lat_weighted_mse, zonal_power_log_error
+from climax_nb.train.loss import check_min_wavenumber, cos_lat_weights, lat_weighted_mse, zonal_power_log_error
 from climax_nb.train.optim import parameter_groups, warmup_cosine
 
 #: Model parts that can be frozen when fine-tuning, by the parameter-name prefixes they own.
@@ -256,10 +256,7 @@ class ForecastModule(ScheduledModule):
         if self.region is not None:
             raise ValueError(f"loss.spectral_weight compares zonal spectra of whole latitude circles; the regional "
                              f"model predicts the box {self.region.name} only: use --loss.spectral_weight 0")
-        highest = self.model_config.img_size[1] // 2
-        if cfg.spectral_min_wavenumber > highest:
-            raise ValueError(f"loss.spectral_min_wavenumber {cfg.spectral_min_wavenumber} is above the grid's highest "
-                             f"zonal wavenumber {highest}: choose 1..{highest}")
+        check_min_wavenumber(cfg.spectral_min_wavenumber, self.model_config.img_size[1], "loss.spectral_min_wavenumber")
 
     def attach(self, trained_on: TrainedOn) -> None:
         """Record the grid, statistics, variables and leads that checkpoints of this module will carry.
