@@ -160,6 +160,15 @@ def test_tiny_data_forecast_round_trip_through_xarray(tmp_path):
     assert back.sizes["member"] == CFG.members
 
 
+def test_history_read_in_blocks_gives_the_same_forecast(tmp_path, monkeypatch):
+    from climax_nb.forecast import state
+
+    whole = forecast(checkpoint(tmp_path), DATA.chunk(time=3), [12], init_times=INITS, batch_size=1)
+    monkeypatch.setattr(state, "BLOCK_BYTES", 1)  # one initial time and its history per block
+    blocks = forecast(checkpoint(tmp_path), DATA.chunk(time=3), [12], init_times=INITS, batch_size=1)
+    np.testing.assert_array_equal(whole["t2m"].values, blocks["t2m"].values)
+
+
 def fake_persistence(cubes, fields, coords, token_masks=None, outputs=None):
     """Member m predicts every cell as the last visible step's value plus m + 1 (month units)."""
     visible = int((~token_masks[0][0, 0, :, 0, 0]).sum()) * CFG.token_size[0]

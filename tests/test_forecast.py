@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from climax_nb.data.stats import Normalizer
-from climax_nb.forecast import Perturbation, forecast, open_model, save_forecast_checkpoint
-from climax_nb.forecast.state import read_fields
+from climax_nb.forecast import Perturbation, forecast, open_model, save_forecast_checkpoint, state
+from climax_nb.forecast.state import read_fields, state_blocks
 from tests.forecast_helpers import INPUTS, OUTPUTS, STATS, initial_state, tiny_checkpoint
 
 
@@ -108,6 +108,24 @@ def test_batch_size_and_device_do_not_change_results(ckpt, ds):
     cpu = torch.device("cpu")
     many = forecast(ckpt, ds, [6, 12], mode="iterative", step=6, init_times=times, batch_size=8, device=cpu)
     np.testing.assert_allclose(one["z500"].values, many["z500"].values, rtol=1e-6)
+
+
+def test_states_read_in_blocks_give_the_same_forecast(ckpt, ds, monkeypatch):
+    times = ds.time.values[:-1]
+    whole = forecast(ckpt, ds.chunk(time=2), [6, 12], mode="iterative", step=6, init_times=times, batch_size=2)
+    monkeypatch.setattr(state, "BLOCK_BYTES", 1)  # one batch per block
+    blocks = forecast(ckpt, ds.chunk(time=2), [6, 12], mode="iterative", step=6, init_times=times, batch_size=2)
+    np.testing.assert_array_equal(whole["z500"].values, blocks["z500"].values)
+
+
+def test_a_state_block_holds_whole_batches_and_each_times_history(ds):
+    times = ds.time.values[[1, 2, 4, 5, 7]]
+    blocks = list(state_blocks(ds.chunk(time=1), INPUTS, times, batch_size=2, history_hours=6.0, max_bytes=1))
+    assert [(a, b) for a, b, _ in blocks] == [(0, 2), (2, 4), (4, 5)]
+    np.testing.assert_array_equal(blocks[1][2].time.values, ds.time.values[[3, 4, 5]])
+    assert all(not any(v.chunks for v in block.data_vars.values()) for _, _, block in blocks)  # in memory
+    one = list(state_blocks(ds, INPUTS, times, batch_size=2))
+    assert [(a, b) for a, b, _ in one] == [(0, 5)] and one[0][2].sizes["time"] == 5
 
 
 def test_ensemble_members_are_seeded_perturbations(ckpt, ds):

@@ -9,8 +9,9 @@ Three modes, as in the ClimaX paper:
   the longest trained lead that divides every target as step (recorded in the
   result's ``rollout_plan`` attribute).
 
-Initial times go through the model ``batch_size`` at a time (times x members), under
-``torch.inference_mode()``; each prediction is moved to CPU numpy at once.
+Initial states are read into memory a block of batches at a time (``state.state_blocks``), then go
+through the model ``batch_size`` at a time (times x members), under ``torch.inference_mode()``;
+each prediction is moved to CPU numpy at once.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from climax_nb.forecast.leads import (
 )
 from climax_nb.forecast.model import CheckpointLike, ForecastModel, open_model
 from climax_nb.forecast.rollout import RolloutLayout, rollout, rollout_layout
-from climax_nb.forecast.state import ForcingReader, check_initial_state
+from climax_nb.forecast.state import ForcingReader, check_initial_state, state_blocks
 
 log = logging.getLogger(__name__)
 
@@ -238,11 +239,15 @@ def forecast(
     values = np.empty((n_members, len(times), len(leads), drawn, len(outputs), *grid), dtype=np.float32)
     members, inits = np.divmod(np.arange(n_members * len(times)), len(times))
     flat = values.reshape(-1, *values.shape[2:])  # (member, init) flattened: batches write in place
-    states = _States(initial, ensemble)
+    inputs = sorted({v for fm in models for v in fm.inputs})
+    history = max(fm.history_hours for fm in models)
     with torch.inference_mode():
-        for start in range(0, len(inits), batch_size):
-            batch = slice(start, start + batch_size)
-            runner(states, times[inits[batch]], members[batch], flat[batch])
+        for first, last, block in state_blocks(initial, inputs, times[inits], batch_size=batch_size,
+                                               history_hours=history):
+            states = _States(block, ensemble)
+            for start in range(first, last, batch_size):
+                batch = slice(start, min(start + batch_size, last))
+                runner(states, times[inits[batch]], members[batch], flat[batch])
     if isinstance(runner, _Iterative):
         runner.warn_held()
     if ensemble is not None:
@@ -276,8 +281,10 @@ def at_lead_zero(fm: ForecastModel, inputs: xr.Dataset, times: np.ndarray, outpu
     fm.to(usable_device(device))
     values = np.empty((len(times), 1, len(outputs), *fm.output_grid.shape), dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, len(times), batch_size):
-            batch = times[start : start + batch_size]
-            y = fm.step(fm.input_tensor(inputs, batch), 0.0, outputs, times=batch)
-            values[start : start + len(batch), 0] = fm.to_physical(y, outputs)
+        for first, last, block in state_blocks(inputs, fm.inputs, times, batch_size=batch_size,
+                                               history_hours=fm.history_hours):
+            for start in range(first, last, batch_size):
+                batch = times[start : min(start + batch_size, last)]
+                y = fm.step(fm.input_tensor(block, batch), 0.0, outputs, times=batch)
+                values[start : start + len(batch), 0] = fm.to_physical(y, outputs)
     return values
