@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -39,8 +40,9 @@ def main() -> None:
                         help="sources simulated at once (default: one per core; 1: one after another)")
     args = parser.parse_args()
 
-    def prepare_data() -> None:
-        embedded.generate_all(embedded.default_sources(), length=args.days, workers=args.workers)
+    def prepare_data(alongside: Mapping[str, Callable[[], object]]) -> None:
+        embedded.generate_all(embedded.default_sources(), length=args.days, workers=args.workers,
+                              alongside=alongside)
 
     load = os.getloadavg()[0]
     job = workflow.main_job(Path(args.out), steps_scale=args.steps_scale, days=args.days, seed=args.seed,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,27 +98,35 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: embedded data and its summary figures, pretraining, fine-tuning, forecast and scores."""
+    from climax_nb import storage
+
+    opts = parse_options(DemoOptions, args)
+    with storage.cache_root_set_to(opts.cache):  # the data, the runs and the GCM rows, in child processes too
+        return _demo(opts)
+
+
+def _demo(opts: DemoOptions) -> int:
     import matplotlib.pyplot as plt
 
     from climax_nb import workflow
     from climax_nb.data import embedded
     from climax_nb.viz import summary_figure
 
-    opts = parse_options(DemoOptions, args)
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     chosen = DataOptions(source=opts.source).sources()
 
-    def prepare_data() -> None:
-        embedded.generate_all(chosen, length=opts.days, cache_dir=opts.cache)  # side by side, one per core
+    def prepare_data(alongside: Mapping[str, Callable[[], object]]) -> None:
+        # side by side, one per core; the GCM rows on a core the reanalysis frees (workflow.main_job)
+        embedded.generate_all(chosen, length=opts.days, alongside={k: v for k, v in alongside.items() if k in chosen})
         for name in chosen:
-            ds = embedded.open_source(name, length=opts.days, cache_dir=opts.cache)
+            ds = embedded.open_source(name, length=opts.days)
             path = out / f"summary_{name}.png"
             plt.close(summary_figure(ds, path, title=f"embedded/{name}: {embedded.sources()[name].description}"))
             print(f"wrote {path}")
 
     if opts.data_only:
-        prepare_data()
+        prepare_data({})
         return 0
     job = workflow.main_job(out, steps_scale=opts.steps_scale, days=opts.days, prepare_data=prepare_data,
                             gcm_rows=opts.gcm_rows)

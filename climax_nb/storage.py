@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,27 @@ def cache_root(cache_dir: PathLike | None = None) -> Path:
         return Path(cache_dir).expanduser()
     env = os.environ.get(CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "climax_nb"
+
+
+@contextmanager
+def cache_root_set_to(cache_dir: PathLike | None) -> Iterator[Path]:
+    """Make ``cache_dir`` the cache root inside the block, for this process and those it starts (None: as it is).
+
+    A job that calls many parts of the package (``climax-nb demo --cache``) needs all of them, and
+    their worker processes, to read and write one cache; ``$CLIMAX_NB_CACHE`` is restored afterwards.
+    """
+    if cache_dir is None:
+        yield cache_root()
+        return
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(Path(cache_dir).expanduser())
+    try:
+        yield cache_root()
+    finally:
+        if before is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = before
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -8,9 +8,10 @@ whole path in minutes.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,34 @@ def gcm_note(forecast: xr.Dataset, gcm: dict[str, xr.Dataset], every_days: float
             f"0.1 K), from {when}; the other rows from all {forecast.sizes['init_time']} of the model's.")
 
 
+def scored_period(days: int | None, leads: Sequence[float] = EVAL_LEADS,
+                every_hours: float = 24.0) -> tuple[xr.Dataset, np.ndarray]:
+    """The reanalysis's test year (a short run, ``days``: all it has) and the initial times scored in it."""
+    from climax_nb.data import embedded
+    from climax_nb.evaluate import initial_times
+
+    # a short run (``days``) has no test year: score on what it has, to check the path only
+    test = embedded.open_source("reanalysis", years=None if days else list(REANALYSIS_TEST), length=days)
+    return test, initial_times(test, max(leads), every_hours)
+
+
+def prepare_gcm_rows(setting: Setting, *, workers: int | None = None, progress: bool = True) -> None:
+    """Make the setting's GCM rows (``gcm_forecasts``) for every dynamic variable of the reanalysis.
+
+    The main job's scorecard reads them back, whichever of the model's outputs it scores. They need
+    the reanalysis alone, so the main job makes them in its data step, on the core that finishes the
+    reanalysis while the other still simulates the pretraining sources (``embedded.generate_all``'s
+    ``alongside``), instead of after the training.
+    """
+    from climax_nb.data.embedded import get_config
+    from climax_nb.data.embedded.predictability import forecast_variables
+
+    _, inits = scored_period(setting.days)
+    gcm_forecasts(gcm_initial_times(inits), EVAL_LEADS, runs.gcm_dir(setting),
+                  variables=forecast_variables(get_config("reanalysis")), length=setting.days,
+                  progress=progress, workers=workers)
+
+
 def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, every_hours: float = 24.0,
                        leads: tuple[float, ...] = EVAL_LEADS, gcm_rows: bool = True,
                        gcm_every_days: float = GCM_EVERY_DAYS, gcm_dir: Path | None = None,
@@ -175,12 +204,10 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     ``times`` records the GCM rows' wall time as the step ``GCM rows``.
     """
     from climax_nb.data import embedded
-    from climax_nb.evaluate import evaluate, initial_times, write_scores
+    from climax_nb.evaluate import evaluate, write_scores
     from climax_nb.forecast import forecast, save_forecast
 
-    # a short run (``days``) has no test year: score on what it has, to check the path only
-    test = embedded.open_source("reanalysis", years=None if days else list(REANALYSIS_TEST), length=days)
-    inits = initial_times(test, max(leads), every_hours)
+    test, inits = scored_period(days, leads, every_hours)
     fc = forecast(checkpoint, test, list(leads), mode="auto", init_times=inits)
     out.mkdir(parents=True, exist_ok=True)
     save_forecast(fc, out / "forecast.nc", overwrite=True)
@@ -207,21 +234,29 @@ class MainJobResult:
     times: StepTimes
 
 
+#: What the main job's data step runs: it generates the sources, and hands ``embedded.generate_all`` the work
+#: it is given to run alongside (``{"reanalysis": make the GCM rows}``).
+PrepareData = Callable[[Mapping[str, Callable[[], object]]], None]
+
+
 def main_job(out: Path, *, steps_scale: float = 1.0, days: int | None = None, seed: int = 0,
-             prepare_data: Callable[[], None] | None = None, gcm_rows: bool = True) -> MainJobResult:
+             prepare_data: PrepareData | None = None, gcm_rows: bool = True) -> MainJobResult:
     """Data, pretraining, fine-tuning, forecast and scores of the test year, each step timed.
 
     The runs are the shared cached ones (``climax_nb.runs``): a second call, or a notebook
     in the same setting, trains nothing; forecasts and scores are written under ``out``.
     With ``gcm_rows`` the scores also have the embedded GCM's own forecasts
     (``forecast_and_score``), kept in the setting's ``runs.gcm_dir`` so a notebook in the
-    same setting reuses them; their wall time is the step ``GCM rows``, apart from ``forecast and scores``.
+    same setting reuses them. ``prepare_data`` is handed them to make alongside the data
+    (``prepare_gcm_rows``; the step is then ``data and GCM rows``); what it leaves undone is
+    made after the fine-tuning, as the step ``GCM rows``, apart from ``forecast and scores``.
     """
     times = StepTimes()
-    if prepare_data is not None:
-        with times.step("data"):
-            prepare_data()
     setting = Setting(days, steps_scale, seed)
+    if prepare_data is not None:
+        alongside = {"reanalysis": functools.partial(prepare_gcm_rows, setting, workers=1, progress=False)}
+        with times.step("data and GCM rows" if gcm_rows else "data"):
+            prepare_data(alongside if gcm_rows else {})
     pretrained, finetuned = pretrain_then_finetune(setting, times=times)
     start = time.perf_counter()
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from climax_nb import cli
+from climax_nb import cli, storage
 from climax_nb.data import embedded
 from tests.conftest import make_canonical
 
@@ -38,7 +38,7 @@ def test_demo_writes_one_figure_per_source(tmp_path, monkeypatch, capsys):
     calls = []
 
     def fake_open(name, length=None, cache_dir=None):
-        calls.append((name, length, cache_dir))
+        calls.append((name, length, storage.cache_root(cache_dir)))
         return make_canonical(ids=("t2m", "z500", "u250", "lsm"), steps=4)
 
     monkeypatch.setattr(embedded, "open_source", fake_open)
@@ -46,5 +46,6 @@ def test_demo_writes_one_figure_per_source(tmp_path, monkeypatch, capsys):
     code = cli.main(["demo", "--source", "reanalysis", "--days", "3", "--cache", str(tmp_path), "--out", str(out),
                      "--data-only"])
     assert code == 0
-    assert calls == [("reanalysis", 3, str(tmp_path))]
+    assert calls == [("reanalysis", 3, tmp_path)]  # --cache is the job's cache root
+    assert storage.cache_root() != tmp_path  # for the job only
     assert (out / "summary_reanalysis.png").stat().st_size > 10_000

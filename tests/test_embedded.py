@@ -8,12 +8,14 @@ boundaries, the spin-up and trimming to length are all exercised.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,6 +269,21 @@ def test_cache_root_from_argument_environment_or_home(monkeypatch, tmp_path):
     assert cache.cache_root().parts[-2:] == (".cache", "climax_nb")
 
 
+def test_a_cache_root_set_for_a_block_is_restored_after_it(monkeypatch, tmp_path):
+    from climax_nb import storage
+
+    monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path / "before"))
+    with storage.cache_root_set_to(tmp_path / "job") as root:
+        assert root == cache.cache_root() == tmp_path / "job" and os.environ["CLIMAX_NB_CACHE"] == str(root)
+    assert cache.cache_root() == tmp_path / "before"
+    monkeypatch.delenv("CLIMAX_NB_CACHE")
+    with pytest.raises(RuntimeError), storage.cache_root_set_to(tmp_path / "job"):
+        raise RuntimeError("stopped")
+    assert "CLIMAX_NB_CACHE" not in os.environ
+    with storage.cache_root_set_to(None) as root:
+        assert root == cache.cache_root()
+
+
 def test_interrupted_generation_leaves_no_valid_store(tmp_path, monkeypatch):
     from climax_nb.data.embedded.simulate import NativeGrid
     from climax_nb.data.regrid import gaussian_latitudes
@@ -333,6 +350,11 @@ def test_legacy_runtime_is_asked_for_only_before_jax_starts(monkeypatch):
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_thunk_runtime=true"
 
 
+def _note_when_ready(source: Path, note: Path) -> None:
+    """Work that needs ``source``: write its creation stamp to ``note``."""
+    note.write_text(cache.read_manifest(source)["created"])
+
+
 def test_sources_generated_side_by_side_match_one_generated_alone(cache_dir, tmp_path):
     """``generate_all`` runs stale sources in parallel processes, skips cached ones, and changes no value."""
     root = tmp_path / "parallel"
@@ -340,8 +362,18 @@ def test_sources_generated_side_by_side_match_one_generated_alone(cache_dir, tmp
     cached = cache.read_manifest(cache.source_dir("reanalysis", root))["created"]
     pair = [dataclasses.replace(CONFIG, name=name, sst_offset=offset, spinup_days=0, restarts=False)
             for name, offset in (("side-a", 1.0), ("side-b", -1.0))]
-    paths = embedded.generate_all([CONFIG, *pair], length=CHUNK_DAYS, cache_dir=root, workers=2, progress=False)
+    with pytest.raises(ValueError, match=r"alongside names \['t31'\], not among the sources"):
+        embedded.generate_all([CONFIG], cache_dir=root, alongside={"t31": print})
+    after = {name: functools.partial(_note_when_ready, cache.source_dir(name, root), tmp_path / f"{name}.txt")
+             for name in ("reanalysis", "side-a")}
+    paths = embedded.generate_all([CONFIG, *pair], length=CHUNK_DAYS, cache_dir=root, workers=2, progress=False,
+                                  alongside=after)
     assert list(paths) == ["reanalysis", "side-a", "side-b"]
+    for name in after:  # each ran in the pool once its source was there
+        assert (tmp_path / f"{name}.txt").read_text() == cache.read_manifest(paths[name])["created"]
+        (tmp_path / f"{name}.txt").unlink()
+    embedded.generate_all([CONFIG, *pair], length=CHUNK_DAYS, cache_dir=root, progress=False, alongside=after)
+    assert not list(tmp_path.glob("*.txt"))  # nothing to generate: left to the caller
     assert cache.read_manifest(paths["reanalysis"])["created"] == cached  # cached: not simulated again
     alone = embedded.open_source(pair[1], length=CHUNK_DAYS, cache_dir=tmp_path / "alone", progress=False)
     side = embedded.open_source(pair[1], length=CHUNK_DAYS, cache_dir=root)

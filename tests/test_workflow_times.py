@@ -106,3 +106,40 @@ def test_the_main_jobs_scorecard_has_the_gcm_rows(tmp_path, monkeypatch):
     without = workflow.forecast_and_score(Path("model.pt"), tmp_path / "bare", days=20, gcm_rows=False)
     assert [str(m) for m in without["model"].values] == ["model", "persistence", "climatology"]
     assert len(calls) == 1 and not (tmp_path / "bare" / "gcm").exists()
+
+
+def test_the_gcm_rows_made_alongside_the_data_are_the_ones_the_scorecard_reads(tmp_path, monkeypatch):
+    import climax_nb.forecast
+    from climax_nb import runs
+    from climax_nb.baselines import persistence
+    from climax_nb.data import embedded
+    from climax_nb.data.embedded import get_config, predictability
+    from climax_nb.forecast.leads import as_timedelta
+
+    monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path / "cache"))
+    truth = make_canonical(("z500", "t850", "t2m"), steps=4 * 20)
+    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None: truth)
+    monkeypatch.setattr(climax_nb.forecast, "forecast", lambda checkpoint, data, leads, mode, init_times: persistence(
+        data, init_times, as_timedelta(leads)))
+    calls: list = []
+    monkeypatch.setattr(predictability, "gcm_forecast_pair", fake_gcm_pair(calls))
+    setting = runs.Setting(days=20)
+    workflow.prepare_gcm_rows(setting, workers=1, progress=False)
+    assert len(calls) == 1 and calls[0][3] == list(predictability.forecast_variables(get_config("reanalysis")))
+    card = workflow.forecast_and_score(Path("model.pt"), tmp_path / "out", days=20, gcm_dir=runs.gcm_dir(setting))
+    assert len(calls) == 1 and "gcm-twin" in card["model"].values  # read back for the model's three variables
+
+
+def test_the_main_job_hands_its_data_step_the_gcm_rows(tmp_path, monkeypatch):
+    from climax_nb import runs
+
+    handed: list = []
+    monkeypatch.setattr(workflow, "pretrain_then_finetune", lambda setting, times: (Path("p.pt"), Path("f.pt")))
+    monkeypatch.setattr(workflow, "forecast_and_score", lambda *args, **kwargs: None)
+    job = workflow.main_job(tmp_path, days=20, prepare_data=handed.append)
+    (task,) = handed[0].values()
+    assert list(handed[0]) == ["reanalysis"] and task.func is workflow.prepare_gcm_rows
+    assert task.args == (runs.Setting(days=20),) and task.keywords["workers"] == 1
+    assert list(job.times.seconds) == ["data and GCM rows", "forecast and scores"]
+    workflow.main_job(tmp_path, days=20, prepare_data=handed.append, gcm_rows=False)
+    assert handed[1] == {}

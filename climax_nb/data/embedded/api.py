@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,7 @@ def generate_all(
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = True,
+    alongside: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, Path]:
     """``generate`` several sources, up to ``workers`` at once, each in its own process; return their directories.
 
@@ -129,20 +130,37 @@ def generate_all(
     sources that are not cached yet run side by side (``workers`` defaults to one per core,
     at most one per source to generate); the most expensive (finest, longest) start first.
     Processes are spawned, so XLA starts fresh in each with the package's flags.
+
+    ``alongside`` maps a source's name to work that needs that source alone (a picklable
+    callable, such as the main job's GCM rows, which need the reanalysis): while other sources
+    are still being generated, it runs in the same pool as soon as its source is ready, on a core
+    that would otherwise wait. With one worker, or nothing to generate, it is not run: the
+    caller does that work later, on every core.
     """
     configs = [get_config(s) for s in sources]
     stale = [c for c in configs
              if cache.stale_reason(cache.source_dir(c.name, cache_dir), c, _days(c, length)) is not None]
     stale.sort(key=lambda c: (c.truncation**2 * _days(c, length)), reverse=True)
+    unknown = sorted(set(alongside or {}) - {c.name for c in configs})
+    if unknown:
+        raise ValueError(f"alongside names {unknown}, not among the sources to generate {[c.name for c in configs]}")
     workers = max(1, min(workers or os.cpu_count() or 1, len(stale)))
     if workers == 1:
         for config in stale:
             generate(config, length=length, cache_dir=cache_dir, progress=progress)
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = [pool.submit(generate, c, length=length, cache_dir=cache_dir, progress=progress) for c in stale]
-            for job in jobs:
+            jobs = {pool.submit(generate, c, length=length, cache_dir=cache_dir, progress=progress): c.name
+                    for c in stale}
+            waiting = dict(alongside or {})
+            extra: list[Future] = [pool.submit(waiting.pop(name)) for name in list(waiting)
+                                   if name not in jobs.values()]
+            for job in as_completed(jobs):
                 job.result()  # re-raises the first failure here
+                if jobs[job] in waiting:
+                    extra.append(pool.submit(waiting.pop(jobs[job])))
+            for job in extra:
+                job.result()
     return {c.name: generate(c, length=length, cache_dir=cache_dir, progress=False) for c in configs}
 
 
