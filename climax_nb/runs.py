@@ -50,6 +50,8 @@ from climax_nb.config import load_yaml
 from climax_nb.defaults import CONFIGS, REANALYSIS_TEST, REANALYSIS_TRAIN, REANALYSIS_VAL
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from climax_nb.train.run import RunConfig
 
 PRETRAIN_CONFIG, FINETUNE_CONFIG = "pretrain-compact", "finetune-compact"
@@ -125,6 +127,15 @@ class Setting:
         if self.days is not None:
             return () if split == "val" else None
         return {"train": REANALYSIS_TRAIN, "val": REANALYSIS_VAL, "test": REANALYSIS_TEST}[split]
+
+
+def reanalysis(split: Split, setting: Setting, *, progress: bool = True) -> xr.Dataset:
+    """The embedded reanalysis of ``split`` in ``setting`` (``Setting.reanalysis_years``), generated if need be."""
+    from climax_nb.data import embedded
+
+    years = setting.reanalysis_years(split)
+    return embedded.open_source("reanalysis", years=None if years is None else list(years),
+                                length=setting.reanalysis_days, progress=progress)
 
 
 def setting_dir(setting: Setting) -> Path:

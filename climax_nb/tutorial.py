@@ -85,7 +85,6 @@ import xarray as xr
 
 from climax_nb import defaults, runs
 from climax_nb.runs import Setting, Stage
-from climax_nb.variables import is_dynamic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -352,12 +351,7 @@ def reanalysis(split: Literal["train", "test"], setting: Setting | None = None) 
     ``default``: 2000-2001 or 2003; ``binder``: 2000 or January-February 2001; ``fast``:
     all of its days for both.
     """
-    from climax_nb.data import embedded
-
-    setting = setting or current_setting()
-    years = setting.reanalysis_years(split)
-    return embedded.open_source("reanalysis", years=None if years is None else list(years),
-                                length=setting.reanalysis_days, progress=False)
+    return runs.reanalysis(split, setting or current_setting(), progress=False)
 
 
 def scores_in_sample(setting: Setting | None = None) -> bool:
@@ -395,16 +389,11 @@ def gcm_forecasts(setting: Setting | None = None, variables: Sequence[str] | Non
     52 initial times 492 s; most of it is the twin's re-run of the reanalysis from its start.
     """
     from climax_nb import workflow
-    from climax_nb.evaluate import initial_times
 
     setting = setting or current_setting()
-    test, leads = reanalysis("test", setting), list(defaults.EVAL_LEADS)
     if variables is None:  # the fine-tuned model's outputs; with none named, every dynamic input (as training)
-        variables = training_config("finetune", setting).data.outputs or [
-            str(v) for v in test.data_vars if is_dynamic(str(v))]
-    inits = workflow.gcm_initial_times(initial_times(test, max(leads), 24.0))
-    return workflow.gcm_forecasts(inits, leads, runs.gcm_dir(setting), variables=list(variables),
-                                  length=setting.reanalysis_days)
+        variables = training_config("finetune", setting).data.outputs
+    return workflow.gcm_rows(setting, variables)
 
 
 def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr.Dataset:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from climax_nb import runs
-from climax_nb.defaults import EVAL_LEADS, REANALYSIS_TEST, REANALYSIS_TRAIN
+from climax_nb.defaults import EVAL_LEADS, REANALYSIS_TRAIN
 from climax_nb.runs import Setting
 
 if TYPE_CHECKING:
@@ -156,32 +156,33 @@ def gcm_note(forecast: xr.Dataset, gcm: dict[str, xr.Dataset], every_days: float
             f"0.1 K), from {when}; the other rows from all {forecast.sizes['init_time']} of the model's.")
 
 
-def scored_period(days: int | None, leads: Sequence[float] = EVAL_LEADS,
-                every_hours: float = 24.0) -> tuple[xr.Dataset, np.ndarray]:
-    """The reanalysis's test year (a short run, ``days``: all it has) and the initial times scored in it."""
-    from climax_nb.data import embedded
-    from climax_nb.evaluate import initial_times
+def gcm_rows(setting: Setting, variables: Sequence[str] | None = None, *, workers: int | None = None,
+             progress: bool = True) -> dict[str, xr.Dataset]:
+    """The setting's GCM rows: the embedded GCM's own forecasts of its test period (``gcm_forecasts``), made once.
 
-    # a short run (``days``) has no test year: score on what it has, to check the path only
-    test = embedded.open_source("reanalysis", years=None if days else list(REANALYSIS_TEST), length=days)
-    return test, initial_times(test, max(leads), every_hours)
+    From the first of the test period's daily initial times and every ``GCM_EVERY_DAYS`` after it,
+    to ``EVAL_LEADS``, for ``variables`` (default: every dynamic variable of the reanalysis, which
+    any model's scorecard reads back), kept in ``runs.gcm_dir(setting)``.
+    """
+    from climax_nb.evaluate import initial_times
+    from climax_nb.variables import is_dynamic
+
+    test = runs.reanalysis("test", setting, progress=progress)
+    inits = gcm_initial_times(initial_times(test, max(EVAL_LEADS), 24.0))
+    chosen = list(variables) if variables is not None else [str(v) for v in test.data_vars if is_dynamic(str(v))]
+    return gcm_forecasts(inits, EVAL_LEADS, runs.gcm_dir(setting), variables=chosen, length=setting.reanalysis_days,
+                         progress=progress, workers=workers)
 
 
 def prepare_gcm_rows(setting: Setting, *, workers: int | None = None, progress: bool = True) -> None:
-    """Make the setting's GCM rows (``gcm_forecasts``) for every dynamic variable of the reanalysis.
+    """``gcm_rows`` of every dynamic variable, made ahead of the scorecard that reads them back.
 
-    The main job's scorecard reads them back, whichever of the model's outputs it scores. They need
-    the reanalysis alone, so the main job makes them in its data step, on the core that finishes the
-    reanalysis while the other still simulates the pretraining sources (``embedded.generate_all``'s
-    ``alongside``), instead of after the training.
+    They need the reanalysis alone, so the main job makes them in its data step, on the core
+    that finishes the reanalysis while the other still simulates the pretraining sources
+    (``embedded.generate_all``'s ``alongside``), instead of after the training. Nothing is
+    returned, so nothing comes back from the worker process.
     """
-    from climax_nb.data.embedded import get_config
-    from climax_nb.data.embedded.predictability import forecast_variables
-
-    _, inits = scored_period(setting.days)
-    gcm_forecasts(gcm_initial_times(inits), EVAL_LEADS, runs.gcm_dir(setting),
-                  variables=forecast_variables(get_config("reanalysis")), length=setting.days,
-                  progress=progress, workers=workers)
+    gcm_rows(setting, workers=workers, progress=progress)
 
 
 def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, every_hours: float = 24.0,
@@ -204,10 +205,12 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     ``times`` records the GCM rows' wall time as the step ``GCM rows``.
     """
     from climax_nb.data import embedded
-    from climax_nb.evaluate import evaluate, write_scores
+    from climax_nb.evaluate import evaluate, initial_times, write_scores
     from climax_nb.forecast import forecast, save_forecast
 
-    test, inits = scored_period(days, leads, every_hours)
+    # a short run (``days``) has no test year: score on what it has, to check the path only
+    test = runs.reanalysis("test", Setting(days=days))
+    inits = initial_times(test, max(leads), every_hours)
     fc = forecast(checkpoint, test, list(leads), mode="auto", init_times=inits)
     out.mkdir(parents=True, exist_ok=True)
     save_forecast(fc, out / "forecast.nc", overwrite=True)

@@ -79,7 +79,7 @@ def test_the_main_jobs_scorecard_has_the_gcm_rows(tmp_path, monkeypatch):
     from climax_nb.forecast.leads import as_timedelta
 
     truth = make_canonical(("z500", "t850", "t2m"), steps=4 * 20)  # 20 days of 2000
-    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None: truth)
+    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None, progress=True: truth)
     monkeypatch.setattr(climax_nb.forecast, "forecast", lambda checkpoint, data, leads, mode, init_times: persistence(
         data, init_times, as_timedelta(leads)) + 0.5)
     calls: list = []
@@ -113,19 +113,19 @@ def test_the_gcm_rows_made_alongside_the_data_are_the_ones_the_scorecard_reads(t
     from climax_nb import runs
     from climax_nb.baselines import persistence
     from climax_nb.data import embedded
-    from climax_nb.data.embedded import get_config, predictability
+    from climax_nb.data.embedded import predictability
     from climax_nb.forecast.leads import as_timedelta
 
     monkeypatch.setenv("CLIMAX_NB_CACHE", str(tmp_path / "cache"))
     truth = make_canonical(("z500", "t850", "t2m"), steps=4 * 20)
-    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None: truth)
+    monkeypatch.setattr(embedded, "open_source", lambda name, years=None, length=None, progress=True: truth)
     monkeypatch.setattr(climax_nb.forecast, "forecast", lambda checkpoint, data, leads, mode, init_times: persistence(
         data, init_times, as_timedelta(leads)))
     calls: list = []
     monkeypatch.setattr(predictability, "gcm_forecast_pair", fake_gcm_pair(calls))
     setting = runs.Setting(days=20)
     workflow.prepare_gcm_rows(setting, workers=1, progress=False)
-    assert len(calls) == 1 and calls[0][3] == list(predictability.forecast_variables(get_config("reanalysis")))
+    assert len(calls) == 1 and calls[0][3] == ["z500", "t850", "t2m"]  # every dynamic variable of the data
     card = workflow.forecast_and_score(Path("model.pt"), tmp_path / "out", days=20, gcm_dir=runs.gcm_dir(setting))
     assert len(calls) == 1 and "gcm-twin" in card["model"].values  # read back for the model's three variables
 
