@@ -12,7 +12,7 @@ from climax_nb.forecast import RolloutError, forecast, load_forecast_checkpoint
 from climax_nb.model import REGIONS, ClimaX, preset
 from climax_nb.train.datamodule import ForecastDataModule, SplitConfig
 from climax_nb.train.loss import lat_weighted_mse
-from climax_nb.train.module import ForecastModule, OptimConfig
+from climax_nb.train.module import ForecastModule, LossConfig, OptimConfig
 from tests.conftest import make_canonical
 from tests.pipeline_data import code, encoded, gapped_times, identity
 from tests.train_helpers import moving_waves
@@ -131,6 +131,24 @@ def test_the_loss_is_the_mean_of_a_hand_unrolled_two_step_chain(waves, seasonal)
     torch.testing.assert_close(loss, (steps[0] + steps[1]) / 2)
     assert per_var.shape == (3,)
     torch.testing.assert_close(one_step, steps[0])  # step 1 of the chain is the one-step loss
+
+
+def test_the_log_mse_of_a_chain_weighs_each_steps_relative_error_alike(waves):
+    plain = tiny().eval()
+    logged = tiny(loss=LossConfig(rollout_log_mse=True)).eval()
+    batch = rollout_batch(waves)
+    with torch.no_grad():
+        per_step = plain.step_losses(batch)  # [K, V]
+        loss, per_var = logged.compute_loss(batch)
+    torch.testing.assert_close(loss, per_step.mean(1).log().mean())  # each step's MSE, logged, averaged
+    torch.testing.assert_close(per_var, per_step.mean(0))  # the parts stay the MSE's
+
+
+def test_the_log_mse_needs_a_chain(capsys):
+    code = cli.main(["finetune", "--config", "pretrain-tiny", "--loss.rollout_log_mse", "true",
+                     "--trainer.progress", "false"])
+    assert code != 0
+    assert "add --data.rollout_steps K (K >= 2) or leave out --loss.rollout_log_mse" in capsys.readouterr().err
 
 
 def test_gradients_of_the_second_step_reach_through_the_first(waves):

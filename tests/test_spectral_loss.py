@@ -69,7 +69,7 @@ def test_the_module_adds_the_weighted_term_at_every_step_of_a_chain(waves):  # n
     plain = tiny().eval()
     spectral = tiny(loss=LossConfig(spectral_weight=0.5, spectral_min_wavenumber=8)).eval()
     assert spectral.hparams["loss"] == {"spectral_weight": 0.5, "spectral_min_wavenumber": 8,
-                                        "spectral_excess_only": False}
+                                        "spectral_excess_only": False, "rollout_log_mse": False}
     with torch.no_grad():
         loss, per_var = spectral.compute_loss(batch)
         plain_loss, plain_per_var = plain.compute_loss(batch)

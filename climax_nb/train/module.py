@@ -13,6 +13,7 @@ gradients through the whole chain. A model trained so still forecasts one step
 
 ``LossConfig.spectral_weight`` > 0 adds, at each step, the zonal-power log error at the small
 scales (``climax_nb.train.loss.zonal_power_log_error``): MSE barely sees noise there, a rollout does.
+``LossConfig.rollout_log_mse`` weighs a chain's steps by their relative error instead of their error.
 """
 
 from __future__ import annotations
@@ -108,11 +109,17 @@ class LossConfig:
     zonal wavenumbers >= ``spectral_min_wavenumber``: it holds the small scales' power to the
     truth's, which a rollout's feedback would otherwise inflate (whole-globe ClimaX models only);
     ``spectral_excess_only`` penalises power above the truth's only, not blurring.
+
+    ``rollout_log_mse`` (rollout batches, ``data.rollout_steps`` > 1): the MSE term is the mean over
+    the chain's steps of the log of each step's MSE (its mean over variables), in place of the mean
+    MSE, so each step's relative error weighs alike: with the mean, the late steps' errors, many
+    times the early ones', set the gradient, and the early leads pay for it.
     """
 
     spectral_weight: float = 0.0
     spectral_min_wavenumber: int = 16
     spectral_excess_only: bool = False
+    rollout_log_mse: bool = False
 
     def __post_init__(self) -> None:
         if not (self.spectral_weight >= 0 and np.isfinite(self.spectral_weight)):
@@ -325,21 +332,24 @@ class ForecastModule(ScheduledModule):
 
         For a rollout batch (``y`` [B, K, V_out, H, W]) both are means over the K steps (``step_losses``).
         """
-        loss, per_var, _ = self._losses(batch)
+        loss, per_var, _, _ = self._losses(batch)
         return loss, per_var
 
-    def _losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The loss, its [V_out] parts and, for a rollout batch, the [K, V_out] parts of each step.
+    def _losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """The loss, its [V_out] MSE parts, for a rollout batch the [K, V_out] MSE of each step, and the spectral term.
 
-        The parts are the MSE's; the loss adds the spectral term (``LossConfig``) when it is on."""
+        The loss is the mean MSE (of a chain: its mean log MSE with ``LossConfig.rollout_log_mse``)
+        plus the spectral term (``LossConfig``), zero when off."""
         if batch["y"].ndim == 5:
             per_step, spectral = self._chain_losses(batch)
             per_var = per_step.mean(0)
-            return per_var.mean() + spectral, per_var, per_step
+            fit = per_step.mean(1).clamp_min(1e-12).log().mean() if self.loss_config.rollout_log_mse else per_var.mean()
+            return fit + spectral, per_var, per_step, spectral
         target = batch["y"] if self.patches is None else self.patches.crop(batch["y"])
         pred = self(batch)
         per_var = lat_weighted_mse(pred, target, self.lat_weights, per_variable=True)
-        return per_var.mean() + self._spectral_term(pred, target), per_var, None
+        spectral = self._spectral_term(pred, target)
+        return per_var.mean() + spectral, per_var, None, spectral
 
     def _spectral_term(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``spectral_weight`` times the mean over variables of the zonal-power log error (0 when off)."""
@@ -379,7 +389,7 @@ class ForecastModule(ScheduledModule):
         return torch.stack(losses), torch.stack(spectral).mean()
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
-        loss, per_var, per_step = self._losses(batch)
+        loss, per_var, per_step, spectral = self._losses(batch)
         if not bool(torch.isfinite(loss)):
             raise NonFiniteLossError(
                 f"{stage} loss is {loss.item()} at step {self.global_step} (batch from source "
@@ -390,8 +400,7 @@ class ForecastModule(ScheduledModule):
         size = batch["x"].shape[0]
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=stage != "train")
         if self.loss_config.spectral_weight:
-            self.log(f"{stage}/loss_spectral", (loss - per_var.mean()).detach(), batch_size=size,
-                     sync_dist=stage != "train")
+            self.log(f"{stage}/loss_spectral", spectral.detach(), batch_size=size, sync_dist=stage != "train")
         if stage != "train":
             for vid, value in zip(batch["out_variables"], per_var, strict=True):
                 self.log(f"{stage}/mse_{vid}", value, batch_size=size, sync_dist=True)

@@ -414,6 +414,9 @@ def train(config: RunConfig) -> Path:
     if config.model.family == "atmorep" and config.loss != LossConfig():
         raise ValueError("the loss section sets terms of ClimaX's MSE; AtmoRep trains with its own score "
                          "(the atmorep section): leave out --loss.* with --model.family atmorep")
+    if config.loss.rollout_log_mse and config.data.rollout_steps < 2:
+        raise ValueError("loss.rollout_log_mse weighs the steps of a rollout chain; this run trains one step: "
+                         "add --data.rollout_steps K (K >= 2) or leave out --loss.rollout_log_mse")
     run_dir = Path(config.trainer.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     record_config(config)
