@@ -393,7 +393,7 @@ def gcm_forecasts(setting: Setting | None = None, variables: Sequence[str] | Non
     setting = setting or current_setting()
     if variables is None:  # the fine-tuned model's outputs; with none named, every dynamic input (as training)
         variables = training_config("finetune", setting).data.outputs
-    return workflow.gcm_rows(setting, variables)
+    return workflow.gcm_rows_of(setting, variables)
 
 
 def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr.Dataset:

@@ -156,8 +156,8 @@ def gcm_note(forecast: xr.Dataset, gcm: dict[str, xr.Dataset], every_days: float
             f"0.1 K), from {when}; the other rows from all {forecast.sizes['init_time']} of the model's.")
 
 
-def gcm_rows(setting: Setting, variables: Sequence[str] | None = None, *, workers: int | None = None,
-             progress: bool = True) -> dict[str, xr.Dataset]:
+def gcm_rows_of(setting: Setting, variables: Sequence[str] | None = None, *, workers: int | None = None,
+                progress: bool = True) -> dict[str, xr.Dataset]:
     """The setting's GCM rows: the embedded GCM's own forecasts of its test period (``gcm_forecasts``), made once.
 
     From the first of the test period's daily initial times and every ``GCM_EVERY_DAYS`` after it,
@@ -175,14 +175,14 @@ def gcm_rows(setting: Setting, variables: Sequence[str] | None = None, *, worker
 
 
 def prepare_gcm_rows(setting: Setting, *, workers: int | None = None, progress: bool = True) -> None:
-    """``gcm_rows`` of every dynamic variable, made ahead of the scorecard that reads them back.
+    """``gcm_rows_of`` every dynamic variable, made ahead of the scorecard that reads them back.
 
     They need the reanalysis alone, so the main job makes them in its data step, on the core
     that finishes the reanalysis while the other still simulates the pretraining sources
     (``embedded.generate_all``'s ``alongside``), instead of after the training. Nothing is
     returned, so nothing comes back from the worker process.
     """
-    gcm_rows(setting, workers=workers, progress=progress)
+    gcm_rows_of(setting, workers=workers, progress=progress)
 
 
 def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, every_hours: float = 24.0,
