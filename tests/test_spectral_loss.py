@@ -62,6 +62,8 @@ def test_bad_shapes_and_wavenumbers_are_refused():
         LossConfig(spectral_weight=-1.0)
     with pytest.raises(ValueError, match=r"loss.spectral_min_wavenumber must be >= 1, got 0"):
         LossConfig(spectral_min_wavenumber=0)
+    with pytest.raises(ValueError, match=r"loss.spectral_from_step must be >= 1 \(1: every step of a chain\), got 0"):
+        LossConfig(spectral_from_step=0)
 
 
 def test_the_module_adds_the_weighted_term_at_every_step_of_a_chain(waves):  # noqa: F811
@@ -69,7 +71,8 @@ def test_the_module_adds_the_weighted_term_at_every_step_of_a_chain(waves):  # n
     plain = tiny().eval()
     spectral = tiny(loss=LossConfig(spectral_weight=0.5, spectral_min_wavenumber=8)).eval()
     assert spectral.hparams["loss"] == {"spectral_weight": 0.5, "spectral_min_wavenumber": 8,
-                                        "spectral_excess_only": False, "rollout_log_mse": False}
+                                        "spectral_excess_only": False, "spectral_from_step": 1,
+                                        "rollout_log_mse": False}
     with torch.no_grad():
         loss, per_var = spectral.compute_loss(batch)
         plain_loss, plain_per_var = plain.compute_loss(batch)
@@ -87,6 +90,31 @@ def test_the_module_adds_the_weighted_term_at_every_step_of_a_chain(waves):  # n
     with torch.no_grad():
         spectral._step(batch, "val")
     torch.testing.assert_close(logged["val/loss_spectral"], loss - per_var.mean())
+
+
+def test_the_term_can_leave_a_chains_first_steps_to_the_mse(waves):  # noqa: F811
+    batch = rollout_batch(waves)  # chains of 2 steps
+    late = tiny(loss=LossConfig(spectral_weight=0.5, spectral_min_wavenumber=8, spectral_from_step=2)).eval()
+    with torch.no_grad():
+        per_step, term = late._chain_losses(batch)
+        ins, outs, lead, init = list(batch["variables"]), list(batch["out_variables"]), batch["lead_time"], \
+            batch["init_time"]
+        first = late.net(batch["x"], lead, ins, outs, init_times=init)
+        loss, _ = late.compute_loss(batch)
+    assert term > 0
+    first_term = 0.5 * zonal_power_log_error(first, batch["y"][:, 0], late.lat_weights, 8).mean()
+    every = tiny(loss=LossConfig(spectral_weight=0.5, spectral_min_wavenumber=8)).eval()
+    with torch.no_grad():
+        _, both = every._chain_losses(batch)
+    torch.testing.assert_close(both, (first_term + term) / 2)  # every step: the mean of both; from step 2: the second
+    torch.testing.assert_close(loss, per_step.mean() + term)
+
+
+def test_a_term_past_the_chain_is_refused(capsys):
+    code = cli.main(["finetune", "--config", "pretrain-tiny", "--loss.spectral_weight", "0.1",
+                     "--loss.spectral_from_step", "3", "--data.rollout_steps", "2", "--trainer.progress", "false"])
+    assert code != 0
+    assert "loss.spectral_from_step 3 is past the chain's 2 step(s)" in capsys.readouterr().err
 
 
 def test_a_spectral_term_the_outputs_cannot_carry_is_refused(waves):  # noqa: F811

@@ -108,7 +108,9 @@ class LossConfig:
     ``spectral_weight`` scales the mean over output variables of ``zonal_power_log_error`` at
     zonal wavenumbers >= ``spectral_min_wavenumber``: it holds the small scales' power to the
     truth's, which a rollout's feedback would otherwise inflate (whole-globe ClimaX models only);
-    ``spectral_excess_only`` penalises power above the truth's only, not blurring.
+    ``spectral_excess_only`` penalises power above the truth's only, not blurring;
+    ``spectral_from_step`` n counts it from a chain's n-th step on (1: every step), leaving the
+    first steps, whose small scales are still the truth's, to the MSE alone.
 
     ``rollout_log_mse`` (rollout batches, ``data.rollout_steps`` > 1): the MSE term is the mean over
     the chain's steps of the log of each step's MSE (its mean over variables), in place of the mean
@@ -119,6 +121,7 @@ class LossConfig:
     spectral_weight: float = 0.0
     spectral_min_wavenumber: int = 16
     spectral_excess_only: bool = False
+    spectral_from_step: int = 1
     rollout_log_mse: bool = False
 
     def __post_init__(self) -> None:
@@ -126,6 +129,9 @@ class LossConfig:
             raise ValueError(f"loss.spectral_weight must be a finite weight >= 0, got {self.spectral_weight}")
         if self.spectral_min_wavenumber < 1:
             raise ValueError(f"loss.spectral_min_wavenumber must be >= 1, got {self.spectral_min_wavenumber}")
+        if self.spectral_from_step < 1:
+            raise ValueError(f"loss.spectral_from_step must be >= 1 (1: every step of a chain), got "
+                             f"{self.spectral_from_step}")
 
 
 def freeze_parts(model: torch.nn.Module, parts: Sequence[str]) -> list[str]:
@@ -365,8 +371,8 @@ class ForecastModule(ScheduledModule):
         return self._chain_losses(batch)[0]
 
     def _chain_losses(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch, and the steps' mean
-        spectral term.
+        """[K, V_out] latitude-weighted MSE of each of K chained steps of a rollout batch, and the mean spectral
+        term of the steps from ``LossConfig.spectral_from_step`` on.
 
         Step k + 1 reads step k's prediction in the dynamic input channels and the batch's true
         ``forcings`` at its time (without them the forcings keep their initial values); constants
@@ -383,10 +389,11 @@ class ForecastModule(ScheduledModule):
             start = None if init is None else init + torch.round(k * batch["lead_time"].double() * 3.6e12).long()
             pred = self({**batch, "x": x, "init_time": start})
             losses.append(lat_weighted_mse(pred, targets[:, k], self.lat_weights, per_variable=True))
-            spectral.append(self._spectral_term(pred, targets[:, k]))
+            if k + 1 >= self.loss_config.spectral_from_step:
+                spectral.append(self._spectral_term(pred, targets[:, k]))
             if k + 1 < targets.shape[1]:
                 x = feed_back(x, pred, layout, None if forcings is None else forcings[:, k])
-        return torch.stack(losses), torch.stack(spectral).mean()
+        return torch.stack(losses), torch.stack(spectral).mean() if spectral else x.new_zeros(())
 
     def _step(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
         loss, per_var, per_step, spectral = self._losses(batch)

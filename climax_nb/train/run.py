@@ -414,6 +414,10 @@ def train(config: RunConfig) -> Path:
     if config.model.family == "atmorep" and config.loss != LossConfig():
         raise ValueError("the loss section sets terms of ClimaX's MSE; AtmoRep trains with its own score "
                          "(the atmorep section): leave out --loss.* with --model.family atmorep")
+    if config.loss.spectral_from_step > config.data.rollout_steps:
+        raise ValueError(f"loss.spectral_from_step {config.loss.spectral_from_step} is past the chain's "
+                         f"{config.data.rollout_steps} step(s): the spectral term would count nowhere; lower it or "
+                         "lengthen --data.rollout_steps")
     if config.loss.rollout_log_mse and config.data.rollout_steps < 2:
         raise ValueError("loss.rollout_log_mse weighs the steps of a rollout chain; this run trains one step: "
                          "add --data.rollout_steps K (K >= 2) or leave out --loss.rollout_log_mse")
