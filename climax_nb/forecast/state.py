@@ -99,8 +99,8 @@ def state_blocks(ds: xr.Dataset, variables: Sequence[str], times: np.ndarray, *,
 
     The block holds ``variables`` of ``ds`` at those times and the ``history_hours`` before each,
     read in one pass of the storage: a read per variable and batch costs a storage round trip
-    each (the main job's test-year forecast spent 124 of its 132 s reading its inputs so; one
-    read of the year's 360 initial states takes 4.5 s). Blocks stay under about ``max_bytes``
+    each, which made most of the main job's forecast time (its ``forecast and scores`` step: 2.4
+    min before, 1.2 after, ``benchmarks/main_job.py``). Blocks stay under about ``max_bytes``
     (default ``BLOCK_BYTES``), and hold one batch at least.
     """
     max_bytes = BLOCK_BYTES if max_bytes is None else max_bytes
@@ -111,10 +111,10 @@ def state_blocks(ds: xr.Dataset, variables: Sequence[str], times: np.ndarray, *,
         return
     timed = [v for v in present if "time" in ds[v].dims]
     per_time = sum(ds[v].dtype.itemsize * ds[v].size // ds.sizes["time"] for v in timed) or 1
-    steps = np.diff(data_times)
-    per_sample = 1 + (history_hours * 3.6e12 / steps.min().astype(np.int64) if history_hours and len(steps) else 0)
-    batches = max(1, int(max_bytes / (per_time * per_sample)) // batch_size)
     history = np.timedelta64(round(history_hours * 3.6e12), "ns")
+    steps = np.diff(data_times)
+    per_sample = 1 + (history / steps.min() if len(steps) else 0)  # states read per initial time
+    batches = max(1, int(max_bytes / (per_time * per_sample)) // batch_size)
     for start in range(0, len(times), batches * batch_size):
         stop = min(start + batches * batch_size, len(times))
         wanted = np.unique(np.asarray(times[start:stop], dtype="datetime64[ns]"))
