@@ -50,13 +50,17 @@ def window_weights(window: int) -> np.ndarray:
 
 
 def _circular_smooth(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``sum_j w_j values[(d + j) % n]`` along axis 0, for j in [-half, half]."""
-    half = len(weights) // 2
-    out = np.zeros_like(values)
+    """``sum_j w_j values[(d + j) % n]`` along axis 0, for j in [-half, half].
+
+    One product with the circulant (n, n) weight matrix: a 61-day window over 366 days costs one
+    matrix product per hour of day instead of 61 shifted copies of the whole array.
+    """
+    n, half = values.shape[0], len(weights) // 2
+    days = np.arange(n)
+    circulant = np.zeros((n, n))
     for j, w in zip(range(-half, half + 1), weights, strict=True):
-        if w:
-            out += w * np.roll(values, -j, axis=0)
-    return out
+        circulant[days, (days + j) % n] += w
+    return (circulant @ values.reshape(n, -1)).reshape(values.shape)
 
 
 def _check_finite(vid: str, values: np.ndarray) -> None:
