@@ -385,8 +385,9 @@ def gcm_forecasts(setting: Setting | None = None, variables: Sequence[str] | Non
     the GCM once per setting. Measured on 2 cores shared with other jobs (load average 3-6),
     the first time: the fast setting's one initial time 51 s in a fresh cache (25 s once jcm's
     programs are in the persistent compilation cache), the binder setting's 8 initial times
-    130 s (2.0 GB peak resident; every day, 54 initial times, would take 233 s), the default's
-    52 initial times 492 s; most of it is the twin's re-run of the reanalysis from its start.
+    130 s (2.0 GB peak resident; every day, 54 initial times, would take 233 s); the default's
+    52 initial times took 3.0 minutes on 2 idle cores (the README's timing table), and nothing
+    after the main job, which makes them in its data step.
     """
     from climax_nb import workflow
 

@@ -195,13 +195,12 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     the embedded GCM's own forecasts (``gcm_forecasts``), from the model's first initial time
     and every ``gcm_every_days`` days after it (scored on those; the other rows on all of the
     model's), kept in ``gcm_dir`` (default ``out/gcm``; the main job uses the setting's
-    ``runs.gcm_dir``, which the notebooks share). Measured on 2 cores shared with other jobs
-    (load average 3-6): the default's 2003, 52 initial times every 7 days, added 492 s
-    (8.2 minutes) the first time, most of it the twin's re-run of 2000-2003 (peak 1.6 GB
-    resident), and adds nothing once they are cached; every day (360) would add about 11
-    minutes more (3,080 more simulated days at the 0.22 s a day measured). A short run
-    (``days``, as in the tests) has one initial time, its first day, and adds about 50 s in a
-    fresh cache (25 s once jcm's programs are in the persistent compilation cache).
+    ``runs.gcm_dir``, which the notebooks share). The main job makes them in its data step
+    (``prepare_gcm_rows``), so here they are read back; made here instead, the default's 52
+    initial times (2003, every 7 days) took 3.0 minutes after the training on 2 idle cores (the
+    README's timing table). A short run (``days``, as in the
+    tests) has one initial time, its first day, and adds about 50 s in a fresh cache (25 s once
+    jcm's programs are in the persistent compilation cache).
     ``times`` records the GCM rows' wall time as the step ``GCM rows``.
     """
     from climax_nb.data import embedded
