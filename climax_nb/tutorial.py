@@ -432,7 +432,7 @@ def test_scores(stage: Stage = "finetune", setting: Setting | None = None) -> xr
     # the fast setting has no separate test year: its scores check the path, in sample
     card = evaluate(fc, test, reanalysis("train", setting), climatology_years(setting),
                     in_sample=scores_in_sample(setting), others=gcm)
-    write_scores(card, out / "scores", note=workflow.gcm_note(fc, gcm))
+    write_scores(card, out / "scores", note=workflow.scores_note(test, fc, gcm))
     return xr.open_dataset(path).load()
 
 

@@ -156,6 +156,21 @@ def gcm_note(forecast: xr.Dataset, gcm: dict[str, xr.Dataset], every_days: float
             f"0.1 K), from {when}; the other rows from all {forecast.sizes['init_time']} of the model's.")
 
 
+def scores_note(truth: xr.Dataset, forecast: xr.Dataset, gcm: dict[str, xr.Dataset],
+                every_days: float = GCM_EVERY_DAYS) -> str:
+    """The lines above ``scores.md``'s tables: the verifying data's span and fingerprint, and ``gcm_note``.
+
+    The fingerprint says whether two scorecards scored the same data: the embedded GCM's output
+    differs slightly from one machine to another.
+    """
+    from climax_nb.data.fields import fingerprint
+
+    times = truth["time"].values
+    data = (f"Verifying data: {len(times)} time steps, {str(times[0])[:13]} to {str(times[-1])[:13]}, fingerprint "
+            f"`{fingerprint(truth)}` (`climax_nb.data.fields.fingerprint`).")
+    return "\n\n".join(line for line in (data, gcm_note(forecast, gcm, every_days)) if line)
+
+
 def gcm_rows_of(setting: Setting, variables: Sequence[str] | None = None, *, workers: int | None = None,
                 progress: bool = True) -> dict[str, xr.Dataset]:
     """The setting's GCM rows: the embedded GCM's own forecasts of its test period (``gcm_forecasts``), made once.
@@ -224,7 +239,7 @@ def forecast_and_score(checkpoint: Path, out: Path, *, days: int | None = None, 
     ]
     # a short run checks the path
     card = evaluate(fc, test, train_data, clim_years, in_sample=days is not None, others=gcm)
-    write_scores(card, out / "scores", note=gcm_note(fc, gcm, gcm_every_days))
+    write_scores(card, out / "scores", note=scores_note(test, fc, gcm, gcm_every_days))
     return card
 
 

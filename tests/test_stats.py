@@ -147,3 +147,16 @@ def test_json_save_and_load(norm, tmp_path):
     assert Normalizer.load(path) == norm
     with pytest.raises(FileNotFoundError, match="compute_stats"):
         Normalizer.load(tmp_path / "missing.json")
+
+
+def test_fingerprint_tells_data_apart_and_ignores_laziness(tmp_path):
+    from climax_nb.data.fields import fingerprint
+
+    ds = make_canonical(steps=8)
+    ds.to_zarr(tmp_path / "d.zarr")
+    lazy = xr.open_zarr(tmp_path / "d.zarr")
+    assert fingerprint(ds) == fingerprint(lazy) and len(fingerprint(ds)) == 12
+    nudged = ds.copy(deep=True)
+    nudged["z500"].values[-1, 0, 0] += 1.0  # one value of the last step
+    assert fingerprint(nudged) != fingerprint(ds)
+    assert fingerprint(ds.isel(time=slice(1, None))) != fingerprint(ds)

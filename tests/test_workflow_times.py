@@ -98,7 +98,8 @@ def test_the_main_jobs_scorecard_has_the_gcm_rows(tmp_path, monkeypatch):
         assert float(rmse[var].sel(model="gcm-twin").isel(lead_time=0)) < float(
             rmse[var].sel(model="persistence").isel(lead_time=0))
     text = (tmp_path / "out" / "scores" / "scores.md").read_text()
-    assert text.startswith("gcm-analysis and gcm-twin: the embedded GCM's own forecasts")
+    assert text.startswith("Verifying data: ") and "fingerprint `" in text
+    assert "\n\ngcm-analysis and gcm-twin: the embedded GCM's own forecasts" in text
     assert "3 initial times every 7 days, 2000-01-01 to 2000-01-15" in text and "all 15 of the model's" in text
     assert "| gcm-twin |" in text
     assert list(times.seconds) == ["GCM rows"]
