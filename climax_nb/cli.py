@@ -178,6 +178,9 @@ class ForecastOptions:
     mode: str = option("auto", "continuous: one lead-conditioned call per lead; iterative: chain --step; "
                        "auto: continuous where trained, else a rollout plan")
     step: float | None = option(None, "rollout step in hours (iterative/auto)")
+    hyperdiffusion: float | None = option(None, "damp each rollout step's small scales: e-folding hours at the "
+                                          "highest zonal wavenumber (e.g. 3; iterative only; docs/forecast.md)")
+    hyperdiffusion_order: int = option(8, "power of the wavenumber in --hyperdiffusion (8: del^8, 4: del^4)")
     source: str | None = option(None, "use the statistics of this training source (default: the checkpoint's first)")
     members: int = option(0, "ensemble members from perturbed states (0: none)")
     perturbation: float = option(0.05, "perturbation scale in units of each variable's std")
@@ -277,15 +280,17 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     """Forecast from initial states of a dataset with a checkpoint and save the forecast."""
     from climax_nb.data.open import open_source
     from climax_nb.evaluate import initial_times
-    from climax_nb.forecast import Perturbation, forecast, open_model, save_forecast
+    from climax_nb.forecast import Perturbation, ZonalHyperdiffusion, forecast, open_model, save_forecast
 
     opts = parse_options(ForecastOptions, args)
+    damping = (None if opts.hyperdiffusion is None
+               else ZonalHyperdiffusion(opts.hyperdiffusion, opts.hyperdiffusion_order))
     model = open_model(opts.checkpoint, source=opts.source)
     data = open_source(opts.data, years=opts.years, days=opts.days, check_ranges=opts.check_ranges)
     inits = initial_times(data, max(opts.leads), opts.every, history_hours=model.history_hours)
     ensemble = Perturbation(opts.members, scale=opts.perturbation, seed=opts.seed) if opts.members else None
     fc = forecast(model, data, list(opts.leads), mode=opts.mode, step=opts.step, init_times=inits,
-                  batch_size=opts.batch_size, device=opts.device, ensemble=ensemble)
+                  batch_size=opts.batch_size, device=opts.device, ensemble=ensemble, damping=damping)
     path = save_forecast(fc, opts.out, overwrite=opts.overwrite)
     print(f"wrote {path} ({len(inits)} initial times, leads {list(opts.leads)} h)")
     return 0

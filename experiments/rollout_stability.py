@@ -16,6 +16,12 @@ mode (asked once per lead) at 24, 72 and 120 h, and two targets are checked:
     python experiments/rollout_stability.py --out outputs/rollout            # the main job's fine-tuned model
     python experiments/rollout_stability.py --checkpoint runs/x/model.pt --out outputs/rollout-x
     python experiments/rollout_stability.py --out outputs/rollout --from-results   # the tables again
+    python experiments/rollout_stability.py --checkpoint runs/x/model.pt --hyperdiffusion 3 --out outputs/x-damped
+
+``--hyperdiffusion H`` damps each rollout step's smallest scales (``forecast(damping=)``,
+``climax_nb.forecast.damping``: e-folding time H hours at the highest zonal wavenumber,
+``--hyperdiffusion-order`` 8 by default); ``--year 2002`` (the validation year) is where to
+choose H, before the test year reports it.
 
 ``--days`` keeps only the first days of the test year (a quick check of the path;
 the horizon then shrinks to what fits and the numbers mean little).
@@ -32,6 +38,7 @@ import pandas as pd
 import xarray as xr
 
 from climax_nb.defaults import REANALYSIS_TEST
+from climax_nb.forecast.damping import ZonalHyperdiffusion
 
 TARGETS = ("z500", "t850", "t2m", "u10")
 STEP_H = 6.0
@@ -54,11 +61,13 @@ def horizon_hours(truth: xr.Dataset) -> float:
 
 
 def make_forecasts(checkpoint: str | Path, truth: xr.Dataset, every_days: float,
-                   continuous_checkpoint: str | Path | None = None) -> dict[str, xr.Dataset]:
+                   continuous_checkpoint: str | Path | None = None,
+                   damping: ZonalHyperdiffusion | None = None) -> dict[str, xr.Dataset]:
     """The rollout (6-hour steps, every 24 h to the horizon) and the continuous model, from the same initial times.
 
     ``continuous_checkpoint`` (default: ``checkpoint``) is the lead-conditioned model the rollout is
     compared with: a model fine-tuned on 6-hour rollouts alone has no longer leads of its own.
+    ``damping`` filters each of the rollout's steps (``--hyperdiffusion``).
     """
     from climax_nb.evaluate import initial_times
     from climax_nb.forecast import LeadTimeError, RolloutError, forecast, open_model
@@ -75,7 +84,8 @@ def make_forecasts(checkpoint: str | Path, truth: xr.Dataset, every_days: float,
     print(f"{len(inits)} initial times every {every_days:g} days from {inits[0]}; rollout to {horizon:g} h in "
           f"{STEP_H:g} h steps; continuous at {', '.join(f'{h:g}' for h in continuous)} h; targets {targets}")
     try:
-        rolled = forecast(model, truth, leads, mode="iterative", step=STEP_H, init_times=inits, variables=targets)
+        rolled = forecast(model, truth, leads, mode="iterative", step=STEP_H, init_times=inits, variables=targets,
+                          damping=damping)
     except RolloutError as err:
         raise SystemExit(f"this checkpoint cannot be rolled out: {err}") from None
     try:
@@ -197,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--year", type=int, default=REANALYSIS_TEST[0], help="the year to forecast (a test year)")
     parser.add_argument("--every-days", type=float, default=7.0, help="days between initial times")
     parser.add_argument("--days", type=int, default=None, help="only the first days of the year (a quick check)")
+    parser.add_argument("--hyperdiffusion", type=float, default=None,
+                        help="damp each rollout step: e-folding hours at the highest zonal wavenumber (e.g. 3)")
+    parser.add_argument("--hyperdiffusion-order", type=int, default=8, help="power of the wavenumber (8: del^8)")
     parser.add_argument("--out", type=Path, default=Path("outputs/rollout_stability"), help="folder for the tables")
     parser.add_argument("--from-results", action="store_true", help="print the saved tables of --out again")
     args = parser.parse_args(argv)
@@ -208,17 +221,22 @@ def main(argv: list[str] | None = None) -> None:
         truth = open_source(args.data, years=[args.year])
         if args.days is not None:
             truth = truth.sel(time=slice(None, truth["time"].values[0] + np.timedelta64(args.days, "D")))
-        forecasts = make_forecasts(checkpoint, truth, args.every_days, args.continuous_checkpoint)
+        damping = None if args.hyperdiffusion is None else ZonalHyperdiffusion(args.hyperdiffusion,
+                                                                                args.hyperdiffusion_order)
+        forecasts = make_forecasts(checkpoint, truth, args.every_days, args.continuous_checkpoint, damping)
         args.out.mkdir(parents=True, exist_ok=True)
         spectra_table(forecasts, truth).to_csv(args.out / SPECTRA, index=False)
         rmse_table(forecasts, truth).to_csv(args.out / RMSE, index=False)
         inits = forecasts[ROLLOUT]["init_time"].values
         meta = {**{k: str(v) for k, v in vars(args).items()}, "checkpoint": str(checkpoint),
+                "damping": str(damping) if damping is not None else "none",
                 "init_times": len(inits), "first_init": str(inits[0]), "last_init": str(inits[-1])}
         (args.out / "command.json").write_text(json.dumps(meta, indent=1))
     meta = json.loads((args.out / "command.json").read_text()) if (args.out / "command.json").is_file() else {}
     reference = meta.get("continuous_checkpoint", "None")
     compared = "" if reference in ("None", "") else f" (continuous: {reference})"
+    damped = meta.get("damping", "none")
+    compared += "" if damped == "none" else f"; rollout damped by {damped}"
     note = (f"Checkpoint {meta.get('checkpoint', '?')}{compared}; "
             f"truth {meta.get('data', '?')} {meta.get('year', '?')}, "
             f"{meta.get('init_times', '?')} initial times every {meta.get('every_days', '?')} days "

@@ -48,3 +48,13 @@ def test_the_scorer_names_bad_choices(files):
     clim = climatology(truth, years=[2000])
     with pytest.raises(ValueError, match=r"unknown baseline\(s\) \['damped'\]; choose from"):
         score(truth.isel(time=[0]).rename(time="init_time"), truth, clim, baselines=("damped",))
+
+
+def test_a_damped_rollout_from_the_command_line_says_how_it_was_damped(files, tmp_path):
+    _, model, data = files
+    fc_path = tmp_path / "damped.nc"
+    assert cli.main(["forecast", "--checkpoint", str(model), "--data", str(data), "--leads", "6", "12",
+                     "--every", "12", "--mode", "iterative", "--step", "6", "--hyperdiffusion", "3",
+                     "--hyperdiffusion-order", "4", "--out", str(fc_path)]) == 0
+    fc = open_forecast(fc_path)
+    assert fc.attrs["damping"] == "zonal del^4, e-folding 3 h at the highest wavenumber"

@@ -88,3 +88,19 @@ def test_a_six_hour_model_is_compared_with_another_lead_conditioned_model(stabil
 
 def _parts(ckpt):
     return ckpt.model, ckpt.spec
+
+
+def test_a_damped_rollout_says_so_and_has_less_small_scale_power(stability, tmp_path, capsys):
+    path = save_forecast_checkpoint(tmp_path / "model.pt", *_parts(tiny_checkpoint(leads=(6.0, 24.0))))
+    data = tmp_path / "truth.nc"
+    initial_state(steps=17).to_netcdf(data)
+    args = ["--checkpoint", str(path), "--data", str(data), "--year", "2000", "--days", "2", "--every-days", "1"]
+    stability.main([*args, "--out", str(tmp_path / "plain")])
+    stability.main([*args, "--hyperdiffusion", "1", "--hyperdiffusion-order", "4", "--out", str(tmp_path / "damped")])
+    assert "rollout damped by zonal del^4, e-folding 1 h" in capsys.readouterr().out
+
+    def rolled(name):
+        spectra = pd.read_csv(tmp_path / name / stability.SPECTRA)
+        return spectra[spectra["mode"] == stability.ROLLOUT].set_index("variable")["power_ratio"]
+
+    assert (rolled("damped") < rolled("plain")).all()

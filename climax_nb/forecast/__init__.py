@@ -12,6 +12,7 @@ from climax_nb.forecast import atmorep as _atmorep_family  # noqa: F401  (regist
 from climax_nb.forecast import climax as _climax_family  # noqa: F401  (registers the ClimaX family)
 from climax_nb.forecast.checkpoint import ForecastCheckpoint, load_forecast_checkpoint, save_forecast_checkpoint
 from climax_nb.forecast.climax import ClimaXForecaster, RegionalClimaXForecaster, climax_spec
+from climax_nb.forecast.damping import ZonalHyperdiffusion
 from climax_nb.forecast.ensemble import Perturbation
 from climax_nb.forecast.forecaster import forecast
 from climax_nb.forecast.io import forecast_dataset, open_forecast, save_forecast
@@ -45,6 +46,7 @@ __all__ = [
     "RolloutPlan",
     "SourceSpec",
     "SpecError",
+    "ZonalHyperdiffusion",
     "check_initial_state",
     "climax_spec",
     "feed_back",

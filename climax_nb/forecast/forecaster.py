@@ -9,6 +9,9 @@ Three modes, as in the ClimaX paper:
   the longest trained lead that divides every target as step (recorded in the
   result's ``rollout_plan`` attribute).
 
+An iterative rollout can damp each step's smallest scales (``damping``, a
+``damping.ZonalHyperdiffusion``), as a GCM's hyperdiffusion does.
+
 Initial states are read into memory a block of batches at a time (``state.state_blocks``), then go
 through the model ``batch_size`` at a time (times x members), under ``torch.inference_mode()``;
 each prediction is moved to CPU numpy at once.
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from climax_nb.forecast.damping import ZonalHyperdiffusion
 from climax_nb.forecast.ensemble import Perturbation
 from climax_nb.forecast.io import forecast_dataset
 from climax_nb.forecast.leads import (
@@ -39,7 +43,7 @@ from climax_nb.forecast.leads import (
     to_hours,
 )
 from climax_nb.forecast.model import CheckpointLike, ForecastModel, open_model
-from climax_nb.forecast.rollout import RolloutLayout, rollout, rollout_layout
+from climax_nb.forecast.rollout import Damping, RolloutLayout, rollout, rollout_layout
 from climax_nb.forecast.state import ForcingReader, check_initial_state, state_blocks
 
 log = logging.getLogger(__name__)
@@ -78,8 +82,9 @@ class _PerLead:
 class _Iterative:
     """Iterative mode: ``plan.n_steps`` chained steps, forcings read at each valid time when available."""
 
-    def __init__(self, fm: ForecastModel, plan: RolloutPlan, outputs: Sequence[str], forcings: ForcingReader):
-        self.fm, self.plan, self.outputs, self.forcings = fm, plan, list(outputs), forcings
+    def __init__(self, fm: ForecastModel, plan: RolloutPlan, outputs: Sequence[str], forcings: ForcingReader,
+                 damping: Damping | None = None):
+        self.fm, self.plan, self.outputs, self.forcings, self.damping = fm, plan, list(outputs), forcings, damping
         self.layout: RolloutLayout = rollout_layout(fm, outputs)
         self.keep = [self.layout.predicted.index(v) for v in self.outputs]
         self.held: dict[str, int] = {}
@@ -103,7 +108,8 @@ class _Iterative:
 
     def __call__(self, states: _States, times: np.ndarray, members: np.ndarray, out: np.ndarray) -> None:
         x = states.inputs(self.fm, times, members)
-        steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times), times)
+        steps = rollout(self.fm, x, self.layout, self.plan.step, self.plan.n_steps, self._forcing(times), times,
+                        self.damping)
         for k, y in steps:
             if k in self.plan.emit:
                 out[:, self.slot[k], 0] = self.fm.to_physical(y[:, self.keep], self.outputs)
@@ -147,27 +153,36 @@ def _check_outputs(models: Sequence[ForecastModel], variables: Sequence[str] | N
 
 
 def _single_mode_runner(
-    fm: ForecastModel, mode: Mode, leads: list[float], step: LeadLike | None, outputs: list[str], ds: xr.Dataset
+    fm: ForecastModel, mode: Mode, leads: list[float], step: LeadLike | None, outputs: list[str], ds: xr.Dataset,
+    damping: ZonalHyperdiffusion | None = None,
 ) -> tuple[_PerLead | _Iterative, dict[str, Any]]:
     fm.check_leads(leads, mode)
+    requested = mode
     if mode == "auto":
         trained = fm.trained_leads
         if trained is not None and all(any(np.isclose(h, t) for t in trained) for h in leads) and step is None:
             mode = "continuous"
         else:
             mode = "iterative"
+    own = None if mode == "continuous" else fm.rolling_out(step)
+    if damping is not None and (mode == "continuous" or own is not None):
+        why = (f"{fm.name} rolls out inside its own step" if own is not None else
+               "every lead is one the model was trained for, so auto asks it once per lead" if requested == "auto"
+               else "mode 'continuous' asks the model once per lead")
+        raise ValueError(f"damping filters the steps of an iterative rollout, and this forecast makes none ({why}): "
+                         "drop damping, or use mode='iterative' with a step")
     if mode == "continuous":
         check_trained(leads, fm.trained_leads)
         return _PerLead([(h, fm) for h in leads], outputs), {"mode": "continuous"}
-    own = fm.rolling_out(step)
     if own is not None:  # the family rolls out inside its step (e.g. AtmoRep's windows of several states)
         return _PerLead([(h, own) for h in leads], outputs), {"mode": "iterative", "step_hours": own.rollout_step_hours}
     step_h = to_hours(step) if step is not None else choose_step(leads, fm.trained_leads)
     check_trained([step_h], fm.trained_leads, f"{fm.name} (as rollout step)")
     plan = plan_rollout(leads, step_h)
     log.info("iterative rollout: %s", plan)
-    runner = _Iterative(fm, plan, outputs, ForcingReader(ds, fm.inputs))
-    return runner, {"mode": "iterative", "step_hours": step_h, "rollout_plan": str(plan)}
+    runner = _Iterative(fm, plan, outputs, ForcingReader(ds, fm.inputs), damping)
+    attrs = {"mode": "iterative", "step_hours": step_h, "rollout_plan": str(plan)}
+    return runner, attrs | ({"damping": str(damping)} if damping is not None else {})
 
 
 def usable_device(device: str | torch.device) -> torch.device:
@@ -197,6 +212,7 @@ def forecast(
     device: str | torch.device = "cpu",
     ensemble: Perturbation | None = None,
     source: str | None = None,
+    damping: ZonalHyperdiffusion | None = None,
 ) -> xr.Dataset:
     """Forecast from every initial time in ``initial`` (or ``init_times``) to every lead in ``lead_times``.
 
@@ -205,7 +221,8 @@ def forecast(
     rollout step for ``iterative`` / ``auto``; ``ensemble`` adds a ``member`` dimension of
     perturbed initial states; ``source`` picks the statistics of one training source. A model
     that draws its own members (``ForecastModel.members`` > 1) gives a ``member`` dimension too
-    (with ``ensemble``: each perturbed state's members in turn).
+    (with ``ensemble``: each perturbed state's members in turn). ``damping`` filters each step of
+    an iterative rollout (``damping.ZonalHyperdiffusion``; refused where no step is rolled out).
     Values come back in physical units. The model is moved to ``device``.
     """
     if mode not in ("continuous", "direct", "iterative", "auto"):
@@ -216,6 +233,8 @@ def forecast(
     if mode == "direct" or isinstance(checkpoint, Mapping):
         if mode != "direct" or not isinstance(checkpoint, Mapping):
             raise ValueError("direct mode takes a dict {lead_hours: checkpoint}, and only direct mode does")
+        if damping is not None:
+            raise ValueError("damping filters the steps of an iterative rollout; direct mode makes none: drop it")
         pairs = _direct_models(checkpoint, leads, source)
         leads = [h for h, _ in pairs]
         models = [fm for _, fm in pairs]
@@ -227,7 +246,7 @@ def forecast(
             raise LeadTimeError("pass lead_times (hours or timedeltas) to forecast")
         models = [open_model(checkpoint, source=source)]
         outputs = _check_outputs(models, variables)
-        runner, attrs = _single_mode_runner(models[0], mode, leads, step, outputs, initial)
+        runner, attrs = _single_mode_runner(models[0], mode, leads, step, outputs, initial, damping)
     times = check_initial_state(initial, models, init_times)
     device = usable_device(device)
     for fm in models:

@@ -91,6 +91,8 @@ def feed_back(x: torch.Tensor, y: torch.Tensor, layout: RolloutLayout,
 
 #: Gives the normalised forcings [B, F, H, W] for the state after k steps, from those of the state before.
 ForcingFn = Callable[[int, torch.Tensor], torch.Tensor]
+#: Filters a step's prediction [B, V, H, W] made over ``step_hours`` (``damping.ZonalHyperdiffusion``).
+Damping = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 def rollout(
@@ -101,16 +103,21 @@ def rollout(
     n_steps: int,
     forcing: ForcingFn | None = None,
     times: np.ndarray | None = None,
+    damping: Damping | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(k, prediction)`` after each of ``n_steps`` steps; predictions hold ``layout.predicted``.
 
-    ``times`` are the initial times; each step is told its own start (for families that read the time)."""
+    ``times`` are the initial times; each step is told its own start (for families that read the time).
+    ``damping`` (e.g. ``damping.ZonalHyperdiffusion``) filters each prediction before it is yielded
+    and fed back, so the state a step emits is the state the next one reads."""
     lead = torch.full((x.shape[0],), float(step_hours), dtype=x.dtype, device=x.device)
     forcing_pos = torch.tensor(layout.forcing_pos, dtype=torch.long, device=x.device)
     for k in range(1, n_steps + 1):
         start = None if times is None else (np.asarray(times, dtype="datetime64[ns]")
                                             + np.timedelta64(round((k - 1) * step_hours * 3600), "s"))
         y = fm.step(x, lead, list(layout.predicted), times=start)
+        if damping is not None:
+            y = damping(y, step_hours)
         yield k, y
         if k == n_steps:
             return
