@@ -260,6 +260,25 @@ def test_options_round_trip_and_loopback_default():
     assert shown.show is True and shown.port == 7000
     with pytest.raises(ValueError, match="--inits must be at least 1"):
         page_options(["--inits", "0"])
+    damped = page_options(["--hyperdiffusion", "3"])
+    assert page_options(damped.to_args()) == damped and damped.settings()[1].hyperdiffusion_hours == 3.0
+    with pytest.raises(ValueError, match="--hyperdiffusion is an e-folding time in hours and must be positive"):
+        page_options(["--hyperdiffusion", "0"])
+
+
+def test_the_rollout_is_damped_when_the_settings_ask(tiny, results):
+    from dataclasses import replace
+
+    folder, model, data, _ = tiny
+    store = ResultStore(DataSpec(str(data)), replace(SETTINGS, hyperdiffusion_hours=1.0), cache_dir=folder / "cache")
+    damped = store.get(Entry("tiny", model, "checkpoint"))
+    assert "damping" in damped.rollout.attrs and "damping" not in results.rollout.attrs
+    assert damped.folder != results.folder  # a cache entry of its own
+
+    def high_k_power(fc):
+        return float((np.abs(np.fft.rfft(fc["t850"].values, axis=-1))[..., 16:] ** 2).sum())
+
+    assert high_k_power(damped.rollout) < high_k_power(results.rollout)
 
 
 def test_a_masked_model_shows_its_ensemble_reconstructions_and_coupling(tmp_path):

@@ -294,8 +294,9 @@ class Dashboard:
         if r.rollout_scores is None:
             self.skill["growth"].show(r.scores.sel(model=["model"]), variable, "rmse", f"{variable} RMSE (no rollout)")
         else:
+            damped = ", damped" if r.rollout is not None and "damping" in r.rollout.attrs else ""
             self.skill["growth"].show(r.rollout_scores, variable, "rmse",
-                                      f"{variable} RMSE of the iterative rollout")
+                                      f"{variable} RMSE of the iterative rollout{damped}")
         if "crps" in r.scores["metric"].values:  # an ensemble: its models only (baselines have no members)
             ensembles = r.scores.sel(model=["model"])
             self.skill["crps"].show(ensembles, variable, "crps", f"{variable} CRPS of the ensemble")

@@ -15,7 +15,7 @@ import xarray as xr
 from climax_nb.dashboard.settings import Settings
 from climax_nb.evaluate import DEFAULT_BASELINES, initial_times
 from climax_nb.evaluate import score as score_forecasts
-from climax_nb.forecast import ForecastModel, forecast
+from climax_nb.forecast import ForecastModel, ZonalHyperdiffusion, forecast
 from climax_nb.forecast.atmorep import AtmoRepForecaster
 from climax_nb.forecast.state import states_at_lead
 
@@ -43,11 +43,16 @@ def rollout_step(fm: ForecastModel, leads: Sequence[float]) -> float:
 
 
 def rollout_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, settings: Settings) -> xr.Dataset:
-    """An iterative rollout keeping every step up to the longest lead: the error-growth curve."""
+    """An iterative rollout keeping every step up to the longest lead: the error-growth curve.
+
+    ``settings.hyperdiffusion_hours`` damps each step (``ZonalHyperdiffusion``, del^8); a family that
+    rolls out inside its own step (AtmoRep) is rolled out undamped."""
     step = rollout_step(fm, settings.leads)
     n = max(1, int(np.ceil(max(settings.leads) / step - 1e-9)))
+    damping = (ZonalHyperdiffusion(settings.hyperdiffusion_hours)
+               if settings.hyperdiffusion_hours is not None and fm.rollout_step_hours is None else None)
     return forecast(fm, truth, [step * k for k in range(1, n + 1)], mode="iterative", step=step,
-                    init_times=inits, batch_size=settings.batch_size)
+                    init_times=inits, batch_size=settings.batch_size, damping=damping)
 
 
 #: The baselines the dashboard scores a task's file beside (other files: ``DEFAULT_BASELINES``).

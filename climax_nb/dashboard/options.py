@@ -35,6 +35,8 @@ class PageOptions:
     leads: tuple[float, ...] = option(Settings.leads, "lead times in hours")
     inits: int = option(Settings.n_inits, "number of initial times to forecast")
     every: float = option(Settings.every_hours, "hours between candidate initial times")
+    hyperdiffusion: float | None = option(None, "damp each step of the rollout: e-folding hours of del^8 zonal "
+                                          "hyperdiffusion at the highest wavenumber (e.g. 3; docs/forecast.md)")
     variable: str | None = option(None, "variable shown first (default: the first forecast)")
     projection: str = option("Robinson", "map projection shown first")
     cache: str | None = option(None, "cache directory (default: $CLIMAX_NB_CACHE or ~/.cache/climax_nb); "
@@ -45,11 +47,15 @@ class PageOptions:
             raise ValueError(f"--inits must be at least 1, got {self.inits}")
         if not self.every > 0:
             raise ValueError(f"--every is hours between initial times and must be positive, got {self.every}")
+        if self.hyperdiffusion is not None and not self.hyperdiffusion > 0:
+            raise ValueError(f"--hyperdiffusion is an e-folding time in hours and must be positive (e.g. 3), got "
+                             f"{self.hyperdiffusion}")
 
     def settings(self) -> tuple[DataSpec, Settings]:
         """The data and the forecast settings these options ask for."""
         data = DataSpec(self.data, self.years, self.days, self.clim_years, self.cache)
-        return data, Settings(leads=tuple(sorted(set(self.leads))), n_inits=self.inits, every_hours=self.every)
+        return data, Settings(leads=tuple(sorted(set(self.leads))), n_inits=self.inits, every_hours=self.every,
+                              hyperdiffusion_hours=self.hyperdiffusion)
 
     def search_roots(self) -> list[str]:
         """Folders scanned for results: those given, else the cache and ./outputs."""

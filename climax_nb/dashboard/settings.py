@@ -31,8 +31,9 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Settings:
-    """How much to forecast: lead times (hours), how many initial times, how far apart, which mode; and the box
-    (south, north, west, east degrees; west > east crosses 0 deg) a masked model infills."""
+    """How much to forecast: lead times (hours), how many initial times, how far apart, which mode; the box
+    (south, north, west, east degrees; west > east crosses 0 deg) a masked model infills; and the e-folding
+    hours of the del^8 zonal hyperdiffusion on each step of the rollout (None: none; ``forecast.damping``)."""
 
     leads: tuple[float, ...] = EVAL_LEADS
     n_inits: int = 8
@@ -40,3 +41,4 @@ class Settings:
     mode: str = "auto"
     batch_size: int = 8
     box: tuple[float, float, float, float] = INFILL_BOX
+    hyperdiffusion_hours: float | None = None
