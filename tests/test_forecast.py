@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from climax_nb.data.stats import Normalizer
-from climax_nb.forecast import Perturbation, forecast, open_model, save_forecast_checkpoint, state
+from climax_nb.forecast import Perturbation, ZonalHyperdiffusion, forecast, open_model, save_forecast_checkpoint, state
 from climax_nb.forecast.state import read_fields, state_blocks
 from tests.forecast_helpers import INPUTS, OUTPUTS, STATS, initial_state, tiny_checkpoint
 
@@ -159,3 +159,27 @@ def test_from_path_uses_recorded_sources(tmp_path, ckpt, ds):
     ref = forecast(ckpt, ds, [6], init_times=ds.time.values[:1])
     assert list(fc.data_vars) == ["t850"]
     np.testing.assert_allclose(fc["t850"].values, ref["t850"].values, rtol=1e-6)
+
+
+def test_forecast_records_the_damping_and_lowers_small_scale_power(ckpt, ds):
+    t0 = ds.time.values[:1]
+    damping = ZonalHyperdiffusion(1.0, 4)
+    plain = forecast(ckpt, ds, [6, 12], mode="iterative", step=6, init_times=t0)
+    damped = forecast(ckpt, ds, [6, 12], mode="iterative", step=6, init_times=t0, damping=damping)
+    assert damped.attrs["damping"] == str(damping) and "damping" not in plain.attrs
+
+    def high_k_power(fc):
+        return float((np.abs(np.fft.rfft(fc["t850"].values, axis=-1))[..., 16:] ** 2).sum())
+
+    assert high_k_power(damped) < 0.5 * high_k_power(plain)
+    np.testing.assert_allclose(damped["t850"].mean("lon"), plain["t850"].mean("lon"), rtol=1e-3)
+
+
+def test_damping_is_refused_where_nothing_is_rolled_out(ckpt, ds):
+    damping = ZonalHyperdiffusion()
+    with pytest.raises(ValueError, match="mode 'continuous' asks the model once per lead"):
+        forecast(ckpt, ds, [6], mode="continuous", damping=damping)
+    with pytest.raises(ValueError, match="auto asks it once per lead"):
+        forecast(ckpt, ds, [24], mode="auto", damping=damping)
+    with pytest.raises(ValueError, match="direct mode makes none"):
+        forecast({6: ckpt}, ds, mode="direct", damping=damping)

@@ -1,4 +1,4 @@
-"""Zonal hyperdiffusion in iterative rollouts: what it damps, what it keeps, and where it is refused."""
+"""Zonal hyperdiffusion for rollouts: what it damps, what it keeps, bad settings (in forecasts: test_forecast)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from climax_nb.forecast import ZonalHyperdiffusion, forecast
+from climax_nb.forecast import ZonalHyperdiffusion
 from climax_nb.forecast.rollout import feedback_layout, rollout
-from tests.forecast_helpers import initial_state, tiny_checkpoint
-
-
-@pytest.fixture(scope="module")
-def ckpt():
-    return tiny_checkpoint()
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return initial_state()
 
 
 def test_factors_follow_the_formula_and_keep_the_zonal_mean():
@@ -70,27 +59,3 @@ def test_rollout_damps_each_step_before_feeding_it_back():
     once = damping(2.0 * x, 6.0)
     torch.testing.assert_close(steps[1], once)
     torch.testing.assert_close(steps[2], damping(2.0 * once, 6.0))
-
-
-def test_forecast_records_the_damping_and_lowers_small_scale_power(ckpt, ds):
-    t0 = ds.time.values[:1]
-    damping = ZonalHyperdiffusion(1.0, 4)
-    plain = forecast(ckpt, ds, [6, 12], mode="iterative", step=6, init_times=t0)
-    damped = forecast(ckpt, ds, [6, 12], mode="iterative", step=6, init_times=t0, damping=damping)
-    assert damped.attrs["damping"] == str(damping) and "damping" not in plain.attrs
-
-    def high_k_power(fc):
-        return float((np.abs(np.fft.rfft(fc["t850"].values, axis=-1))[..., 16:] ** 2).sum())
-
-    assert high_k_power(damped) < 0.5 * high_k_power(plain)
-    np.testing.assert_allclose(damped["t850"].mean("lon"), plain["t850"].mean("lon"), rtol=1e-3)
-
-
-def test_damping_is_refused_where_nothing_is_rolled_out(ckpt, ds):
-    damping = ZonalHyperdiffusion()
-    with pytest.raises(ValueError, match="mode 'continuous' asks the model once per lead"):
-        forecast(ckpt, ds, [6], mode="continuous", damping=damping)
-    with pytest.raises(ValueError, match="auto asks it once per lead"):
-        forecast(ckpt, ds, [24], mode="auto", damping=damping)
-    with pytest.raises(ValueError, match="direct mode makes none"):
-        forecast({6: ckpt}, ds, mode="direct", damping=damping)
