@@ -28,6 +28,9 @@ by seed and given with a 95 % Student-t interval over seeds (n - 1 degrees of
 freedom; with 3 seeds that is mean +- 4.30 sd / sqrt(3)), and the count of seeds in
 which pretraining gave the lower RMSE; cells where it did not are listed.
 
+``--fresh-base`` starts the pretrained arm's damped base afresh (``model.init_fresh_base``): the
+mean field and damping rate it relaxes toward are the pretraining worlds' climate otherwise.
+
 ``--days 12 --pretrain-scale 0.01 --steps 4 --seeds 0`` checks the path in minutes
 (the numbers are then meaningless); ``--set section.key=value`` changes every run.
 """
@@ -53,13 +56,15 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     data, init, sets = cli.reanalysis(args), cli.pretrained(args), cli.overrides(args)
     if init is None:
         raise SystemExit("--pretrained none leaves no pretrained arm: give 'main' or a model file")
+    fresh = {"model.init_fresh_base": True} if args.fresh_base else {}
     rows = []
     for fraction in args.fractions:  # outermost: each fraction's data are read into memory once
         for seed in args.seeds:
             for arm in ARMS:
+                pretrained = arm == "pretrained"
                 config = training.finetune_config(data, steps=args.steps, seed=seed, fraction=fraction,
-                                                  windows=args.windows, init=init if arm == "pretrained" else None,
-                                                  overrides=sets)
+                                                  windows=args.windows, init=init if pretrained else None,
+                                                  overrides={**sets, **fresh} if pretrained else sets)
                 model = training.trained(f"finetune-f{fraction:g}-{arm}-seed{seed}", config)
                 card = training.score(model, data, every_hours=args.every_hours)
                 rows += training.score_rows(card, fraction=fraction, arm=arm, seed=seed,
@@ -75,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     p.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS),
                    help="fractions of the training years (default: %(default)s)")
     p.add_argument("--windows", type=int, default=8, help="stretches a fraction is spread over (default: 8)")
+    p.add_argument("--fresh-base", action="store_true",
+                   help="the pretrained arm starts its damped base (mean field, damping rate) afresh "
+                        "(--model.init_fresh_base): the pretraining worlds' climate left behind")
     return cli.main(NAME, "experiments/data_fraction.py", p, make, reports.data_fraction, argv)
 
 

@@ -77,3 +77,29 @@ def test_missing_init_checkpoint_names_the_path(tmp_path, sources, capsys):
                "--data.sources", f"[{sources[0]}]", "--trainer.run_dir", str(tmp_path / "r")) == 2
     err = capsys.readouterr().err
     assert "nothing.pt" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_fine_tuning_can_start_the_damped_base_afresh(tmp_path, sources):
+    damped = ["--model.residual", "true", "--model.residual_damping", "true", "--data.leads", "[6, 12]",
+              "--data.batch_size", "4", "--optim.warmup_steps", "1"]
+    pre = tmp_path / "pre"
+    assert run("pretrain", "--config", "pretrain-tiny", *TINY, *damped, "--data.sources", f"[{sources[1]}]",
+               "--trainer.max_steps", "3", "--optim.lr", "1e-2", "--trainer.run_dir", str(pre)) == 0
+    learnt = load_forecast_checkpoint(pre / "model.pt").model
+    assert float(learnt.mean_field.abs().max()) > 0  # the pretraining moved it
+    fine = tmp_path / "fine"
+    assert run("finetune", "--config", "pretrain-tiny", *TINY, *damped, "--model.init", str(pre / "model.pt"),
+               "--model.init_fresh_base", "true", "--data.sources", f"[{sources[0]}]", "--trainer.max_steps", "1",
+               "--optim.lr", "1e-9", "--trainer.run_dir", str(fine)) == 0
+    tuned = load_forecast_checkpoint(fine / "model.pt").model
+    assert float(tuned.mean_field.abs().max()) < 1e-6
+    torch.testing.assert_close(tuned.pos_embed, learnt.pos_embed, atol=1e-6, rtol=0)  # the rest is the init's
+    assert "started afresh (--model.init_fresh_base): ['damping_rate', 'mean_field']" in (
+        fine / "init_report.txt").read_text()
+
+
+def test_a_fresh_base_needs_an_init_model():
+    from climax_nb.train.run import ModelSection
+
+    with pytest.raises(ValueError, match="--model.init_fresh_base .* there is no --model.init"):
+        ModelSection(init_fresh_base=True)

@@ -120,6 +120,22 @@ class ClimaXBase(nn.Module):
         """Build from a ``ClimaXConfig`` (e.g. ``preset('compact')``)."""
         return cls(**cfg.to_dict(), **kwargs)
 
+    def reset_damped_base(self) -> list[str]:
+        """The damped base at its start (a base close to persistence: slow damping toward a zero mean field).
+
+        Its mean field and rate belong to the data it was learnt on, in their normalisation; fine-tuning
+        on another world can start them afresh (``--model.init_fresh_base``). Returns the reset names.
+        """
+        reset = []
+        if self.config.residual_damping:
+            self.damping_rate.data.fill_(INITIAL_DAMPING_LOGIT / DAMPING_PARAMETER_SCALE)
+            self.mean_field.data.zero_()
+            reset += ["damping_rate", "mean_field"]
+        if self.config.seasonal_harmonics:
+            self.mean_field_cycle.data.zero_()
+            reset.append("mean_field_cycle")
+        return reset
+
     def initialize_weights(self) -> None:
         """Sin-cos position and variable embeddings, then ClimaX's Linear/LayerNorm init."""
         cfg = self.config
@@ -129,11 +145,7 @@ class ClimaXBase(nn.Module):
         self.var_embed.data.copy_(torch.from_numpy(var).float().unsqueeze(0))
         self.reset_tokenizer()
         self.apply(init_linear_and_norm)
-        if cfg.residual_damping:  # a base close to persistence to start with
-            self.damping_rate.data.fill_(INITIAL_DAMPING_LOGIT / DAMPING_PARAMETER_SCALE)
-            self.mean_field.data.zero_()
-        if cfg.seasonal_harmonics:
-            self.mean_field_cycle.data.zero_()
+        self.reset_damped_base()
         if cfg.head_smoothing:  # the identity kernel
             self.head_smoother.data.zero_()
             self.head_smoother.data[:, :, cfg.head_smoothing // 2, cfg.head_smoothing // 2] = 1.0

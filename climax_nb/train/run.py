@@ -76,6 +76,9 @@ class ModelSection:
     init: str | None = option(
         None, "start from this checkpoint: an exported model of ours (run_dir/model.pt) or a released ClimaX file"
     )
+    init_fresh_base: bool = option(
+        False, "with --model.init: start the damped base (mean field, damping rate, seasonal cycle) afresh instead "
+        "of taking the init model's, which is the climate of the data it was trained on")
     region: str | None = option(
         None,
         "fine-tune on one box's tokens only: a name (NorthAmerica, Europe, ...) or 'lat_min,lat_max,lon_min,lon_max'",
@@ -90,6 +93,9 @@ class ModelSection:
             raise ValueError(f"unknown model.family {self.family!r}; choose one of {list(TRAINABLE_FAMILIES)}")
         if self.freeze not in (None, "backbone"):
             raise ValueError(f"unknown --model.freeze {self.freeze!r}; use 'backbone' or leave it out")
+        if self.init_fresh_base and not self.init:
+            raise ValueError("--model.init_fresh_base starts an init model's damped base afresh, but there is no "
+                             "--model.init: a model from scratch starts afresh anyway; drop it or give --model.init")
 
     def build(self, sources: dict[str, xr.Dataset]) -> ClimaXConfig:
         """The preset with overrides, on the sources' grid, over the sources' variables."""
@@ -400,7 +406,9 @@ def climax_parts(config: RunConfig, sources: dict[str, xr.Dataset], run_dir: Pat
     module.attach(datamodule.trained_on())
     if config.model.init and not config.trainer.resume:
         report = initialise(module.net, config.model.init)
-        (run_dir / "init_report.txt").write_text(report.summary())
+        fresh = module.net.reset_damped_base() if config.model.init_fresh_base else []
+        note = f"\nstarted afresh (--model.init_fresh_base): {fresh}" if fresh else ""
+        (run_dir / "init_report.txt").write_text(report.summary() + note)
     if config.model.freeze == "backbone":
         module.net.blocks.requires_grad_(False)
     return trainer, module, datamodule
