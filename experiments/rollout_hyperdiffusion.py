@@ -103,10 +103,15 @@ def choose(table: pd.DataFrame) -> str:
     return str(damped.sort_values("worst |log ratio|").iloc[0]["setting"])
 
 
+def table(out: Path, year: int, settings: list[str]) -> pd.DataFrame:
+    """``summary`` of the undamped rollout and every setting, one row each."""
+    return pd.DataFrame([summary(out, year, s) for s in [UNDAMPED, *settings]])
+
+
 def report(out: Path, settings: list[str], validation: int, test: int) -> str:
-    val = pd.DataFrame([summary(out, validation, s) for s in [UNDAMPED, *settings]])
+    val = table(out, validation, settings)
     chosen = choose(val)
-    tested = pd.DataFrame([summary(out, test, s) for s in (UNDAMPED, chosen)])
+    tested = table(out, test, [chosen])
     variables = ", ".join(stability.TARGETS)
     made = (out / COMMAND).read_text().strip() if (out / COMMAND).is_file() else "?"
     return "\n".join([
@@ -144,8 +149,7 @@ def main(argv: list[str] | None = None) -> str:
         (args.out / COMMAND).write_text(shlex.join(["python", "experiments/rollout_hyperdiffusion.py", *argv]) + "\n")
         for setting in [UNDAMPED, *args.settings]:
             run(args, args.validation_year, setting)
-        chosen = choose(pd.DataFrame([summary(args.out, args.validation_year, s)
-                                      for s in [UNDAMPED, *args.settings]]))
+        chosen = choose(table(args.out, args.validation_year, args.settings))
         for setting in (UNDAMPED, chosen):
             run(args, args.test_year, setting)
     text = report(args.out, args.settings, args.validation_year, args.test_year)

@@ -9,6 +9,7 @@ coordinate here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 
 import dask
@@ -77,8 +78,6 @@ def fingerprint(ds: xr.Dataset) -> str:
     Two scorecards with the same fingerprint scored the same data; the embedded GCM's output differs
     slightly from one machine to another, and this makes that visible. Reads two time steps per variable.
     """
-    import hashlib
-
     ends = ds.isel(time=[0, -1]) if "time" in ds.dims else ds
     with dask.config.set(scheduler="synchronous"):
         ends = ends.load()

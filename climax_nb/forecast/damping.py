@@ -3,7 +3,8 @@
 A learnt 6 h step adds a little noise at the smallest scales that nothing takes out again,
 so a rollout's power there grows step by step (``experiments/rollout_stability.py``). A GCM
 has the same problem with its numerics and damps it with hyperdiffusion: SPEEDY (the embedded
-data's GCM) applies del^4 with e-folding times of 12-24 h at its truncation. Here each predicted
+data's GCM) applies del^4 to vorticity, humidity and temperature with e-folding times of 12-24 h
+at its truncation. Here each predicted
 state of a rollout is filtered along longitude, latitude by latitude:
 
     amplitude at zonal wavenumber k  *=  exp(-(step / timescale) * (k / k_max) ** order)
