@@ -19,7 +19,7 @@ Trained on the six training scenarios, scored on "mid":
 ClimateBench's NRMSE (spatial, global and total = spatial + 5 global) of each, against every single
 test run (mean over the members) and against the members' mean, as Lutjens et al. (2024) ask.
 
-    python experiments/climate_projection.py --seeds 0       # simulates the 21 runs first (about 1 h here)
+    python experiments/climate_projection.py --seeds 0       # simulates the 21 runs first, side by side
     python experiments/climate_projection.py --from-results  # the report again, nothing trained
 
 ``--days 4 --period D --members 1 --scenarios control co2-double mid`` checks the path in minutes
@@ -83,7 +83,7 @@ def other_members(test: xr.Dataset) -> list[xr.Dataset]:
 def make(args: argparse.Namespace) -> pd.DataFrame:
     """Train the three ClimaX arms for every seed; score them, the baselines and another member on "mid"."""
     from climax_nb.baselines import linear_regression, pattern_scaling
-    from climax_nb.data.climate import PROJECTION_TARGETS, open_scenario_samples, scenario_sources
+    from climax_nb.data.climate import PROJECTION_TARGETS, open_scenario_samples, scenario_sources, simulate_scenarios
     from climax_nb.experiments import training
     from climax_nb.forecast.projection import as_samples, project
 
@@ -91,6 +91,7 @@ def make(args: argparse.Namespace) -> pd.DataFrame:
     sets = {"data.projection": args.period, **sets}
     train_sources = scenario_sources(False, args.members, args.scenarios)
     test_sources = scenario_sources(True, args.members, args.scenarios)
+    simulate_scenarios(train_sources + test_sources, args.days)  # every run side by side, before either is opened
     train, test = open_scenario_samples(train_sources, args.days, args.period), open_scenario_samples(
         test_sources, args.days, args.period)
     variables = list(PROJECTION_TARGETS)

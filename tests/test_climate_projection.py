@@ -25,6 +25,8 @@ from climax_nb.data.climate import (
     period_statistics,
     projection_samples,
     scenario_forcing,
+    scenario_sources,
+    simulate_scenarios,
 )
 from climax_nb.data.embedded import configs
 from climax_nb.data.embedded.configs import SourceConfig, get_config, scenario_source_name, sst_pattern
@@ -195,6 +197,15 @@ def test_the_frozen_arm_keeps_its_pretrained_blocks(trained):
         blocks = open_model(runs[name]).model.blocks.state_dict()
         equal = all(torch.equal(blocks[k], pre[k]) for k in pre)
         assert equal == same, name
+
+
+def test_every_scenario_run_a_job_needs_is_simulated_in_one_pool(monkeypatch):
+    calls = []
+    monkeypatch.setattr(embedded, "generate_all", lambda names, **kw: calls.append((list(names), kw)) or {})
+    sources = scenario_sources(False, 2, ["control", "mid"]) + scenario_sources(True, 1, ["control", "mid"])
+    names = simulate_scenarios(sources, 4)
+    assert names == ["scenario-control-m0", "scenario-control-m1", "scenario-mid-m0"]
+    assert calls == [(names, {"length": 4, "progress": False})]  # one call: side by side, not one after another
 
 
 def test_projection_settings_are_checked():
