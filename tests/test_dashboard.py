@@ -8,6 +8,7 @@ import torch
 import xarray as xr
 
 from climax_nb.dashboard import DashboardError, DataSpec, ResultStore, entries, find_entries
+from climax_nb.dashboard.compute import rollout_damping
 from climax_nb.dashboard.discover import Entry
 from climax_nb.dashboard.options import PageOptions, ServerOptions, page_options
 from climax_nb.forecast import save_forecast
@@ -273,6 +274,13 @@ def test_the_rollout_is_damped_when_the_settings_ask(tiny, results):
     store = ResultStore(DataSpec(str(data)), replace(SETTINGS, hyperdiffusion_hours=1.0), cache_dir=folder / "cache")
     damped = store.get(Entry("tiny", model, "checkpoint"))
     assert "damping" in damped.rollout.attrs and "damping" not in results.rollout.attrs
+    # 12 h is not a trained lead (6 and 24 h are), so auto rolls the page's forecast out too, damped as well
+    assert damped.forecast.attrs["mode"] == "iterative" and "damping" in damped.forecast.attrs
+    assert "damping" not in results.forecast.attrs and any("rolls out with" in n for n in damped.notes)
+    settings = replace(SETTINGS, hyperdiffusion_hours=1.0)
+    assert rollout_damping(damped.model, settings, [6.0, 24.0], "auto") is None  # asked once per lead: no rollout
+    assert rollout_damping(damped.model, settings, [6.0, 12.0], "auto") is not None
+    assert rollout_damping(damped.model, SETTINGS, [6.0, 12.0], "auto") is None
     assert damped.folder != results.folder  # a cache entry of its own
 
     def high_k_power(fc):

@@ -17,6 +17,7 @@ from climax_nb.evaluate import DEFAULT_BASELINES, initial_times
 from climax_nb.evaluate import score as score_forecasts
 from climax_nb.forecast import ForecastModel, ZonalHyperdiffusion, forecast
 from climax_nb.forecast.atmorep import AtmoRepForecaster
+from climax_nb.forecast.forecaster import resolve_mode
 from climax_nb.forecast.state import states_at_lead
 
 
@@ -29,10 +30,23 @@ def choose_inits(truth: xr.Dataset, max_lead_hours: float, settings: Settings, h
     return times[np.unique(np.linspace(0, len(times) - 1, settings.n_inits).round().astype(int))]
 
 
+def rollout_damping(fm: ForecastModel, settings: Settings, leads: Sequence[float], mode: str = "iterative"
+                    ) -> ZonalHyperdiffusion | None:
+    """The settings' hyperdiffusion (del^8) where this forecast is the package's own rollout, else None
+    (forecasts asked once per lead, and a family that rolls out inside its own step, are not damped)."""
+    if settings.hyperdiffusion_hours is None or fm.rollout_step_hours is not None:
+        return None
+    if resolve_mode(fm, leads, mode) != "iterative":
+        return None
+    return ZonalHyperdiffusion(settings.hyperdiffusion_hours)
+
+
 def model_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, settings: Settings) -> xr.Dataset:
-    """The checkpoint's forecast at the chosen leads (``auto``: continuous where trained, else a rollout)."""
-    return forecast(fm, truth, list(settings.leads), mode=settings.mode, init_times=inits,
-                    batch_size=settings.batch_size)
+    """The checkpoint's forecast at the chosen leads (``auto``: continuous where trained, else a rollout,
+    damped as the settings ask)."""
+    leads = list(settings.leads)
+    return forecast(fm, truth, leads, mode=settings.mode, init_times=inits, batch_size=settings.batch_size,
+                    damping=rollout_damping(fm, settings, leads, settings.mode))
 
 
 def rollout_step(fm: ForecastModel, leads: Sequence[float]) -> float:
@@ -45,14 +59,13 @@ def rollout_step(fm: ForecastModel, leads: Sequence[float]) -> float:
 def rollout_forecast(fm: ForecastModel, truth: xr.Dataset, inits: np.ndarray, settings: Settings) -> xr.Dataset:
     """An iterative rollout keeping every step up to the longest lead: the error-growth curve.
 
-    ``settings.hyperdiffusion_hours`` damps each step (``ZonalHyperdiffusion``, del^8); a family that
-    rolls out inside its own step (AtmoRep) is rolled out undamped."""
+    ``settings.hyperdiffusion_hours`` damps each step (``rollout_damping``); a family that rolls out
+    inside its own step (AtmoRep) is rolled out undamped."""
     step = rollout_step(fm, settings.leads)
     n = max(1, int(np.ceil(max(settings.leads) / step - 1e-9)))
-    damping = (ZonalHyperdiffusion(settings.hyperdiffusion_hours)
-               if settings.hyperdiffusion_hours is not None and fm.rollout_step_hours is None else None)
-    return forecast(fm, truth, [step * k for k in range(1, n + 1)], mode="iterative", step=step,
-                    init_times=inits, batch_size=settings.batch_size, damping=damping)
+    leads = [step * k for k in range(1, n + 1)]
+    return forecast(fm, truth, leads, mode="iterative", step=step, init_times=inits,
+                    batch_size=settings.batch_size, damping=rollout_damping(fm, settings, leads))
 
 
 #: The baselines the dashboard scores a task's file beside (other files: ``DEFAULT_BASELINES``).

@@ -35,8 +35,9 @@ class PageOptions:
     leads: tuple[float, ...] = option(Settings.leads, "lead times in hours")
     inits: int = option(Settings.n_inits, "number of initial times to forecast")
     every: float = option(Settings.every_hours, "hours between candidate initial times")
-    hyperdiffusion: float | None = option(None, "damp each step of the rollout: e-folding hours of del^8 zonal "
-                                          "hyperdiffusion at the highest wavenumber (e.g. 3; docs/forecast.md)")
+    hyperdiffusion: float | None = option(None, "damp each step of every rollout (the growth curve, the forecast "
+                                          "at untrained leads): e-folding hours of del^8 zonal hyperdiffusion at "
+                                          "the highest wavenumber (e.g. 3; docs/forecast.md)")
     variable: str | None = option(None, "variable shown first (default: the first forecast)")
     projection: str = option("Robinson", "map projection shown first")
     cache: str | None = option(None, "cache directory (default: $CLIMAX_NB_CACHE or ~/.cache/climax_nb); "

@@ -33,7 +33,8 @@ class DataSpec:
 class Settings:
     """How much to forecast: lead times (hours), how many initial times, how far apart, which mode; the box
     (south, north, west, east degrees; west > east crosses 0 deg) a masked model infills; and the e-folding
-    hours of the del^8 zonal hyperdiffusion on each step of the rollout (None: none; ``forecast.damping``)."""
+    hours of the del^8 zonal hyperdiffusion on each step of every rollout, the growth curve's and an ``auto``
+    forecast's at untrained leads (None: none; ``forecast.damping``)."""
 
     leads: tuple[float, ...] = EVAL_LEADS
     n_inits: int = 8

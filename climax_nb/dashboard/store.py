@@ -210,6 +210,8 @@ class ResultStore:
 
             fm = open_model(entry.path)
         fc = self._cached(folder / "forecast.nc", lambda: self._forecast(entry, fm, truth))
+        if "damping" in fc.attrs:
+            notes.append(f"the forecast rolls out with {fc.attrs['damping']} on each step")
         members = fc if "member" in fc.dims else None
         shown = fc.mean("member", keep_attrs=True) if members is not None else fc
         valid_truth = self._truth_at(entry, shown, truth)

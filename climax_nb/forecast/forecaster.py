@@ -152,18 +152,23 @@ def _check_outputs(models: Sequence[ForecastModel], variables: Sequence[str] | N
     return outputs
 
 
+def resolve_mode(fm: ForecastModel, leads: Sequence[float], mode: Mode, step: LeadLike | None = None) -> Mode:
+    """What ``mode`` does for these leads: ``auto`` asks once per lead (continuous) when every lead is
+    trained and no step is given, else it rolls out (iterative); other modes are themselves."""
+    if mode != "auto":
+        return mode
+    trained = fm.trained_leads
+    if trained is not None and all(any(np.isclose(h, t) for t in trained) for h in leads) and step is None:
+        return "continuous"
+    return "iterative"
+
+
 def _single_mode_runner(
     fm: ForecastModel, mode: Mode, leads: list[float], step: LeadLike | None, outputs: list[str], ds: xr.Dataset,
     damping: ZonalHyperdiffusion | None = None,
 ) -> tuple[_PerLead | _Iterative, dict[str, Any]]:
     fm.check_leads(leads, mode)
-    requested = mode
-    if mode == "auto":
-        trained = fm.trained_leads
-        if trained is not None and all(any(np.isclose(h, t) for t in trained) for h in leads) and step is None:
-            mode = "continuous"
-        else:
-            mode = "iterative"
+    requested, mode = mode, resolve_mode(fm, leads, mode, step)
     own = None if mode == "continuous" else fm.rolling_out(step)
     if damping is not None and (mode == "continuous" or own is not None):
         why = (f"{fm.name} rolls out inside its own step" if own is not None else
