@@ -232,3 +232,34 @@ def test_a_wavenumber_with_gain_zero_persists_from_the_input():
     large = torch.fft.rfft(out, dim=-1)[..., :3]
     torch.testing.assert_close(large, torch.fft.rfft(model.mean_field * DAMPING_PARAMETER_SCALE, dim=-1)[..., :3]
                                .expand_as(large), rtol=1e-4, atol=1e-4)
+
+
+def test_a_finer_grid_regrids_the_mean_field_and_starts_the_zonal_filter_afresh():
+    parts = dict(residual_damping=True, seasonal_harmonics=1, head_zonal_filter=True)
+    coarse = ClimaX.from_config(TINY.replace(**parts))
+    fine = ClimaX.from_config(TINY.replace(img_size=(16, 32), **parts))
+    lat = (torch.arange(8, dtype=torch.float64) + 0.5) / 8
+    with torch.no_grad():  # a field linear in latitude, constant along longitude, and a cycle constant in space
+        coarse.mean_field.copy_((3.0 * lat[:, None]).expand(8, 16).float())
+        coarse.mean_field_cycle.fill_(0.25)
+        coarse.head_zonal_gain.fill_(0.5)
+    report = transfer_released(fine, coarse.state_dict(), coarse.variables)
+    assert report.interpolated["mean_field"] == ((6, 8, 16), (6, 16, 32))
+    assert report.fresh_on_grid == ["head_zonal_gain"] and report.initialised == []
+    assert "another grid" in report.summary()
+    fine_lat = (torch.arange(16, dtype=torch.float64) + 0.5) / 16
+    expected = (3.0 * fine_lat.clamp(lat[0], lat[-1]))[:, None].expand(16, 32).float()  # held beyond the outer centres
+    torch.testing.assert_close(fine.mean_field[2].detach(), expected)
+    torch.testing.assert_close(fine.mean_field_cycle.detach(), torch.full((6, 2, 16, 32), 0.25))
+    assert torch.equal(fine.head_zonal_gain.detach(), torch.ones(6, 16, 17))
+
+
+def test_regridding_is_periodic_in_longitude():
+    from climax_nb.model.released import regrid_cells
+
+    lon = 2 * math.pi * (torch.arange(16, dtype=torch.float64) + 0.5) / 16
+    wave = torch.sin(lon).expand(4, 16)
+    fine = regrid_cells(wave, (4, 64))
+    fine_lon = 2 * math.pi * (torch.arange(64, dtype=torch.float64) + 0.5) / 64
+    torch.testing.assert_close(fine[0], torch.sin(fine_lon), atol=0.03, rtol=0)  # linear between centres, across 0 too
+    assert float(fine[0, 0]) == pytest.approx(-float(fine[0, -1]))  # held at the ends, they would be +-0.195

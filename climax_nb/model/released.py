@@ -129,6 +129,8 @@ class LoadReport:
     dropped_variables: list[str] = field(default_factory=list)
     #: optional parts of the model (``OPTIONAL_PARTS``) the checkpoint lacks, kept at their initial values
     initialised: list[str] = field(default_factory=list)
+    #: parts tied to the checkpoint's grid by wavenumber (``_PER_WAVENUMBER``), kept at their initial values
+    fresh_on_grid: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line per category, for logs and notebooks."""
@@ -143,6 +145,8 @@ class LoadReport:
             lines.append(f"checkpoint variables not in the model {self.dropped_variables}")
         if self.initialised:
             lines.append(f"not in the checkpoint, kept at their initial values: {self.initialised}")
+        if self.fresh_on_grid:
+            lines.append(f"learnt per wavenumber of another grid, kept at their initial values: {self.fresh_on_grid}")
         return "\n".join(lines)
 
 
@@ -153,6 +157,32 @@ _PER_VARIABLE_AXIS = {"token_embeds.proj_weights": 0, "token_embeds.proj_biases"
 #: ``head_smoothing``, ``head_zonal_filter``): a checkpoint without them (a released file, or a model
 #: trained without them) leaves them as initialised.
 OPTIONAL_PARTS = ("damping_rate", "mean_field", "mean_field_cycle", "head_smoother", "head_zonal_gain")
+#: Per-cell parts (variable, [harmonic,] lat, lon): on another grid they are regridded, as pos_embed is.
+_PER_CELL = ("mean_field", "mean_field_cycle")
+#: Per-row-and-wavenumber parts: on another grid a wavenumber is another scale, so they start afresh.
+_PER_WAVENUMBER = ("head_zonal_gain",)
+
+
+def _linear_taps(n_src: int, n_dst: int, periodic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Neighbours and weights of linear interpolation between cell centres of two regular 1-D grids."""
+    x = (torch.arange(n_dst, dtype=torch.float64) + 0.5) * n_src / n_dst - 0.5
+    if not periodic:
+        x = x.clamp(0, n_src - 1)
+    lo = torch.floor(x)
+    weight = x - lo
+    lo = lo.long()
+    hi = (lo + 1) % n_src if periodic else (lo + 1).clamp(max=n_src - 1)
+    return lo % n_src, hi, weight
+
+
+def regrid_cells(field: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``field`` [..., lat, lon] on another regular grid of the same extent: bilinear between cell
+    centres, periodic in longitude, held at the outermost rows' centres toward the poles."""
+    lo_y, hi_y, wy = _linear_taps(field.shape[-2], shape[0], periodic=False)
+    lo_x, hi_x, wx = _linear_taps(field.shape[-1], shape[1], periodic=True)
+    f = field.detach().double()
+    rows = f[..., lo_y, :] * (1 - wy)[:, None] + f[..., hi_y, :] * wy[:, None]
+    return (rows[..., lo_x] * (1 - wx) + rows[..., hi_x] * wx).to(field.dtype)
 
 
 def _copy_variables(src: torch.Tensor, dst: torch.Tensor, axis: int,
@@ -189,8 +219,9 @@ def transfer_released(model: ClimaXBase, state: Mapping[str, torch.Tensor],
 
     Tensors indexed by variable (token embeddings, variable embedding, last head layer)
     are copied row by row for shared variables; the model's other variables keep their
-    fresh init. A different patch grid interpolates ``pos_embed``. Shape mismatches
-    elsewhere mean another architecture and raise ValueError.
+    fresh init. A different patch grid interpolates ``pos_embed``; another image grid regrids the
+    per-cell mean field and its annual cycle (``regrid_cells``) and starts the per-wavenumber zonal
+    filter afresh. Shape mismatches elsewhere mean another architecture and raise ValueError.
     """
     _check_climax_state(state)
     ck_vars = [to_id(v) for v in checkpoint_variables]
@@ -222,6 +253,12 @@ def transfer_released(model: ClimaXBase, state: Mapping[str, torch.Tensor],
                 raise ValueError(f"pos_embed of shape {tuple(value.shape)} cannot be "
                                  f"interpolated to {tuple(dst.shape)}")
             continue
+        if key in _PER_WAVENUMBER and value.shape[-2:] != dst.shape[-2:]:
+            report.fresh_on_grid.append(key)
+            continue
+        if key in _PER_CELL and value.shape[-2:] != dst.shape[-2:]:
+            report.interpolated[key] = (tuple(value.shape), tuple(dst.shape))
+            value = regrid_cells(value, tuple(dst.shape[-2:]))
         if key in _PER_VARIABLE_AXIS:
             value = _copy_variables(value, dst, _PER_VARIABLE_AXIS[key], pairs, key)
         elif key in (f"{head_out}.weight", f"{head_out}.bias"):
@@ -236,7 +273,8 @@ def transfer_released(model: ClimaXBase, state: Mapping[str, torch.Tensor],
     for key in OPTIONAL_PARTS:
         if key in target and key not in new:
             new[key] = target[key]
-            report.initialised.append(key)
+            if key not in report.fresh_on_grid:
+                report.initialised.append(key)
     missing = [k for k in target if k not in new]
     if missing:
         raise ValueError(f"the checkpoint lacks {missing}; it is of another architecture")
