@@ -255,13 +255,11 @@ def projection_setup(setting: Setting | None = None) -> dict[str, Any]:
 
 
 def projection_data(setting: Setting | None = None) -> tuple[xr.Dataset, xr.Dataset]:
-    """The setting's training and held-out samples (``climax_nb.data.climate.open_scenario_samples``)."""
-    from climax_nb.data.climate import open_scenario_samples, scenario_sources, simulate_scenarios
+    """The setting's training and held-out samples (``climax_nb.data.climate.open_scenario_splits``)."""
+    from climax_nb.data.climate import open_scenario_splits
 
     setup = projection_setup(setting)
-    sources = [scenario_sources(held_out, setup["members"], setup["scenarios"]) for held_out in (False, True)]
-    simulate_scenarios(sources[0] + sources[1], setup["days"])  # every run side by side, before either is opened
-    return tuple(open_scenario_samples(s, setup["days"], setup["period"]) for s in sources)
+    return open_scenario_splits(setup["members"], setup["scenarios"], setup["days"], setup["period"])
 
 
 def subseasonal_data(setting: Setting | None = None) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset, xr.Dataset]:

@@ -83,17 +83,14 @@ def other_members(test: xr.Dataset) -> list[xr.Dataset]:
 def make(args: argparse.Namespace) -> pd.DataFrame:
     """Train the three ClimaX arms for every seed; score them, the baselines and another member on "mid"."""
     from climax_nb.baselines import linear_regression, pattern_scaling
-    from climax_nb.data.climate import PROJECTION_TARGETS, open_scenario_samples, scenario_sources, simulate_scenarios
+    from climax_nb.data.climate import PROJECTION_TARGETS, open_scenario_splits, scenario_sources
     from climax_nb.experiments import training
     from climax_nb.forecast.projection import as_samples, project
 
     init, sets = cli.pretrained(args), cli.overrides(args)
     sets = {"data.projection": args.period, **sets}
     train_sources = scenario_sources(False, args.members, args.scenarios)
-    test_sources = scenario_sources(True, args.members, args.scenarios)
-    simulate_scenarios(train_sources + test_sources, args.days)  # every run side by side, before either is opened
-    train, test = open_scenario_samples(train_sources, args.days, args.period), open_scenario_samples(
-        test_sources, args.days, args.period)
+    train, test = open_scenario_splits(args.members, args.scenarios, args.days, args.period)
     variables = list(PROJECTION_TARGETS)
     baselines = {"pattern_scaling": pattern_scaling(train, test, variables),
                  "linear_regression": linear_regression(train, test, variables)}

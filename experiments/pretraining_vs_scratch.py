@@ -84,6 +84,15 @@ def comparison_table(card: xr.Dataset) -> str:
     return "\n".join(rows)
 
 
+def all_variables_line(card: xr.Dataset) -> str:
+    """How often the pretrained arm's mean RMSE is the lower, over every variable and lead both arms forecast."""
+    rmse = card.sel(metric="rmse").mean("seed")
+    names = [v for v in rmse.data_vars if bool(np.isfinite(rmse[v].sel(model=["pretrained", "scratch"])).all())]
+    lower = sum(int((rmse[v].sel(model="pretrained") < rmse[v].sel(model="scratch")).sum()) for v in names)
+    leads = rmse.sizes["lead_time"]
+    return f"over all {len(names)} variables and {leads} leads: pretrained lower in {lower} of {len(names) * leads}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="outputs/experiment", help="folder for runs and results")
@@ -103,7 +112,7 @@ def main() -> None:
     seeds = card["seed"].values.tolist()
     mean = card.mean("seed")[[v for v in TARGETS if v in card.data_vars]]
     text = (f"RMSE on the test year, seeds {seeds}: mean (min-max)\n\n{comparison_table(card)}\n\n"
-            f"mean over seeds\n\n{markdown_scores(mean)}")
+            f"{all_variables_line(card)}\n\nmean over seeds\n\n{markdown_scores(mean)}")
     (out / "pretrained_vs_scratch.md").write_text(text)
     print(text)
 

@@ -18,7 +18,7 @@ import xarray as xr
 
 from climax_nb import cli
 from climax_nb.baselines import forcing_features, linear_regression, pattern_scaling
-from climax_nb.data import embedded
+from climax_nb.data import climate, embedded
 from climax_nb.data.climate import (
     PROJECTION_QUANTITY,
     PROJECTION_TARGETS,
@@ -206,6 +206,11 @@ def test_every_scenario_run_a_job_needs_is_simulated_in_one_pool(monkeypatch):
     names = simulate_scenarios(sources, 4)
     assert names == ["scenario-control-m0", "scenario-control-m1", "scenario-mid-m0"]
     assert calls == [(names, {"length": 4, "progress": False})]  # one call: side by side, not one after another
+    calls.clear()
+    monkeypatch.setattr(climate, "open_scenario_samples", lambda sources, days, freq: list(sources))
+    train, test = climate.open_scenario_splits(2, ["control", "mid"], 4, "D")
+    assert train == list(sources[:2]) and test == ["embedded/scenario-mid-m0", "embedded/scenario-mid-m1"]
+    assert calls == [([*names, "scenario-mid-m1"], {"length": 4, "progress": False})]  # both splits in one pool
 
 
 def test_projection_settings_are_checked():

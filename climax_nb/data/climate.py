@@ -141,6 +141,16 @@ def open_scenario_samples(sources: Sequence[str], days: int | None = None, freq:
                                for n in names], freq)
 
 
+def open_scenario_splits(members: int | None = None, scenarios: Sequence[str] | None = None, days: int | None = None,
+                         freq: str = "YS") -> tuple[xr.Dataset, xr.Dataset]:
+    """The training and held-out samples (``open_scenario_samples``), every run of both simulated side by side
+    first (``simulate_scenarios``)."""
+    splits = [scenario_sources(held_out, members, scenarios) for held_out in (False, True)]
+    simulate_scenarios(splits[0] + splits[1], days)
+    train, test = (open_scenario_samples(sources, days, freq) for sources in splits)
+    return train, test
+
+
 def scenario_sources(held_out: bool, members: int | None = None, scenarios: Sequence[str] | None = None
                      ) -> tuple[str, ...]:
     """The embedded scenario runs (``embedded/scenario-<name>-m<k>``) to train on (``held_out`` False) or to test
